@@ -1,0 +1,109 @@
+"""cloudship: ship containers to any cloud with one call.
+
+    from cloudship import ship
+    result = ship("examples/monitor-app", target="local")
+    print(result.url, result.digest, result.changed)
+
+Importing ``cloudship`` is cheap: the flow, pydantic models, docker-py and every cloud SDK load
+on first use of the name that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cloudship.errors import (
+    AuthError,
+    BuildError,
+    CloudshipError,
+    ConfigError,
+    DeployError,
+    EngineError,
+    HealthCheckFailed,
+    PlatformMismatchError,
+    PortInUseError,
+    ProviderNotInstalledError,
+    PushError,
+    RegistryError,
+    RevisionNotFoundError,
+    ServiceNotFoundError,
+    SourceError,
+    TimeoutError,
+)
+
+if TYPE_CHECKING:
+    from cloudship.api import destroy, logs, plan, rollback, ship, status
+    from cloudship.registry import Registry, RegistryAuth
+    from cloudship.runtime import Deployment, Runtime, ServiceSpec, ServiceStatus
+    from cloudship.shipment import Shipment, ShipPlan
+    from cloudship.targets import Target
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ship": "cloudship.api",
+    "plan": "cloudship.api",
+    "status": "cloudship.api",
+    "logs": "cloudship.api",
+    "rollback": "cloudship.api",
+    "destroy": "cloudship.api",
+    "Shipment": "cloudship.shipment",
+    "ShipPlan": "cloudship.shipment",
+    "Target": "cloudship.targets",
+    "Registry": "cloudship.registry",
+    "RegistryAuth": "cloudship.registry",
+    "Runtime": "cloudship.runtime",
+    "ServiceSpec": "cloudship.runtime",
+    "ServiceStatus": "cloudship.runtime",
+    "Deployment": "cloudship.runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloudship' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "AuthError",
+    "BuildError",
+    "CloudshipError",
+    "ConfigError",
+    "DeployError",
+    "Deployment",
+    "EngineError",
+    "HealthCheckFailed",
+    "PlatformMismatchError",
+    "PortInUseError",
+    "ProviderNotInstalledError",
+    "PushError",
+    "Registry",
+    "RegistryAuth",
+    "RegistryError",
+    "RevisionNotFoundError",
+    "Runtime",
+    "ServiceNotFoundError",
+    "ServiceSpec",
+    "ServiceStatus",
+    "ShipPlan",
+    "Shipment",
+    "SourceError",
+    "Target",
+    "TimeoutError",
+    "__version__",
+    "destroy",
+    "logs",
+    "plan",
+    "rollback",
+    "ship",
+    "status",
+]

@@ -1,0 +1,298 @@
+"""The ``cloudship`` command: the Python API, from the shell.
+
+Progress goes to stderr (rich), results to stdout; ``--json`` prints the result as JSON for
+scripts. Exit codes: 0 success, 1 a cloudship error, 2 bad input (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from cloudship.errors import CloudshipError, ConfigError
+from cloudship.events import (
+    BuildFinished,
+    BuildStep,
+    DeployPhase,
+    Event,
+    Notice,
+    PushFinished,
+    PushProgress,
+)
+
+app = typer.Typer(
+    name="cloudship",
+    help="Ship containers: build, push, deploy by digest, health-gated, with rollback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", "-t", help="target name (default: config, then local)")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="provider setting KEY=VALUE, e.g. --set host_port=8080"),
+]
+
+
+class Reporter:
+    """Turns events into rich output on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.layers: dict[str, TaskID] = {}
+
+    def __call__(self, event: Event) -> None:
+        prefix = f"[dim]{event.target}[/] " if event.target else ""
+        if isinstance(event, BuildStep):
+            mark = "[green]cached[/]" if event.cached else "[yellow]built[/]"
+            self.console.print(
+                f"  step {event.step}/{event.total} {mark} {event.instruction[:80]}",
+                highlight=False,
+            )
+        elif isinstance(event, BuildFinished):
+            self.console.print(
+                f"[bold]built[/] {event.image_id[:19]} in {event.seconds:.1f}s "
+                f"({event.cache_hits}/{event.steps} steps from cache)"
+            )
+        elif isinstance(event, PushProgress):
+            self._layer(event)
+        elif isinstance(event, PushFinished):
+            self._stop_progress()
+            if event.skipped:
+                self.console.print(f"{prefix}[bold]push[/] skipped: registry has {event.digest}")
+            else:
+                self.console.print(
+                    f"{prefix}[bold]pushed[/] {event.layers_pushed} layers "
+                    f"({event.bytes_pushed:,} bytes), {event.layers_existing} already there"
+                )
+        elif isinstance(event, DeployPhase):
+            self.console.print(f"{prefix}[bold]{event.phase}[/] {event.detail}", highlight=False)
+        elif isinstance(event, Notice):
+            self.console.print(f"{prefix}[cyan]note[/] {event.message}")
+
+    def _layer(self, event: PushProgress) -> None:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+        task = self.layers.get(event.layer)
+        if task is None:
+            task = self.progress.add_task(event.layer, total=event.total or None)
+            self.layers[event.layer] = task
+        done = event.status in ("Pushed", "Layer already exists") or event.status.startswith(
+            "Mounted"
+        )
+        self.progress.update(
+            task,
+            total=event.total or None,
+            completed=event.total if done else event.current,
+            description=f"{event.layer} {event.status}",
+        )
+
+    def _stop_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.layers = {}
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if what == "--secret" and key in os.environ:
+                result[key] = os.environ[key]  # keep secret values off the command line
+                continue
+            raise ConfigError(f"{what} {item!r} is not KEY=VALUE", fix=f"use {what} KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _settings(values: list[str] | None) -> dict[str, Any]:
+    return {key: value for key, value in _pairs(values, "--set").items()}
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except CloudshipError as exc:
+        err.print(f"[bold red]error[/] ({type(exc).__name__}): {exc}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def _emit(as_json: bool, model: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(model.model_dump_json(indent=2) + "\n")
+    else:
+        human()
+
+
+@app.command()
+def ship(
+    source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
+    target: TargetOpt = None,
+    name: Annotated[str | None, typer.Option(help="service name")] = None,
+    tag: Annotated[str | None, typer.Option(help="image tag (default: git SHA)")] = None,
+    port: Annotated[int | None, typer.Option(help="port the app listens on")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    secret: Annotated[
+        list[str] | None, typer.Option("--secret", help="KEY=VALUE, or KEY to read $KEY")
+    ] = None,
+    health_path: Annotated[str | None, typer.Option(help="HTTP path probed")] = None,
+    cpu: Annotated[float | None, typer.Option(help="vCPUs")] = None,
+    memory: Annotated[str | None, typer.Option(help="e.g. 512Mi")] = None,
+    replicas: Annotated[int | None, typer.Option()] = None,
+    platform: Annotated[str | None, typer.Option(help="e.g. linux/amd64")] = None,
+    force: Annotated[bool, typer.Option(help="push and deploy even if unchanged")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds for the health gate")] = 300.0,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the Shipment as JSON")] = False,
+) -> None:
+    """Build, push and deploy SOURCE; print its URL."""
+    from cloudship.api import ship as do_ship
+
+    with _errors():
+        result = do_ship(
+            source, target, name=name, tag=tag, port=port, env=_pairs(env, "--env"),
+            secrets=_pairs(secret, "--secret"), health_path=health_path, cpu=cpu,
+            memory=memory, replicas=replicas, platform=platform, force=force,
+            timeout=timeout, on_event=Reporter(err), **_settings(settings),
+        )
+
+    def human() -> None:
+        state = "[green]shipped[/]" if result.changed else "[dim]unchanged[/]"
+        out.print(f"{state} {result.name} {result.revision} → {result.url}")
+        out.print(f"  image {result.image}", highlight=False)
+
+    _emit(as_json, result, human)
+
+
+@app.command()
+def plan(
+    source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
+    target: TargetOpt = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show what `ship` would do, changing nothing remote."""
+    from cloudship.api import plan as do_plan
+
+    with _errors():
+        result = do_plan(source, target, name=name, port=port, **_settings(settings))
+
+    def human() -> None:
+        for action in result.actions:
+            out.print(f"  • {action}", highlight=False)
+
+    _emit(as_json, result, human)
+
+
+@app.command()
+def status(
+    name: str,
+    target: TargetOpt = None,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the serving revision and the earlier ones."""
+    from cloudship.api import status as do_status
+
+    with _errors():
+        result = do_status(name, target, **_settings(settings))
+
+    def human() -> None:
+        table = Table(title=f"{name} → {result.url or 'not serving'}")
+        for column in ("revision", "state", "digest", "created"):
+            table.add_column(column)
+        for rev in result.revisions:
+            table.add_row(rev.id, rev.state, rev.digest[:19], str(rev.created or ""))
+        out.print(table)
+
+    _emit(as_json, result, human)
+
+
+@app.command()
+def logs(
+    name: str,
+    target: TargetOpt = None,
+    tail: Annotated[int, typer.Option(help="number of lines")] = 100,
+    settings: SetOpt = None,
+) -> None:
+    """Print the serving revision's last log lines."""
+    from cloudship.api import logs as do_logs
+
+    with _errors():
+        lines = do_logs(name, target, tail, **_settings(settings))
+    for line in lines:
+        sys.stdout.write(line + "\n")
+
+
+@app.command()
+def rollback(
+    name: str,
+    target: TargetOpt = None,
+    to: Annotated[str | None, typer.Option("--to", help="revision, e.g. r2")] = None,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Serve an earlier revision (the previous one by default)."""
+    from cloudship.api import rollback as do_rollback
+
+    with _errors():
+        result = do_rollback(name, target, to, on_event=Reporter(err), **_settings(settings))
+    _emit(
+        as_json,
+        result,
+        lambda: out.print(f"{name}: {result.revision} serves {result.url}"),
+    )
+
+
+@app.command()
+def destroy(name: str, target: TargetOpt = None, settings: SetOpt = None) -> None:
+    """Remove the service and all its revisions."""
+    from cloudship.api import destroy as do_destroy
+
+    with _errors():
+        do_destroy(name, target, **_settings(settings))
+    out.print(f"destroyed {name}")
+
+
+@app.command()
+def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the target names this installation knows."""
+    from cloudship.targets import available
+
+    names = available()
+    if as_json:
+        sys.stdout.write(json.dumps(names) + "\n")
+    else:
+        for target_name in names:
+            out.print(target_name)
+
+
+def main() -> None:
+    app()

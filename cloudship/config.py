@@ -1,0 +1,151 @@
+"""Settings: ``cloudship.toml`` or ``[tool.cloudship]``, then ``CLOUDSHIP_…`` env, then kwargs.
+
+Precedence, lowest to highest: model defaults < config file < environment < keyword arguments.
+The config file is the first of these found, looking in the source directory and then in the
+working directory and its parents: ``$CLOUDSHIP_CONFIG``, ``cloudship.toml``, a
+``pyproject.toml`` with ``[tool.cloudship]``::
+
+    target = "local"          # default target
+
+    [app]                     # service defaults; ship() keywords win
+    name = "monitor-app"
+    port = 8000
+    health_path = "/health"
+    env = { MODE = "dev" }
+
+    [local]                   # provider settings, one table per provider
+    registry = "127.0.0.1:5000"
+
+Environment: ``CLOUDSHIP_TARGET``, ``CLOUDSHIP_APP_PORT``, ``CLOUDSHIP_LOCAL_REGISTRY`` … (the
+table name, then the key, upper-cased). Secrets in settings are ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from cloudship.errors import ConfigError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class AppSettings(BaseSettings):
+    """Service defaults from ``[app]``; ``ship()`` keyword arguments override them."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_APP_", extra="forbid")
+
+    name: str | None = None
+    port: int | None = None
+    health_path: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cpu: float | None = None
+    memory: str | None = None
+    replicas: int | None = None
+    platform: str | None = None
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = Field(default_factory=dict)
+    build_target: str | None = None
+
+
+class ConfigFile(BaseModel):
+    """The parsed config file: the default target, ``[app]`` and one table per provider."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    path: Path | None = None
+    target: str | None = None
+    app: dict[str, Any] = Field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        extra = self.model_extra or {}
+        value = extra.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{self.path}: [{name}] must be a table, not {type(value).__name__}"
+            )
+        return value
+
+
+def data_dir() -> Path:
+    """Where cloudship keeps local state (embedded registry storage):
+    ``$CLOUDSHIP_DATA_DIR``, else ``$XDG_DATA_HOME/cloudship``, else ``~/.local/share/cloudship``.
+    """
+    explicit = os.environ.get("CLOUDSHIP_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cloudship"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", fix="fix the syntax") from exc
+
+
+def find_config(*starts: Path) -> ConfigFile:
+    """Load the first config file found (see the module docstring); empty when none."""
+    explicit = os.environ.get("CLOUDSHIP_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"CLOUDSHIP_CONFIG names {path}, which is not a file",
+                fix="point CLOUDSHIP_CONFIG at a cloudship.toml or unset it",
+            )
+        return _parse(path, _read_toml(path))
+    seen: set[Path] = set()
+    for start in starts:
+        for folder in (start.resolve(), *start.resolve().parents):
+            if folder in seen:
+                break
+            seen.add(folder)
+            candidate = folder / "cloudship.toml"
+            if candidate.is_file():
+                return _parse(candidate, _read_toml(candidate))
+            pyproject = folder / "pyproject.toml"
+            if pyproject.is_file():
+                table = _read_toml(pyproject).get("tool", {}).get("cloudship")
+                if isinstance(table, dict):
+                    return _parse(pyproject, table)
+    return ConfigFile()
+
+
+def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
+    try:
+        return ConfigFile.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}", fix="see docs/configuration.md") from exc
+
+
+def load_settings(
+    cls: type[S], file_values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> S:
+    """Build ``cls`` from file values < environment (the model's ``env_prefix``) < overrides.
+
+    ``None`` overrides are ignored, so ``ship(port=None)`` means "not given".
+    """
+    env_values = EnvSettingsSource(cls)()
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    merged = {**file_values, **env_values, **given}
+    try:
+        return cls(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        prefix = cls.model_config.get("env_prefix", "")
+        raise ConfigError(
+            f"invalid {cls.__name__} settings: {problems}",
+            fix=f"check the config file, {prefix}* environment variables and arguments",
+        ) from None

@@ -1,0 +1,180 @@
+"""A small client for the OCI distribution HTTP API: the parts cloudship needs.
+
+Registries differ in how they authenticate (none, HTTP Basic, or a Bearer token fetched from the
+realm named in a ``WWW-Authenticate`` challenge, as Docker Hub, ACR and token-auth registries
+do); this client answers whichever challenge it gets, with the credentials it was given, in
+memory. It is shared by every registry provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import TYPE_CHECKING
+
+from cloudship.errors import AuthError, RegistryError
+from cloudship.images import is_loopback_host
+from cloudship.registry import RegistryAuth
+
+if TYPE_CHECKING:
+    import httpx
+
+# Without the OCI types, distribution v3 answers MANIFEST_UNKNOWN for OCI manifests, and for a
+# manifest list fetched by tag it substitutes a child's digest (shared/CLOUD-FACTS.md §8).
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _basic_header(auth: RegistryAuth) -> str:
+    pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def registry_base_url(address: str, *, insecure: bool = False) -> str:
+    """``http://`` for loopback (or an explicitly insecure registry), else ``https://``."""
+    scheme = "http" if insecure or is_loopback_host(address) else "https"
+    return f"{scheme}://{address}"
+
+
+class DistributionClient:
+    """Talks to one registry's ``/v2/`` API with optional credentials."""
+
+    def __init__(
+        self,
+        address: str,
+        auth: RegistryAuth | None = None,
+        *,
+        insecure: bool = False,
+        timeout: float = 10.0,
+        verify: bool | str = True,
+    ) -> None:
+        self.address = address
+        self.base_url = registry_base_url(address, insecure=insecure)
+        self._auth = auth
+        self._timeout = timeout
+        self._verify = verify
+        self._bearer: dict[str, str] = {}  # scope → token, memory only
+
+    def _client(self) -> httpx.Client:
+        import httpx
+
+        return httpx.Client(timeout=self._timeout, verify=self._verify, follow_redirects=True)
+
+    def ping(self) -> None:
+        """Check that the registry answers and accepts the credentials; raise otherwise."""
+        self._request("GET", "/v2/", scope=None)
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """``HEAD /v2/<repo>/manifests/<ref>``: the digest, or None when the registry lacks it."""
+        response = self._request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": MANIFEST_ACCEPT},
+            allow_missing=True,
+        )
+        if response is None:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        if reference.startswith("sha256:"):
+            return reference  # older registries omit the header; the request was by digest
+        return None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None,
+        headers: dict[str, str] | None = None,
+        allow_missing: bool = False,
+    ) -> httpx.Response | None:
+        import httpx
+
+        url = self.base_url + path
+        headers = dict(headers or {})
+        try:
+            with self._client() as client:
+                if scope in self._bearer:
+                    headers["Authorization"] = f"Bearer {self._bearer[scope]}"
+                response = client.request(method, url, headers=headers)
+                if response.status_code == 401:
+                    headers["Authorization"] = self._answer_challenge(client, response, scope)
+                    response = client.request(method, url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"registry {self.address} is not reachable ({type(exc).__name__}: {exc})",
+                fix="check the registry address and that the registry is running",
+            ) from exc
+        if response.status_code == 404 and allow_missing:
+            return None
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"registry {self.address} refused the credentials for user "
+                f"{self._auth.username if self._auth else '(anonymous)'!r} "
+                f"(HTTP {response.status_code})",
+                fix="check the registry username and password/token",
+            )
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"registry {self.address} answered HTTP {response.status_code} to {method} {path}"
+            )
+        return response
+
+    def _answer_challenge(
+        self, client: httpx.Client, response: httpx.Response, scope: str | None
+    ) -> str:
+        import httpx
+
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme = challenge.split(" ", 1)[0].lower()
+        if self._auth is None and scheme != "bearer":
+            raise AuthError(
+                f"registry {self.address} requires credentials and none were given",
+                fix="configure the registry username and password (or token)",
+            )
+        if scheme == "basic":
+            assert self._auth is not None
+            return _basic_header(self._auth)
+        if scheme != "bearer":
+            raise RegistryError(
+                f"registry {self.address} asked for unsupported auth scheme {scheme!r}"
+            )
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        realm = params.pop("realm", None)
+        if not realm:
+            raise RegistryError(f"registry {self.address} sent a Bearer challenge with no realm")
+        query = {"service": params.get("service", "")}
+        if scope or params.get("scope"):
+            query["scope"] = scope or params["scope"]
+        basic = (
+            httpx.BasicAuth(self._auth.username, self._auth.password.get_secret_value())
+            if self._auth
+            else None
+        )
+        token_response = client.get(realm, params=query, auth=basic)
+        if token_response.status_code in (401, 403):
+            raise AuthError(
+                f"token service {realm} refused the credentials for registry {self.address}",
+                fix="check the registry username and password/token",
+            )
+        if token_response.status_code >= 400:
+            raise RegistryError(
+                f"token service {realm} answered HTTP {token_response.status_code}"
+            )
+        body = token_response.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"token service {realm} returned no token")
+        if scope:
+            self._bearer[scope] = token
+        return f"Bearer {token}"

@@ -1,0 +1,327 @@
+"""The Docker engine, through docker-py: build, tag, push, pull, inspect.
+
+Credentials reach the engine only as an in-memory ``auth_config`` (the ``X-Registry-Auth``
+header): cloudship never calls ``docker login`` and never writes ``~/.docker/config.json``.
+docker-py reports push and pull failures as stream lines rather than exceptions, so every
+stream is read to its end and any ``error`` line is raised.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudship.errors import AuthError, BuildError, EngineError, PushError, RegistryError
+from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
+from cloudship.images import ImageRef, normalize_platform
+from cloudship.registry import RegistryAuth
+
+if TYPE_CHECKING:
+    import docker
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BUILT = re.compile(r"(?:^Successfully built |^sha256:)([0-9a-f]{12,64})\s*$")
+_AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
+_UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp")
+ENGINE_FIX = (
+    "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    steps: int
+    cache_hits: int
+    seconds: float
+    log: list[str] = field(repr=False, default_factory=list)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    digest: str
+    layers_pushed: int
+    layers_existing: int
+    bytes_pushed: int
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    platform: str
+    repo_digests: tuple[str, ...]
+    repo_tags: tuple[str, ...]
+    exposed_ports: tuple[int, ...]
+    labels: dict[str, str]
+
+    def digest_in(self, repository: str) -> str | None:
+        """The digest this image has in ``repository`` (``host/path``), if it was pushed there."""
+        for entry in self.repo_digests:
+            name, _, digest = entry.partition("@")
+            if name == repository:
+                return digest
+        return None
+
+
+def _classify_stream_error(message: str, registry: str) -> type[RegistryError] | type[AuthError]:
+    lowered = message.lower()
+    if any(word in lowered for word in _AUTH_WORDS):
+        return AuthError
+    if any(word in lowered for word in _UNREACHABLE_WORDS):
+        return RegistryError
+    return PushError
+
+
+class Engine:
+    """One Docker engine. The connection is opened on first use, not at construction."""
+
+    def __init__(self, base_url: str | None = None, *, timeout: int = 600) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        """The docker-py client; raises ``EngineError`` when no engine answers."""
+        import docker
+        from docker.errors import DockerException
+
+        try:
+            if self._base_url:
+                client = docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
+            else:
+                client = docker.from_env(timeout=self._timeout)
+            client.ping()
+        except DockerException as exc:
+            raise EngineError(
+                f"the Docker engine is not reachable ({exc})", fix=ENGINE_FIX
+            ) from exc
+        return client
+
+    @cached_property
+    def host_platform(self) -> str:
+        info = self.client.info()
+        return normalize_platform(f"{info.get('OSType', 'linux')}/{info['Architecture']}")
+
+    # -- build ---------------------------------------------------------------------------
+
+    def build(
+        self,
+        context: Path,
+        *,
+        tag: str,
+        dockerfile: str = "Dockerfile",
+        buildargs: dict[str, str] | None = None,
+        target: str | None = None,
+        platform: str | None = None,
+        labels: dict[str, str] | None = None,
+        on_event: EventSink = ignore,
+    ) -> BuildResult:
+        """Build ``context`` reusing the layer cache; one ``BuildStep`` event per instruction."""
+        from docker.errors import APIError
+
+        started = time.monotonic()
+        try:
+            stream = self.client.api.build(
+                path=str(context),
+                tag=tag,
+                dockerfile=dockerfile,
+                buildargs=buildargs or None,
+                target=target,
+                platform=platform,
+                labels=labels or None,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            return self._read_build(stream, started, on_event)
+        except APIError as exc:
+            raise BuildError(
+                f"docker build of {context} was refused: {exc.explanation or exc}",
+                log_tail=[],
+                fix="check the Dockerfile and the build options",
+            ) from exc
+
+    def _read_build(
+        self, stream: Iterable[dict[str, Any]], started: float, on_event: EventSink
+    ) -> BuildResult:
+        log: list[str] = []
+        tail: deque[str] = deque(maxlen=25)
+        image_id: str | None = None
+        step: tuple[int, int, str] | None = None
+        cached = False
+        steps = hits = 0
+
+        def finish_step() -> None:
+            nonlocal steps, hits
+            if step is not None:
+                steps += 1
+                hits += cached
+                on_event(BuildStep(step=step[0], total=step[1], instruction=step[2], cached=cached))
+
+        for chunk in stream:
+            if "error" in chunk:
+                message = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                tail.append(message.rstrip())
+                raise BuildError(
+                    f"docker build failed: {message.strip()}",
+                    log_tail=list(tail),
+                    fix="fix the failing Dockerfile step shown above, then ship again",
+                )
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                image_id = aux["ID"]
+            for line in str(chunk.get("stream", "")).splitlines():
+                line = line.rstrip()
+                if not line:
+                    continue
+                log.append(line)
+                tail.append(line)
+                if match := _STEP.match(line):
+                    finish_step()
+                    step = (int(match[1]), int(match[2]), match[3])
+                    cached = False
+                elif line.strip() == "---> Using cache":
+                    cached = True
+                elif (built := _BUILT.match(line)) and image_id is None:
+                    image_id = built[1]
+        finish_step()
+        if image_id is None:
+            raise BuildError(
+                "docker build finished without reporting an image id", log_tail=list(tail)
+            )
+        if not image_id.startswith("sha256:"):
+            image_id = self.client.images.get(image_id).id
+        seconds = time.monotonic() - started
+        on_event(BuildFinished(image_id=image_id, steps=steps, cache_hits=hits, seconds=seconds))
+        return BuildResult(image_id, steps, hits, seconds, log)
+
+    # -- images --------------------------------------------------------------------------
+
+    def inspect(self, image: str) -> ImageInfo | None:
+        """Facts about a local image (by id or reference), or None when the engine lacks it."""
+        from docker.errors import ImageNotFound
+
+        try:
+            attrs = self.client.api.inspect_image(image)
+        except ImageNotFound:
+            return None
+        arch = attrs.get("Architecture", "amd64")
+        variant = attrs.get("Variant")
+        platform = f"{attrs.get('Os', 'linux')}/{arch}" + (f"/{variant}" if variant else "")
+        config = attrs.get("Config") or {}
+        ports = tuple(
+            sorted(
+                int(spec.split("/")[0])
+                for spec in (config.get("ExposedPorts") or {})
+                if spec.endswith("/tcp")
+            )
+        )
+        return ImageInfo(
+            id=attrs["Id"],
+            platform=normalize_platform(platform),
+            repo_digests=tuple(attrs.get("RepoDigests") or ()),
+            repo_tags=tuple(attrs.get("RepoTags") or ()),
+            exposed_ports=ports,
+            labels=dict(config.get("Labels") or {}),
+        )
+
+    def tag(self, image_id: str, ref: ImageRef) -> None:
+        self.client.api.tag(image_id, ref.name, tag=ref.tag or "latest", force=True)
+
+    def push(
+        self,
+        ref: ImageRef,
+        auth: RegistryAuth | None,
+        *,
+        on_event: EventSink = ignore,
+        target: str | None = None,
+    ) -> PushResult:
+        """Push ``ref`` (a tag); return the manifest digest the registry stored.
+
+        Raises ``AuthError`` when the registry refuses the credentials and ``PushError`` for
+        any other error line in the stream.
+        """
+        stream = self.client.api.push(
+            ref.name,
+            tag=ref.tag,
+            stream=True,
+            decode=True,
+            auth_config=auth.docker_auth_config() if auth else None,
+        )
+        digest: str | None = None
+        sizes: dict[str, int] = {}
+        pushed: set[str] = set()
+        existing: set[str] = set()
+        for line in self._lines(stream, ref):
+            layer, status = line.get("id"), str(line.get("status", ""))
+            if isinstance(line.get("aux"), dict) and line["aux"].get("Digest"):
+                digest = line["aux"]["Digest"]
+            if not layer:
+                continue
+            detail = line.get("progressDetail") or {}
+            if detail.get("total"):
+                sizes[layer] = int(detail["total"])
+            if status == "Pushed":
+                pushed.add(layer)
+            elif status == "Layer already exists" or status.startswith("Mounted from"):
+                existing.add(layer)
+            on_event(
+                PushProgress(
+                    target=target,
+                    layer=layer,
+                    status=status,
+                    current=int(detail.get("current") or 0),
+                    total=sizes.get(layer, 0),
+                )
+            )
+        if digest is None:
+            raise PushError(f"push of {ref} ended without a manifest digest")
+        return PushResult(
+            digest=digest,
+            layers_pushed=len(pushed),
+            layers_existing=len(existing),
+            bytes_pushed=sum(sizes.get(layer, 0) for layer in pushed),
+        )
+
+    def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
+        """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id."""
+        assert ref.digest or ref.tag, "pull an exact reference"
+        stream = self.client.api.pull(
+            ref.name,
+            tag=ref.digest or ref.tag,
+            stream=True,
+            decode=True,
+            auth_config=auth.docker_auth_config() if auth else None,
+        )
+        for _ in self._lines(stream, ref):
+            pass
+        info = self.inspect(str(ref))
+        if info is None:
+            raise RegistryError(f"pull of {ref} finished but the engine does not have the image")
+        return info.id
+
+    def _lines(self, stream: Iterable[dict[str, Any]], ref: ImageRef) -> Iterator[dict[str, Any]]:
+        """Yield every stream line, raising on the first error line (docker-py does not)."""
+        from docker.errors import APIError
+
+        try:
+            for line in stream:
+                if "error" in line or "errorDetail" in line:
+                    message = (line.get("errorDetail") or {}).get("message") or line.get("error")
+                    kind = _classify_stream_error(str(message), ref.domain)
+                    fix = {
+                        AuthError: "check the registry credentials (they may have expired)",
+                        RegistryError: f"check that the registry {ref.domain} is running",
+                    }.get(kind, "see the registry's message above")
+                    raise kind(f"{ref}: {message}", fix=fix)
+                yield line
+        except APIError as exc:
+            text = str(exc.explanation or exc)
+            kind = _classify_stream_error(text, ref.domain)
+            raise kind(f"{ref}: {text}") from exc

@@ -1,0 +1,149 @@
+"""Every error cloudship raises, under one root.
+
+::
+
+    CloudshipError                      anything cloudship raises on purpose
+    ├── ConfigError                     bad input: arguments, config files, references, specs
+    │   ├── SourceError                 the source is not a build dir or an image reference
+    │   └── PortInUseError              the host port a service needs is taken by something else
+    ├── ProviderNotInstalledError       a target's SDK extra is missing (pip install hint)
+    ├── EngineError                     the Docker engine is unreachable or failed
+    │   └── BuildError                  `docker build` failed (carries the build log tail)
+    ├── AuthError                       credentials missing, wrong or expired
+    ├── RegistryError                   the registry is down or refused an operation
+    │   └── PushError                   a push stream reported an error line
+    ├── PlatformMismatchError           image os/arch not runnable on the target runtime
+    ├── DeployError                     the runtime could not deploy
+    │   ├── HealthCheckFailed           the new revision never became healthy (log tail,
+    │   │                               what was rolled back)
+    │   ├── RevisionNotFoundError       rollback target does not exist
+    │   └── ServiceNotFoundError        the named service is not deployed on that target
+    └── TimeoutError                    an operation ran out of its time budget
+
+Messages say what was wrong and how to fix it. Providers translate SDK and HTTP errors into
+these at one boundary and chain the original with ``raise ... from exc``. No message, ``str()``
+or ``repr()`` of an error ever contains a credential.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+
+class CloudshipError(Exception):
+    """Root of every error cloudship raises on purpose.
+
+    ``fix`` is the hint shown to the user; it is appended to the message.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{message}\n  fix: {fix}" if fix else message)
+
+
+class ConfigError(CloudshipError):
+    """Bad input: an argument, a config file, an image reference or a service spec."""
+
+
+class SourceError(ConfigError):
+    """The source is neither a build directory nor a usable image reference."""
+
+
+class PortInUseError(ConfigError):
+    """The host port a service needs is already bound by something cloudship does not own."""
+
+
+class ProviderNotInstalledError(CloudshipError):
+    """A target needs an optional extra that is not installed."""
+
+
+class EngineError(CloudshipError):
+    """The Docker engine could not be reached, or an engine operation failed."""
+
+
+class BuildError(EngineError):
+    """``docker build`` failed; ``log_tail`` holds the last lines of its output."""
+
+    def __init__(self, message: str, *, log_tail: list[str], fix: str | None = None) -> None:
+        self.log_tail = log_tail
+        tail = "\n".join(f"    {line}" for line in log_tail)
+        super().__init__(f"{message}\n  build output (last lines):\n{tail}", fix=fix)
+
+
+class AuthError(CloudshipError):
+    """Credentials are missing, wrong or expired."""
+
+
+class RegistryError(CloudshipError):
+    """The registry could not be reached or refused an operation."""
+
+
+class PushError(RegistryError):
+    """A push failed; the engine reported it as an error line in the progress stream."""
+
+
+class PlatformMismatchError(CloudshipError):
+    """The image's os/arch cannot run on the target runtime."""
+
+
+class DeployError(CloudshipError):
+    """The runtime could not deploy the image."""
+
+
+class HealthCheckFailed(DeployError):
+    """The new revision never answered its health probe.
+
+    ``log_tail`` holds the container's last log lines; ``rolled_back_to`` names the revision
+    that is serving again (``None`` when there was nothing to roll back to).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        log_tail: list[str],
+        rolled_back_to: str | None,
+        fix: str | None = None,
+    ) -> None:
+        self.log_tail = log_tail
+        self.rolled_back_to = rolled_back_to
+        restored = (
+            f"  rolled back: revision {rolled_back_to} is serving again"
+            if rolled_back_to
+            else "  nothing to roll back to: the service has no earlier healthy revision"
+        )
+        tail = "\n".join(f"    {line}" for line in log_tail) or "    (no output)"
+        super().__init__(f"{message}\n{restored}\n  container log (last lines):\n{tail}", fix=fix)
+
+
+class RevisionNotFoundError(DeployError):
+    """A rollback named a revision the service does not have."""
+
+
+class ServiceNotFoundError(DeployError):
+    """status/logs/rollback named a service the target does not run."""
+
+
+class TimeoutError(CloudshipError, builtins.TimeoutError):  # noqa: A001 - deliberate, documented
+    """An operation ran out of its time budget; also a builtin ``TimeoutError``."""
+
+
+__all__ = [
+    "AuthError",
+    "BuildError",
+    "CloudshipError",
+    "ConfigError",
+    "DeployError",
+    "EngineError",
+    "HealthCheckFailed",
+    "PlatformMismatchError",
+    "PortInUseError",
+    "ProviderNotInstalledError",
+    "PushError",
+    "RegistryError",
+    "RevisionNotFoundError",
+    "ServiceNotFoundError",
+    "SourceError",
+    "TimeoutError",
+]

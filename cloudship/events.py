@@ -1,0 +1,77 @@
+"""Typed progress events.
+
+``ship(..., on_event=callback)`` calls ``callback(event)`` for every step of the flow, in order,
+from the calling thread. Events are frozen dataclasses so a callback can keep them; ``target``
+names the target the event belongs to (``None`` for the build, which all targets share).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(Event):
+    """Something the user should know that is not a step (e.g. an embedded registry started)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildStep(Event):
+    """One Dockerfile instruction finished; ``cached`` is True when the layer cache was hit."""
+
+    step: int
+    total: int
+    instruction: str
+    cached: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildFinished(Event):
+    image_id: str
+    steps: int
+    cache_hits: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushProgress(Event):
+    """A layer's push progress; ``status`` is the engine's word (Pushing, Pushed, ...)."""
+
+    layer: str
+    status: str
+    current: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushFinished(Event):
+    """The push ended. ``skipped`` is True when the registry already had the manifest."""
+
+    digest: str
+    skipped: bool
+    layers_pushed: int = 0
+    layers_existing: int = 0
+    bytes_pushed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployPhase(Event):
+    """A runtime phase: pull, start, probe, promote, rollback, unchanged, done."""
+
+    phase: str
+    detail: str = ""
+
+
+EventSink = Callable[[Event], None]
+
+
+def ignore(_: Event) -> None:
+    """The default sink."""

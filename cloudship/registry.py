@@ -1,0 +1,64 @@
+"""The Registry interface and the in-memory credentials a push or a pull uses."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from cloudship.events import EventSink, ignore
+
+
+class RegistryAuth(BaseModel):
+    """Registry credentials, held in memory only; the password never appears in a repr."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    password: SecretStr
+    server: str
+    expires_at: datetime | None = None
+
+    def stale(self, margin: timedelta = timedelta(minutes=5)) -> bool:
+        """True when the credentials expire within ``margin`` (refresh before use)."""
+        return self.expires_at is not None and datetime.now(UTC) + margin >= self.expires_at
+
+    def docker_auth_config(self) -> dict[str, str]:
+        """The ``auth_config`` docker-py sends as ``X-Registry-Auth``: memory only, never a file."""
+        return {
+            "username": self.username,
+            "password": self.password.get_secret_value(),
+            "serveraddress": self.server,
+        }
+
+
+class Registry(ABC):
+    """Where images are pushed to and where runtimes pull them from.
+
+    Implementations are cheap to construct: no network call happens before a method is used.
+    """
+
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def address(self) -> str:
+        """The registry host as used in image references (``host[:port]``)."""
+
+    @abstractmethod
+    def repository(self, name: str, *, create: bool = True) -> str:
+        """Full repository address for ``name`` (``host/path``); created (private) if missing
+        unless ``create`` is False."""
+
+    @abstractmethod
+    def credentials(self) -> RegistryAuth | None:
+        """Short-lived push/pull credentials, refreshed when stale; ``None`` for anonymous."""
+
+    @abstractmethod
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """Digest of ``repository:reference`` (tag or digest) if the registry has it, else None."""
+
+    def prepare(self, on_event: EventSink = ignore) -> None:  # noqa: B027 - optional hook
+        """Make the registry ready before first use (e.g. start an embedded one)."""

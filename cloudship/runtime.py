@@ -1,0 +1,209 @@
+"""The Runtime interface and the models that cross it.
+
+A runtime only ever receives a digest-pinned reference (``repo@sha256:…``): it pulls that
+exact image from the registry and runs it. It never sees source code or a mutable tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from cloudship.errors import ConfigError
+from cloudship.events import EventSink, ignore
+from cloudship.images import ImageRef
+from cloudship.registry import RegistryAuth
+
+_SERVICE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def service_name(text: str) -> str:
+    """A service name every runtime accepts (DNS label): raise ``ConfigError`` otherwise."""
+    if not _SERVICE_NAME.match(text):
+        raise ConfigError(
+            f"invalid service name {text!r}: use 1-63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit",
+            fix=f"pass name={re.sub(r'[^a-z0-9-]+', '-', text.lower()).strip('-') or 'app'!r}",
+        )
+    return text
+
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|KB|MB|GB|TB|B)?\s*$", re.I)
+_UNITS = {
+    "": 1, "b": 1,
+    "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
+    "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+}
+
+
+def memory_bytes(text: str) -> int:
+    """``"512Mi"`` → 536870912. Kubernetes-style units; ``ConfigError`` when unreadable."""
+    match = _MEMORY.match(text)
+    if not match:
+        raise ConfigError(
+            f"invalid memory {text!r}",
+            fix="use a number with a unit, e.g. '512Mi' or '1Gi'",
+        )
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+
+
+class ServiceSpec(BaseModel):
+    """What to run, independent of where. Each runtime validates it before creating anything."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    port: int = Field(ge=1, le=65535)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    health_path: str = "/"
+    cpu: float | None = Field(default=None, gt=0)
+    memory: str | None = None
+    replicas: int = Field(default=1, ge=0)
+    max_replicas: int | None = Field(default=None, ge=1)
+    platform: str | None = None
+    public: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return service_name(value)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None:
+            memory_bytes(value)
+        return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"health_path {value!r} must start with '/'")
+        return value
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for key in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"environment variable name {key!r} is not valid")
+        return value
+
+    def fingerprint(self, image: str) -> str:
+        """A stable hash of everything that defines a revision (image + spec).
+
+        Secret values enter only as their own SHA-256, so the fingerprint, which runtimes
+        store in labels/tags, reveals nothing usable.
+        """
+        data = self.model_dump(mode="json", exclude={"secrets"})
+        data["secrets"] = {
+            key: hashlib.sha256(value.get_secret_value().encode()).hexdigest()
+            for key, value in sorted(self.secrets.items())
+        }
+        data["image"] = image
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class Revision(BaseModel):
+    """One deployed version of a service."""
+
+    id: str
+    image: str
+    digest: str
+    state: Literal["serving", "standby", "failed", "stopped"]
+    created: datetime | None = None
+    url: str | None = None
+
+
+class Deployment(BaseModel):
+    """The outcome of a deploy or rollback: what serves now, and whether anything moved."""
+
+    service: str
+    revision: str
+    image: str
+    digest: str
+    url: str | None
+    changed: bool
+    previous: str | None = None
+
+
+class ServiceStatus(BaseModel):
+    """A service's serving revision and its history, newest first."""
+
+    service: str
+    url: str | None
+    current: Revision | None
+    revisions: list[Revision]
+
+
+class Plan(BaseModel):
+    """What a deploy would do, computed without changing anything."""
+
+    service: str
+    image: str
+    changed: bool
+    current_digest: str | None
+    actions: list[str]
+
+
+class Runtime(ABC):
+    """Where a service runs. Implementations are cheap to construct (no I/O until used)."""
+
+    kind: ClassVar[str]
+    #: the ``os/arch`` values this runtime can run; an image outside it is refused before push
+    platforms: ClassVar[frozenset[str]]
+
+    def supported_platforms(self) -> frozenset[str]:
+        """Platforms this runtime instance runs; may depend on the host (local engines)."""
+        return self.platforms
+
+    def validate(self, spec: ServiceSpec) -> None:  # noqa: B027 - optional hook
+        """Raise ``ConfigError`` when ``spec`` cannot run here. Called before anything is
+        created or pushed."""
+
+    @abstractmethod
+    def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
+        """What ``deploy`` would do, without changing anything."""
+
+    @abstractmethod
+    def deploy(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        pull: RegistryAuth | None,
+        *,
+        timeout: float,
+        on_event: EventSink = ignore,
+        force: bool = False,
+    ) -> Deployment:
+        """Run ``image`` (digest-pinned) for ``spec``; healthy, or rolled back and raised.
+
+        Same image and spec as the serving revision → nothing happens (``changed=False``)
+        unless ``force``."""
+
+    @abstractmethod
+    def status(self, service: str) -> ServiceStatus | None:
+        """The service's revisions, or None when it does not exist."""
+
+    @abstractmethod
+    def rollback(
+        self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
+    ) -> Deployment:
+        """Serve an earlier revision (the one before the current one by default)."""
+
+    @abstractmethod
+    def logs(self, service: str, tail: int = 100) -> list[str]:
+        """The serving revision's last ``tail`` log lines."""
+
+    @abstractmethod
+    def destroy(self, service: str) -> None:
+        """Remove the service and every revision; no error when it does not exist."""

@@ -1,0 +1,534 @@
+"""Pull-based ``docker run`` on the local engine, health-gated, with rollback.
+
+Each revision is one container labelled with its service, revision, digest and spec
+fingerprint. A deploy never touches the serving container until the new revision has proved
+healthy: the new image is first started as a *canary* on a throw-away loopback port and probed;
+only then is the serving container stopped (kept, for rollback) and the new revision started on
+the service's stable host port. If anything fails, the old revision is (still, or again)
+serving and the error carries the new revision's last log lines.
+
+The runtime always pulls ``repo@sha256:…`` from the registry before running it, so what runs is
+what the registry holds, never a local build that happens to share a tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cloudship.engine import Engine
+from cloudship.errors import (
+    ConfigError,
+    DeployError,
+    HealthCheckFailed,
+    PortInUseError,
+    RevisionNotFoundError,
+    ServiceNotFoundError,
+)
+from cloudship.events import DeployPhase, EventSink, ignore
+from cloudship.images import ImageRef
+from cloudship.probe import ProbeResult, wait_healthy
+from cloudship.registry import RegistryAuth
+from cloudship.runtime import (
+    Deployment,
+    Plan,
+    Revision,
+    Runtime,
+    ServiceSpec,
+    ServiceStatus,
+    memory_bytes,
+)
+from cloudship_local.settings import LocalSettings
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+PREFIX = "org.cloudship."
+L_SERVICE = PREFIX + "service"
+L_REVISION = PREFIX + "revision"
+L_DIGEST = PREFIX + "digest"
+L_IMAGE = PREFIX + "image"
+L_FINGERPRINT = PREFIX + "fingerprint"
+L_PORT = PREFIX + "host-port"
+L_ROLE = PREFIX + "role"
+L_CREATED = PREFIX + "created"
+L_HEALTH = PREFIX + "health-path"
+
+SERVING, CANARY = "serving", "canary"
+_PORT_RANGE = (20000, 29999)
+
+
+@dataclass(frozen=True)
+class _Rev:
+    """A revision container as read back from its labels."""
+
+    container: Container
+    number: int
+    role: str
+    digest: str
+    image: str
+    fingerprint: str
+    host_port: int
+    created: datetime | None
+
+    @property
+    def id(self) -> str:
+        return f"r{self.number}"
+
+    @property
+    def running(self) -> bool:
+        return bool(self.container.status in ("running", "restarting"))
+
+    @classmethod
+    def read(cls, container: Container) -> _Rev:
+        labels = container.labels
+        created = labels.get(L_CREATED)
+        return cls(
+            container=container,
+            number=int(labels.get(L_REVISION, "0")),
+            role=labels.get(L_ROLE, SERVING),
+            digest=labels.get(L_DIGEST, ""),
+            image=labels.get(L_IMAGE, ""),
+            fingerprint=labels.get(L_FINGERPRINT, ""),
+            host_port=int(labels.get(L_PORT, "0")),
+            created=datetime.fromisoformat(created) if created else None,
+        )
+
+
+def _revision_number(text: str) -> int:
+    digits = text[1:] if text[:1] in ("r", "R") else text
+    if not digits.isdigit():
+        raise ConfigError(
+            f"invalid revision {text!r}", fix="name a revision as shown by status, e.g. 'r2'"
+        )
+    return int(digits)
+
+
+@contextlib.contextmanager
+def _docker_errors(what: str) -> Iterator[None]:
+    """The one place where docker-py errors become cloudship errors for this runtime."""
+    from docker.errors import APIError
+
+    try:
+        yield
+    except APIError as exc:
+        text = str(exc.explanation or exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise PortInUseError(
+                f"{what}: {text}",
+                fix="set host_port (CLOUDSHIP_LOCAL_HOST_PORT) to a free port, or stop what "
+                "holds it",
+            ) from exc
+        raise DeployError(f"{what}: {text}") from exc
+
+
+class DockerRunRuntime(Runtime):
+    kind: ClassVar[str] = "docker"
+    platforms: ClassVar[frozenset[str]] = frozenset({"linux/amd64", "linux/arm64"})
+
+    def __init__(self, engine: Engine, settings: LocalSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    def supported_platforms(self) -> frozenset[str]:
+        """The engine's own platform: no emulation is assumed."""
+        return frozenset({self._engine.host_platform})
+
+    def validate(self, spec: ServiceSpec) -> None:
+        if spec.replicas != 1 or (spec.max_replicas or 1) != 1:
+            raise ConfigError(
+                f"the local target runs exactly one replica (asked for {spec.replicas})",
+                fix="use replicas=1 for the local target",
+            )
+
+    # -- reading state -------------------------------------------------------------------
+
+    def _revisions(self, service: str) -> list[_Rev]:
+        with _docker_errors(f"listing containers of {service}"):
+            containers = self._engine.client.containers.list(
+                all=True, filters={"label": f"{L_SERVICE}={service}"}
+            )
+        return sorted((_Rev.read(c) for c in containers), key=lambda r: r.number, reverse=True)
+
+    @staticmethod
+    def _serving(revisions: list[_Rev]) -> _Rev | None:
+        return next((r for r in revisions if r.role == SERVING and r.running), None)
+
+    def _url(self, port: int) -> str:
+        host = self._settings.bind
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+
+    # -- ports ---------------------------------------------------------------------------
+
+    def _port_free(self, port: int) -> bool:
+        family = socket.AF_INET6 if ":" in self._settings.bind else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self._settings.bind, port))
+            except OSError:
+                return False
+        return True
+
+    def _claimed_ports(self) -> set[int]:
+        with _docker_errors("listing cloudship containers"):
+            containers = self._engine.client.containers.list(
+                all=True, filters={"label": L_SERVICE}
+            )
+        return {int(c.labels.get(L_PORT, "0")) for c in containers}
+
+    def _host_port(self, spec: ServiceSpec, revisions: list[_Rev], serving: _Rev | None) -> int:
+        """The service's stable host port: configured, else the one it already has, else one
+        derived from its name (stable across destroy/ship), moving up past taken ports."""
+        if self._settings.host_port:
+            port = self._settings.host_port
+        elif revisions:
+            port = (serving or revisions[0]).host_port
+        else:
+            low, high = _PORT_RANGE
+            start = low + int(hashlib.sha256(spec.name.encode()).hexdigest(), 16) % (high - low)
+            claimed = self._claimed_ports()
+            for candidate in range(start, start + 200):
+                if candidate not in claimed and self._port_free(candidate):
+                    return candidate
+            raise PortInUseError(f"no free host port near {start} for service {spec.name!r}")
+        held_by_us = serving is not None and serving.host_port == port
+        if not held_by_us and not self._port_free(port):
+            raise PortInUseError(
+                f"host port {self._settings.bind}:{port} for service {spec.name!r} is already "
+                "in use by another program",
+                fix="stop that program, or choose another port with host_port= "
+                "(CLOUDSHIP_LOCAL_HOST_PORT)",
+            )
+        return port
+
+    # -- plan / deploy -------------------------------------------------------------------
+
+    def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
+        self.validate(spec)
+        revisions = self._revisions(spec.name)
+        serving = self._serving(revisions)
+        current = serving.digest if serving else None
+        if serving and image.digest and serving.fingerprint == spec.fingerprint(str(image)):
+            return Plan(
+                service=spec.name,
+                image=str(image),
+                changed=False,
+                current_digest=current,
+                actions=[f"nothing to do: {serving.id} already runs this image and spec"],
+            )
+        number = (revisions[0].number + 1) if revisions else 1
+        port = self._host_port(spec, revisions, serving)
+        actions = [f"pull {image} from the registry"]
+        if serving:
+            actions += [
+                f"start r{number} on a loopback canary port and probe {spec.health_path}",
+                f"stop {serving.id} (kept for rollback) and serve r{number} on port {port}",
+            ]
+        else:
+            actions.append(f"start r{number} on port {port} and probe {spec.health_path}")
+        return Plan(
+            service=spec.name,
+            image=str(image),
+            changed=True,
+            current_digest=current,
+            actions=actions,
+        )
+
+    def deploy(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        pull: RegistryAuth | None,
+        *,
+        timeout: float,
+        on_event: EventSink = ignore,
+        force: bool = False,
+    ) -> Deployment:
+        if not image.digest:
+            raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
+        self.validate(spec)
+        fingerprint = spec.fingerprint(str(image))
+        revisions = self._revisions(spec.name)
+        self._remove([r for r in revisions if r.role == CANARY])  # left by an interrupted deploy
+        revisions = [r for r in revisions if r.role != CANARY]
+        serving = self._serving(revisions)
+        if serving and serving.fingerprint == fingerprint and not force:
+            on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
+            return self._deployment(spec.name, serving, changed=False, previous=None)
+
+        port = self._host_port(spec, revisions, serving)
+        number = (revisions[0].number + 1) if revisions else 1
+        on_event(DeployPhase(phase="pull", detail=str(image)))
+        self._engine.pull(image, pull)
+
+        if serving is not None:
+            # Prove the new revision on a throw-away port while the old one keeps serving.
+            on_event(DeployPhase(phase="canary", detail=f"r{number}"))
+            canary = self._run(spec, image, number, fingerprint, CANARY, port, host_port=None)
+            self._gate(canary, spec, timeout, rolled_back_to=serving.id, on_event=on_event)
+            self._remove([_Rev.read(canary)])
+            with _docker_errors(f"stopping {serving.id}"):
+                serving.container.stop(timeout=10)
+
+        on_event(DeployPhase(phase="start", detail=f"r{number} on port {port}"))
+        try:
+            new = self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
+        except DeployError:
+            self._restore(serving)
+            raise
+        try:
+            self._gate(
+                new, spec, timeout, rolled_back_to=serving.id if serving else None,
+                on_event=on_event,
+            )
+        except HealthCheckFailed:
+            self._remove([_Rev.read(new)])
+            self._restore(serving)
+            raise
+        self._prune(spec.name)
+        on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
+        return self._deployment(
+            spec.name, _Rev.read(new), changed=True, previous=serving.id if serving else None
+        )
+
+    def _run(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        number: int,
+        fingerprint: str,
+        role: str,
+        stable_port: int,
+        *,
+        host_port: int | None,
+    ) -> Container:
+        env = dict(spec.env)
+        env.update({k: v.get_secret_value() for k, v in spec.secrets.items()})
+        labels = {
+            L_SERVICE: spec.name,
+            L_REVISION: str(number),
+            L_DIGEST: image.digest or "",
+            L_IMAGE: str(image),
+            L_FINGERPRINT: fingerprint,
+            L_PORT: str(stable_port),
+            L_ROLE: role,
+            L_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+            L_HEALTH: spec.health_path,
+        }
+        options: dict[str, Any] = {}
+        if spec.cpu:
+            options["nano_cpus"] = int(spec.cpu * 1_000_000_000)
+        if spec.memory:
+            options["mem_limit"] = memory_bytes(spec.memory)
+        if role == SERVING:
+            options["restart_policy"] = {"Name": "unless-stopped"}
+        name = f"cloudship-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
+        with _docker_errors(f"starting revision r{number} of {spec.name}"):
+            with contextlib.suppress(Exception):
+                self._engine.client.containers.get(name).remove(force=True)
+            container: Container = self._engine.client.containers.run(
+                str(image),
+                name=name,
+                detach=True,
+                # docker-init as PID 1: an app that ignores SIGTERM still stops at once, so a
+                # switch of revisions does not wait out docker's 10 s kill timeout.
+                init=True,
+                environment=env,
+                labels=labels,
+                ports={f"{spec.port}/tcp": (self._settings.bind, host_port)},
+                **options,
+            )
+        return container
+
+    def _gate(
+        self,
+        container: Container,
+        spec: ServiceSpec,
+        timeout: float,
+        *,
+        rolled_back_to: str | None,
+        on_event: EventSink,
+    ) -> None:
+        """Return when ``container`` answers its health probe; otherwise remove it and raise
+        ``HealthCheckFailed`` with its last log lines."""
+
+        def check_alive() -> str | None:
+            container.reload()
+            state = container.attrs.get("State", {})
+            if state.get("Restarting") or int(container.attrs.get("RestartCount", 0)) > 0:
+                return f"the container is crash-looping (exit code {state.get('ExitCode')})"
+            if container.status in ("exited", "dead"):
+                return f"the container exited with code {state.get('ExitCode')}"
+            return None
+
+        port = self._published_port(container, spec.port)
+        if port is None:  # an app that dies at once never gets its port published
+            result = ProbeResult(False, check_alive() or "the container has no published port", 0)
+        else:
+            url = self._url(port) + spec.health_path
+            on_event(DeployPhase(phase="probe", detail=url))
+            result = wait_healthy(url, timeout=timeout, check_alive=check_alive)
+        if result.healthy:
+            return
+        tail = self._log_tail(container, 20)
+        self._remove([_Rev.read(container)])
+        if rolled_back_to:
+            on_event(DeployPhase(phase="rollback", detail=f"{rolled_back_to} keeps serving"))
+        raise HealthCheckFailed(
+            f"revision r{container.labels.get(L_REVISION)} of {spec.name!r} is not healthy: "
+            f"{result.reason} (probe {spec.health_path} on container port {spec.port})",
+            log_tail=tail,
+            rolled_back_to=rolled_back_to,
+            fix="check that the app listens on 0.0.0.0:"
+            f"{spec.port} and answers {spec.health_path}; the log lines above show why not",
+        )
+
+    @staticmethod
+    def _published_port(container: Container, port: int) -> int | None:
+        container.reload()
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
+            f"{port}/tcp"
+        )
+        return int(bindings[0]["HostPort"]) if bindings else None
+
+    def _restore(self, previous: _Rev | None) -> None:
+        """Start the previous revision again after a failed switch."""
+        if previous is None:
+            return
+        with _docker_errors(f"restoring {previous.id}"):
+            previous.container.start()
+
+    def _remove(self, revisions: list[_Rev]) -> None:
+        from docker.errors import NotFound
+
+        for rev in revisions:
+            with contextlib.suppress(NotFound), _docker_errors(f"removing {rev.id}"):
+                rev.container.remove(force=True)
+
+    def _prune(self, service: str) -> None:
+        """Keep the serving revision and the newest ``keep_revisions`` stopped ones."""
+        standby = [r for r in self._revisions(service) if not r.running]
+        self._remove(standby[self._settings.keep_revisions :])
+
+    def _deployment(
+        self, service: str, rev: _Rev, *, changed: bool, previous: str | None
+    ) -> Deployment:
+        return Deployment(
+            service=service,
+            revision=rev.id,
+            image=rev.image,
+            digest=rev.digest,
+            url=self._url(rev.host_port),
+            changed=changed,
+            previous=previous,
+        )
+
+    # -- day-2 operations ----------------------------------------------------------------
+
+    def status(self, service: str) -> ServiceStatus | None:
+        revisions = self._revisions(service)
+        if not revisions:
+            return None
+        serving = self._serving(revisions)
+        listed = [
+            Revision(
+                id=r.id,
+                image=r.image,
+                digest=r.digest,
+                state="serving" if r is serving else ("standby" if not r.running else "failed"),
+                created=r.created,
+                url=self._url(r.host_port) if r is serving else None,
+            )
+            for r in revisions
+            if r.role == SERVING
+        ]
+        current = next((r for r in listed if r.state == "serving"), None)
+        return ServiceStatus(
+            service=service,
+            url=current.url if current else None,
+            current=current,
+            revisions=listed,
+        )
+
+    def rollback(
+        self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
+    ) -> Deployment:
+        revisions = [r for r in self._revisions(service) if r.role == SERVING]
+        if not revisions:
+            raise ServiceNotFoundError(
+                f"service {service!r} is not deployed on the local target",
+                fix="ship it first, or check the name with `cloudship status`",
+            )
+        serving = self._serving(revisions)
+        if to is None:
+            below = serving.number if serving else revisions[0].number + 1
+            candidates = [r for r in revisions if r.number < below]
+            if not candidates:
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision before "
+                    f"{serving.id if serving else 'the current one'} to roll back to"
+                )
+            chosen = candidates[0]
+        else:
+            number = _revision_number(to)
+            found = [r for r in revisions if r.number == number]
+            if not found:
+                known = ", ".join(r.id for r in revisions)
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision {to!r}", fix=f"choose one of: {known}"
+                )
+            chosen = found[0]
+        if serving is not None and chosen.number == serving.number:
+            return self._deployment(service, serving, changed=False, previous=None)
+        on_event(DeployPhase(phase="rollback", detail=f"{chosen.id}"))
+        if serving is not None:
+            with _docker_errors(f"stopping {serving.id}"):
+                serving.container.stop(timeout=10)
+        with _docker_errors(f"starting {chosen.id}"):
+            chosen.container.start()
+        health = chosen.container.labels.get(L_HEALTH, "/")
+        url = self._url(chosen.host_port) + health
+        result = wait_healthy(url, timeout=timeout)
+        if not result.healthy:
+            tail = self._log_tail(chosen.container, 20)
+            with _docker_errors(f"stopping {chosen.id}"):
+                chosen.container.stop(timeout=5)
+            self._restore(serving)
+            raise HealthCheckFailed(
+                f"rollback of {service!r} to {chosen.id} failed: {result.reason}",
+                log_tail=tail,
+                rolled_back_to=serving.id if serving else None,
+            )
+        return self._deployment(
+            service, chosen, changed=True, previous=serving.id if serving else None
+        )
+
+    def logs(self, service: str, tail: int = 100) -> list[str]:
+        revisions = self._revisions(service)
+        rev = self._serving(revisions) or next(iter(revisions), None)
+        if rev is None:
+            raise ServiceNotFoundError(
+                f"service {service!r} is not deployed on the local target",
+                fix="check the name with `cloudship status`",
+            )
+        return self._log_tail(rev.container, tail)
+
+    @staticmethod
+    def _log_tail(container: Container, tail: int) -> list[str]:
+        from docker.errors import APIError
+
+        try:
+            raw: bytes = container.logs(tail=tail)
+        except APIError:
+            return []
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def destroy(self, service: str) -> None:
+        self._remove(self._revisions(service))
