@@ -227,7 +227,8 @@ def ship(
     sink = _stamped(on_event or ignore, tgt.name)
 
     if isinstance(src, ImageSource) and src.remote:
-        spec = _spec(service, app, app.port, env, secrets, None)
+        # The engine may already hold the image (then its EXPOSE can tell the port).
+        spec = _spec(service, app, app.port, env, secrets, engine.inspect(str(src.ref)))
         tgt.runtime.validate(spec)
         pull = tgt.registry.credentials() if src.ref.registry == tgt.registry.address else None
         with timer.phase("deploy"):

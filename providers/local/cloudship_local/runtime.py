@@ -140,6 +140,13 @@ class DockerRunRuntime(Runtime):
         return frozenset({self._engine.host_platform})
 
     def validate(self, spec: ServiceSpec) -> None:
+        """One replica only, and the service's host port must be free (or already ours)."""
+        self._check_replicas(spec)
+        revisions = [r for r in self._revisions(spec.name) if r.role != CANARY]
+        self._host_port(spec, revisions, self._serving(revisions))
+
+    @staticmethod
+    def _check_replicas(spec: ServiceSpec) -> None:
         if spec.replicas != 1 or (spec.max_replicas or 1) != 1:
             raise ConfigError(
                 f"the local target runs exactly one replica (asked for {spec.replicas})",
@@ -211,7 +218,7 @@ class DockerRunRuntime(Runtime):
     # -- plan / deploy -------------------------------------------------------------------
 
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
-        self.validate(spec)
+        self._check_replicas(spec)
         revisions = self._revisions(spec.name)
         serving = self._serving(revisions)
         current = serving.digest if serving else None
@@ -253,7 +260,7 @@ class DockerRunRuntime(Runtime):
     ) -> Deployment:
         if not image.digest:
             raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
-        self.validate(spec)
+        self._check_replicas(spec)
         fingerprint = spec.fingerprint(str(image))
         revisions = self._revisions(spec.name)
         self._remove([r for r in revisions if r.role == CANARY])  # left by an interrupted deploy
@@ -288,8 +295,7 @@ class DockerRunRuntime(Runtime):
                 new, spec, timeout, rolled_back_to=serving.id if serving else None,
                 on_event=on_event,
             )
-        except HealthCheckFailed:
-            self._remove([_Rev.read(new)])
+        except HealthCheckFailed:  # _gate removed the new container already
             self._restore(serving)
             raise
         self._prune(spec.name)
@@ -409,7 +415,7 @@ class DockerRunRuntime(Runtime):
         from docker.errors import NotFound
 
         for rev in revisions:
-            with contextlib.suppress(NotFound), _docker_errors(f"removing {rev.id}"):
+            with _docker_errors(f"removing {rev.id}"), contextlib.suppress(NotFound):
                 rev.container.remove(force=True)
 
     def _prune(self, service: str) -> None:
