@@ -127,7 +127,9 @@ def _spec(
             name=name,
             port=port,
             env={**app.env, **(env or {})},
-            secrets={k: SecretStr(v) if isinstance(v, str) else v for k, v in (secrets or {}).items()},
+            secrets={
+                k: SecretStr(v) if isinstance(v, str) else v for k, v in (secrets or {}).items()
+            },
             health_path=app.health_path or "/",
             cpu=app.cpu,
             memory=app.memory,
@@ -176,8 +178,13 @@ def _prepare(
         AppSettings,
         config.app,
         dict(
-            name=name, health_path=health_path, cpu=cpu, memory=memory,
-            replicas=replicas, platform=platform, port=port,
+            name=name,
+            health_path=health_path,
+            cpu=cpu,
+            memory=memory,
+            replicas=replicas,
+            platform=platform,
+            port=port,
         ),
     )
     resolved = detect(source, app.dockerfile) if isinstance(first, BuildSource) else first
@@ -219,8 +226,17 @@ def ship(
     timer = _Timer()
     started = time.monotonic()
     src, app, tgt = _prepare(
-        source, target, name=name, port=port, env=env, health_path=health_path, cpu=cpu,
-        memory=memory, replicas=replicas, platform=platform, settings=settings,
+        source,
+        target,
+        name=name,
+        port=port,
+        env=env,
+        health_path=health_path,
+        cpu=cpu,
+        memory=memory,
+        replicas=replicas,
+        platform=platform,
+        settings=settings,
     )
     service = app.name or src.default_name
     engine = engine or Engine()
@@ -263,11 +279,16 @@ def ship(
                 layers_existing=pushed.layers_existing,
                 bytes_pushed=pushed.bytes_pushed,
             )
-            sink(PushFinished(
-                target=tgt.name, digest=digest, skipped=False,
-                layers_pushed=pushed.layers_pushed, layers_existing=pushed.layers_existing,
-                bytes_pushed=pushed.bytes_pushed,
-            ))
+            sink(
+                PushFinished(
+                    target=tgt.name,
+                    digest=digest,
+                    skipped=False,
+                    layers_pushed=pushed.layers_pushed,
+                    layers_existing=pushed.layers_existing,
+                    bytes_pushed=pushed.bytes_pushed,
+                )
+            )
 
     pinned = ImageRef.parse(repository).with_digest(digest)
     with timer.phase("deploy"):
@@ -344,16 +365,29 @@ def plan(
     registry and the runtime: nothing is pushed, created or started."""
     sink = on_event or ignore
     src, app, tgt = _prepare(
-        source, target, name=name, port=port, env=env, health_path=health_path, cpu=cpu,
-        memory=memory, replicas=replicas, platform=platform, settings=settings,
+        source,
+        target,
+        name=name,
+        port=port,
+        env=env,
+        health_path=health_path,
+        cpu=cpu,
+        memory=memory,
+        replicas=replicas,
+        platform=platform,
+        settings=settings,
     )
     service = app.name or src.default_name
     if isinstance(src, ImageSource) and src.remote:
         spec = _spec(service, app, app.port, env, secrets, None)
         runtime_plan = tgt.runtime.plan(spec, src.ref)
         return ShipPlan(
-            target=tgt.name, name=service, image=str(src.ref), digest=src.ref.digest,
-            changed=runtime_plan.changed, actions=runtime_plan.actions,
+            target=tgt.name,
+            name=service,
+            image=str(src.ref),
+            digest=src.ref.digest,
+            changed=runtime_plan.changed,
+            actions=runtime_plan.actions,
         )
     engine = engine or Engine()
     local = _local_image(src, app, tag=tag, platform=platform, engine=engine, on_event=sink)
@@ -406,8 +440,9 @@ def status(name: str, target: str | Target | None = None, **settings: Any) -> Se
     return found
 
 
-def logs(name: str, target: str | Target | None = None, tail: int = 100,
-         **settings: Any) -> list[str]:
+def logs(
+    name: str, target: str | Target | None = None, tail: int = 100, **settings: Any
+) -> list[str]:
     """The serving revision's last ``tail`` log lines."""
     return _resolve_only(target, settings).runtime.logs(name, tail)
 

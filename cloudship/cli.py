@@ -175,10 +175,22 @@ def ship(
 
     with _errors():
         result = do_ship(
-            source, target, name=name, tag=tag, port=port, env=_pairs(env, "--env"),
-            secrets=_pairs(secret, "--secret"), health_path=health_path, cpu=cpu,
-            memory=memory, replicas=replicas, platform=platform, force=force,
-            timeout=timeout, on_event=Reporter(err), **_settings(settings),
+            source,
+            target,
+            name=name,
+            tag=tag,
+            port=port,
+            env=_pairs(env, "--env"),
+            secrets=_pairs(secret, "--secret"),
+            health_path=health_path,
+            cpu=cpu,
+            memory=memory,
+            replicas=replicas,
+            platform=platform,
+            force=force,
+            timeout=timeout,
+            on_event=Reporter(err),
+            **_settings(settings),
         )
 
     def human() -> None:

@@ -67,9 +67,7 @@ class ConfigFile(BaseModel):
         extra = self.model_extra or {}
         value = extra.get(name, {})
         if not isinstance(value, dict):
-            raise ConfigError(
-                f"{self.path}: [{name}] must be a table, not {type(value).__name__}"
-            )
+            raise ConfigError(f"{self.path}: [{name}] must be a table, not {type(value).__name__}")
         return value
 
 

@@ -82,7 +82,7 @@ class DistributionClient:
         )
         if response is None:
             return None
-        digest = response.headers.get("Docker-Content-Digest")
+        digest: str | None = response.headers.get("Docker-Content-Digest")
         if digest:
             return digest
         if reference.startswith("sha256:"):
@@ -168,9 +168,7 @@ class DistributionClient:
                 fix="check the registry username and password/token",
             )
         if token_response.status_code >= 400:
-            raise RegistryError(
-                f"token service {realm} answered HTTP {token_response.status_code}"
-            )
+            raise RegistryError(f"token service {realm} answered HTTP {token_response.status_code}")
         body = token_response.json()
         token = body.get("token") or body.get("access_token")
         if not token:

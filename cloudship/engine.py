@@ -176,8 +176,8 @@ class Engine:
             aux = chunk.get("aux")
             if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
                 image_id = aux["ID"]
-            for line in str(chunk.get("stream", "")).splitlines():
-                line = line.rstrip()
+            for raw in str(chunk.get("stream", "")).splitlines():
+                line = raw.rstrip()
                 if not line:
                     continue
                 log.append(line)

@@ -125,7 +125,7 @@ class ServiceNotFoundError(DeployError):
     """status/logs/rollback named a service the target does not run."""
 
 
-class TimeoutError(CloudshipError, builtins.TimeoutError):  # noqa: A001 - deliberate, documented
+class TimeoutError(CloudshipError, builtins.TimeoutError):
     """An operation ran out of its time budget; also a builtin ``TimeoutError``."""
 
 

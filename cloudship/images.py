@@ -55,7 +55,11 @@ def parse_digest(text: str) -> str:
 
 def is_loopback_host(registry: str) -> bool:
     """True when ``registry`` (``host[:port]``) names this machine: plain HTTP is safe there."""
-    host = registry[1 : registry.find("]")] if registry.startswith("[") else registry.split(":")[0]
+    host = (
+        registry[1 : registry.find("]")]
+        if registry.startswith("[")
+        else registry.split(":", maxsplit=1)[0]
+    )
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 

@@ -47,6 +47,7 @@ def wait_healthy(
             if dead:
                 return ProbeResult(False, dead, attempts)
             if time.monotonic() >= deadline:
-                return ProbeResult(False, f"no healthy answer within {timeout:.0f} s ({last})",
-                                   attempts)
+                return ProbeResult(
+                    False, f"no healthy answer within {timeout:.0f} s ({last})", attempts
+                )
             time.sleep(interval)

@@ -81,13 +81,19 @@ def git_tag(path: Path) -> str | None:
     try:
         status = subprocess.run(
             ["git", "-C", str(path), "status", "--porcelain", "--", "."],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         if status.stdout.strip():
             return None
         head = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None

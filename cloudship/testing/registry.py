@@ -102,7 +102,9 @@ class ThrowawayRegistry:
         config.write_text(self._config(str(storage), self.address, htpasswd))
         log = (self._folder / "registry.log").open("wb")
         self._process = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            [binary, "serve", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 

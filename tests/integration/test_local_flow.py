@@ -53,10 +53,11 @@ def test_ship_serves_then_reship_changes_nothing(
     assert not again.changed
     assert again.digest == first.digest and again.revision == "r1"
     assert again.push is not None and again.push.skipped
-    assert [e for e in events if isinstance(e, PushFinished)][0].skipped
+    assert next(e for e in events if isinstance(e, PushFinished)).skipped
     same = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
-    assert same.id == running.id and same.attrs["State"]["StartedAt"] == (
-        running.attrs["State"]["StartedAt"]
+    assert (
+        same.id == running.id
+        and same.attrs["State"]["StartedAt"] == (running.attrs["State"]["StartedAt"])
     )
     assert containers(cloudship_engine, name) == [f"cloudship-{name}-r1"]
 
@@ -133,7 +134,7 @@ def test_rollback_on_demand_and_status_history(
     assert forward.revision == "r2"
     assert httpx.get(second.url).text == "v2\n"
     assert not rollback(name, target, to="r2").changed
-    with pytest.raises(RevisionNotFoundError, match="r1, r2|r2, r1"):
+    with pytest.raises(RevisionNotFoundError, match=r"choose one of: r2, r1"):
         rollback(name, target, to="r9")
 
 
@@ -174,8 +175,14 @@ def test_secrets_reach_the_app_but_no_output(
     target, name = local_target.target(), local_target.name("sec")
     secret = "s3cr3t-value-do-not-print"
     events: list[Event] = []
-    shipped = ship(app_dir, target, name=name, env={"MODE": "prod"},
-                   secrets={"API_KEY": secret}, on_event=events.append)
+    shipped = ship(
+        app_dir,
+        target,
+        name=name,
+        env={"MODE": "prod"},
+        secrets={"API_KEY": secret},
+        on_event=events.append,
+    )
     container = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
     assert f"API_KEY={secret}" in container.attrs["Config"]["Env"]
     assert "MODE=prod" in container.attrs["Config"]["Env"]

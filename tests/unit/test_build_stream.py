@@ -1,10 +1,10 @@
 """The engine's build-stream reader, fed the lines the classic builder really emits."""
 
+import pytest
+
 from cloudship.engine import Engine
 from cloudship.errors import BuildError
 from cloudship.events import BuildFinished, BuildStep, Event
-
-import pytest
 
 ID = "sha256:" + "b" * 64
 
@@ -35,9 +35,14 @@ def test_steps_and_cache_hits_reported() -> None:
 
 
 def test_error_line_raises_with_tail() -> None:
-    stream = [*STREAM[:7], {"stream": "ERROR: No matching distribution found for nope\n"},
-              {"error": "The command '/bin/sh -c pip install' returned a non-zero code: 1",
-               "errorDetail": {"message": "The command returned a non-zero code: 1"}}]
+    stream = [
+        *STREAM[:7],
+        {"stream": "ERROR: No matching distribution found for nope\n"},
+        {
+            "error": "The command '/bin/sh -c pip install' returned a non-zero code: 1",
+            "errorDetail": {"message": "The command returned a non-zero code: 1"},
+        },
+    ]
     with pytest.raises(BuildError) as info:
         Engine()._read_build(iter(stream), 0.0, lambda e: None)
     assert "No matching distribution" in "\n".join(info.value.log_tail)

@@ -53,7 +53,7 @@ def test_explicit_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_bad_toml_names_file(tmp_path: Path) -> None:
     (tmp_path / "cloudship.toml").write_text("target = \n")
-    with pytest.raises(ConfigError, match="cloudship.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"cloudship\.toml is not valid TOML"):
         find_config(tmp_path)
 
 

@@ -6,8 +6,11 @@ from cloudship import errors
 
 
 def test_every_error_derives_from_root_and_is_exported() -> None:
-    classes = [obj for _, obj in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(obj, Exception) and obj.__module__ == errors.__name__]
+    classes = [
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, Exception) and obj.__module__ == errors.__name__
+    ]
     assert classes
     for cls in classes:
         assert issubclass(cls, errors.CloudshipError)

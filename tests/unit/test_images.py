@@ -15,10 +15,20 @@ D = "sha256:" + "a" * 64
         ("localhost/app", "localhost", "app", None, None),
         ("localhost:5000/app:1", "localhost:5000", "app", "1", None),
         ("127.0.0.1:5000/team/app", "127.0.0.1:5000", "team/app", None, None),
-        ("acrname.azurecr.io/mi-monitor-app:v1.0", "acrname.azurecr.io", "mi-monitor-app", "v1.0",
-         None),
-        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/a/b/c@{D}",
-         "123456789012.dkr.ecr.us-east-1.amazonaws.com", "a/b/c", None, D),
+        (
+            "acrname.azurecr.io/mi-monitor-app:v1.0",
+            "acrname.azurecr.io",
+            "mi-monitor-app",
+            "v1.0",
+            None,
+        ),
+        (
+            f"123456789012.dkr.ecr.us-east-1.amazonaws.com/a/b/c@{D}",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "a/b/c",
+            None,
+            D,
+        ),
         (f"app:v2@{D}", None, "app", "v2", D),
         ("[::1]:5000/app", "[::1]:5000", "app", None, None),
         ("a.b-c/f_g__h--i", "a.b-c", "f_g__h--i", None, None),
@@ -26,10 +36,16 @@ D = "sha256:" + "a" * 64
         ("REGISTRY.example.com/app", "REGISTRY.example.com", "app", None, None),
     ],
 )
-def test_parse_valid(text: str, registry: str | None, repository: str, tag: str | None,
-                     digest: str | None) -> None:
+def test_parse_valid(
+    text: str, registry: str | None, repository: str, tag: str | None, digest: str | None
+) -> None:
     ref = ImageRef.parse(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
+        registry,
+        repository,
+        tag,
+        digest,
+    )
     assert str(ref) == text
 
 
@@ -92,8 +108,14 @@ def test_digest_and_platform_helpers() -> None:
 
 @pytest.mark.parametrize(
     ("address", "loopback"),
-    [("127.0.0.1:5000", True), ("localhost:5000", True), ("[::1]:5000", True),
-     ("127.1.2.3", True), ("registry.example.com", False), ("10.0.0.1:5000", False)],
+    [
+        ("127.0.0.1:5000", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("127.1.2.3", True),
+        ("registry.example.com", False),
+        ("10.0.0.1:5000", False),
+    ],
 )
 def test_loopback(address: str, loopback: bool) -> None:
     assert is_loopback_host(address) is loopback

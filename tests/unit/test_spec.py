@@ -35,8 +35,14 @@ def test_spec_validation() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("512Mi", 512 * 1024**2), ("1Gi", 1024**3), ("0.5Gi", 512 * 1024**2), ("1000", 1000),
-     ("1G", 10**9), ("2gb", 2 * 10**9)],
+    [
+        ("512Mi", 512 * 1024**2),
+        ("1Gi", 1024**3),
+        ("0.5Gi", 512 * 1024**2),
+        ("1000", 1000),
+        ("1G", 10**9),
+        ("2gb", 2 * 10**9),
+    ],
 )
 def test_memory_bytes(text: str, expected: int) -> None:
     assert memory_bytes(text) == expected

@@ -45,8 +45,7 @@ def test_missing_sdk_gives_install_hint(tmp_path: Path, monkeypatch: pytest.Monk
     assert "pip install 'cloudship[fake]'" in str(info.value)
 
 
-def test_bug_inside_provider_is_not_masked(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bug_inside_provider_is_not_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_module(tmp_path, monkeypatch, "import fake_cloud_sdk_typo_inside_provider\n")
     with pytest.raises(ModuleNotFoundError, match="typo_inside_provider"):
         load_provider("fake")

@@ -37,9 +37,7 @@ class V2Registry(Registry):
             if settings.username is not None and settings.password is not None
             else None
         )
-        self._client = DistributionClient(
-            settings.registry, self._auth, insecure=settings.insecure
-        )
+        self._client = DistributionClient(settings.registry, self._auth, insecure=settings.insecure)
 
     @property
     def address(self) -> str:

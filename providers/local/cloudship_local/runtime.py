@@ -185,9 +185,7 @@ class DockerRunRuntime(Runtime):
 
     def _claimed_ports(self) -> set[int]:
         with _docker_errors("listing cloudship containers"):
-            containers = self._engine.client.containers.list(
-                all=True, filters={"label": L_SERVICE}
-            )
+            containers = self._engine.client.containers.list(all=True, filters={"label": L_SERVICE})
         return {int(c.labels.get(L_PORT, "0")) for c in containers}
 
     def _host_port(self, spec: ServiceSpec, revisions: list[_Rev], serving: _Rev | None) -> int:
@@ -292,7 +290,10 @@ class DockerRunRuntime(Runtime):
             raise
         try:
             self._gate(
-                new, spec, timeout, rolled_back_to=serving.id if serving else None,
+                new,
+                spec,
+                timeout,
+                rolled_back_to=serving.id if serving else None,
                 on_event=on_event,
             )
         except HealthCheckFailed:  # _gate removed the new container already
