@@ -12,18 +12,27 @@ honour) is refused before anything remote is created or pushed.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from pydantic import SecretStr, ValidationError
 
 from cloudship.config import AppSettings, ConfigFile, find_config, load_settings
 from cloudship.engine import BuildResult, Engine, ImageInfo
-from cloudship.errors import ConfigError, PlatformMismatchError, ServiceNotFoundError, SourceError
+from cloudship.errors import (
+    CloudshipError,
+    ConfigError,
+    MultiTargetError,
+    PlatformMismatchError,
+    ServiceNotFoundError,
+    SourceError,
+)
 from cloudship.events import Event, EventSink, PushFinished, ignore
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus
@@ -58,11 +67,6 @@ class _LocalImage:
     build: BuildResult | None
 
 
-def _config_for(source: ImageSource | BuildSource | None) -> ConfigFile:
-    starts = [source.path] if isinstance(source, BuildSource) else []
-    return find_config(*starts, Path.cwd())
-
-
 def _target(target: str | Target | None, config: ConfigFile, settings: dict[str, Any]) -> Target:
     import os
 
@@ -87,7 +91,6 @@ def _local_image(
             buildargs=app.build_args,
             target=app.build_target,
             platform=platform,
-            labels={"org.cloudship.source": str(source.path.resolve())},
             on_event=on_event,
         )
         info = engine.inspect(build.image_id)
@@ -158,9 +161,13 @@ def _check_platform(info: ImageInfo, target: Target, wanted: str | None) -> None
         )
 
 
+TargetArg = str | Target | None
+ManyTargets = list[str | Target] | tuple[str | Target, ...]
+
+
 def _prepare(
     source: str | Path,
-    target: str | Target | None,
+    targets: Sequence[str | Target | None],
     *,
     name: str | None,
     port: int | None,
@@ -171,9 +178,10 @@ def _prepare(
     replicas: int | None,
     platform: str | None,
     settings: dict[str, Any],
-) -> tuple[BuildSource | ImageSource, AppSettings, Target]:
-    first = detect(source)
-    config = _config_for(first)
+) -> tuple[BuildSource | ImageSource, AppSettings, list[Target]]:
+    path = Path(source)
+    # The config may name another Dockerfile, so read it before checking the source.
+    config = find_config(*([path] if path.is_dir() else []), Path.cwd())
     app = load_settings(
         AppSettings,
         config.app,
@@ -187,88 +195,58 @@ def _prepare(
             port=port,
         ),
     )
-    resolved = detect(source, app.dockerfile) if isinstance(first, BuildSource) else first
-    return resolved, app, _target(target, config, settings)
+    resolved = detect(source, app.dockerfile)
+    built = [_target(one, config, settings) for one in targets]
+    names = [t.name for t in built]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"targets {names} name the same target twice",
+            fix="give each Target(...) its own name=",
+        )
+    return resolved, app, built
 
 
-def ship(
-    source: str | Path,
-    target: str | Target | None = None,
+@dataclass(frozen=True)
+class _Delivery:
+    """One target's share of a ship: everything is checked before anything moves."""
+
+    target: Target
+    spec: ServiceSpec
+    sink: EventSink
+
+
+def _deliver(
+    one: _Delivery,
+    src: BuildSource | ImageSource,
+    local: _LocalImage | None,
     *,
-    name: str | None = None,
-    tag: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str | SecretStr] | None = None,
-    health_path: str | None = None,
-    cpu: float | None = None,
-    memory: str | None = None,
-    replicas: int | None = None,
-    platform: str | None = None,
-    force: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    on_event: EventSink | None = None,
-    engine: Engine | None = None,
-    **settings: Any,
+    engine: Engine,
+    force: bool,
+    timeout: float,
+    started: float,
 ) -> Shipment:
-    """Build ``source``, push it, deploy it by digest to ``target``, and return a Shipment.
-
-    ``source`` is a directory with a Dockerfile, a local image (``app:v1``) or a remote
-    digest-pinned reference (deployed as is, nothing pushed). ``target`` defaults to the config
-    file's ``target``, then ``"local"``. ``port`` is the port the app listens on in the
-    container (default: the image's single EXPOSE). ``tag`` defaults to the git short SHA of a
-    clean tree, else a content-derived tag; the deploy always uses the digest. Provider
-    settings (e.g. ``host_port=8080`` for ``local``) are accepted as extra keywords.
-
-    Re-shipping an unchanged source pushes nothing, restarts nothing and returns
-    ``changed=False``; ``force=True`` pushes and deploys a new revision anyway.
-    """
+    """Push (unless the registry has it) and deploy to one target."""
+    tgt, spec, sink = one.target, one.spec, one.sink
     timer = _Timer()
-    started = time.monotonic()
-    src, app, tgt = _prepare(
-        source,
-        target,
-        name=name,
-        port=port,
-        env=env,
-        health_path=health_path,
-        cpu=cpu,
-        memory=memory,
-        replicas=replicas,
-        platform=platform,
-        settings=settings,
-    )
-    service = app.name or src.default_name
-    engine = engine or Engine()
-    sink = _stamped(on_event or ignore, tgt.name)
-
-    if isinstance(src, ImageSource) and src.remote:
-        # The engine may already hold the image (then its EXPOSE can tell the port).
-        spec = _spec(service, app, app.port, env, secrets, engine.inspect(str(src.ref)))
-        tgt.runtime.validate(spec)
+    if local is None:
+        assert isinstance(src, ImageSource)
         pull = tgt.registry.credentials() if src.ref.registry == tgt.registry.address else None
         with timer.phase("deploy"):
             deployment = tgt.runtime.deploy(
                 spec, src.ref, pull, timeout=timeout, on_event=sink, force=force
             )
-        return _shipment(tgt, service, src.ref.tag, deployment, None, None, timer, started)
-
-    with timer.phase("build"):
-        local = _local_image(src, app, tag=tag, platform=platform, engine=engine, on_event=sink)
-    _check_platform(local.info, tgt, platform)
-    spec = _spec(service, app, app.port, env, secrets, local.info)
-    tgt.runtime.validate(spec)
+        return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
     with timer.phase("push"):
         tgt.registry.prepare(sink)
-        repository = tgt.registry.repository(service)
+        repository = tgt.registry.repository(spec.name)
         auth = tgt.registry.credentials()
         ref = ImageRef.parse(repository).with_tag(local.tag)
         known = local.info.digest_in(repository)
         remote = tgt.registry.manifest_digest(ref.path, local.tag) if known else None
         if known and remote == known and not force:
             digest, push = known, PushSummary(skipped=True)
-            sink(PushFinished(target=tgt.name, digest=digest, skipped=True))
+            sink(PushFinished(digest=digest, skipped=True))
         else:
             engine.tag(local.image_id, ref)
             pushed = engine.push(ref, auth, on_event=sink, target=tgt.name)
@@ -281,7 +259,6 @@ def ship(
             )
             sink(
                 PushFinished(
-                    target=tgt.name,
                     digest=digest,
                     skipped=False,
                     layers_pushed=pushed.layers_pushed,
@@ -304,7 +281,179 @@ def ship(
         if local.build
         else None
     )
-    return _shipment(tgt, service, local.tag, deployment, build, push, timer, started)
+    return _shipment(tgt, spec.name, local.tag, deployment, build, push, timer, started)
+
+
+@overload
+def ship(
+    source: str | Path,
+    target: TargetArg = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str | SecretStr] | None = None,
+    health_path: str | None = None,
+    cpu: float | None = None,
+    memory: str | None = None,
+    replicas: int | None = None,
+    platform: str | None = None,
+    force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_event: EventSink | None = None,
+    engine: Engine | None = None,
+    **settings: Any,
+) -> Shipment: ...
+
+
+@overload
+def ship(
+    source: str | Path,
+    target: ManyTargets,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str | SecretStr] | None = None,
+    health_path: str | None = None,
+    cpu: float | None = None,
+    memory: str | None = None,
+    replicas: int | None = None,
+    platform: str | None = None,
+    force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_event: EventSink | None = None,
+    engine: Engine | None = None,
+    **settings: Any,
+) -> list[Shipment]: ...
+
+
+def ship(
+    source: str | Path,
+    target: TargetArg | ManyTargets = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str | SecretStr] | None = None,
+    health_path: str | None = None,
+    cpu: float | None = None,
+    memory: str | None = None,
+    replicas: int | None = None,
+    platform: str | None = None,
+    force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_event: EventSink | None = None,
+    engine: Engine | None = None,
+    **settings: Any,
+) -> Shipment | list[Shipment]:
+    """Build ``source``, push it, deploy it by digest to ``target``, and return a Shipment.
+
+    ``source`` is a directory with a Dockerfile, a local image (``app:v1``) or a remote
+    digest-pinned reference (deployed as is, nothing pushed). ``target`` defaults to the config
+    file's ``target``, then ``"local"``. ``port`` is the port the app listens on in the
+    container (default: the image's single EXPOSE). ``tag`` defaults to the git short SHA of a
+    clean tree, else a content-derived tag; the deploy always uses the digest. Provider
+    settings (e.g. ``host_port=8080`` for ``local``) are accepted as extra keywords.
+
+    Re-shipping an unchanged source pushes nothing, restarts nothing and returns
+    ``changed=False``; ``force=True`` pushes and deploys a new revision anyway.
+
+    With a list of targets the image is built once, then pushed and deployed to every target
+    concurrently, and a list of Shipments (in the order given) is returned. Every target is
+    checked (platform, spec, pull path) before anything is pushed anywhere; a target that fails
+    later does not undo the others: ``MultiTargetError`` then carries both the shipments that
+    succeeded and each failure with its cause. ``on_event`` may then be called from worker
+    threads, one call at a time.
+    """
+    wanted: list[str | Target | None]
+    many = isinstance(target, list | tuple)
+    wanted = list(target) if isinstance(target, list | tuple) else [target]
+    if many and not wanted:
+        raise ConfigError("target is an empty list", fix="name at least one target")
+    started = time.monotonic()
+    src, app, targets = _prepare(
+        source,
+        wanted,
+        name=name,
+        port=port,
+        env=env,
+        health_path=health_path,
+        cpu=cpu,
+        memory=memory,
+        replicas=replicas,
+        platform=platform,
+        settings=settings,
+    )
+    service = app.name or src.default_name
+    engine = engine or Engine()
+    user_sink = _serialized(on_event or ignore)
+
+    local: _LocalImage | None = None
+    info: ImageInfo | None
+    build_time = 0.0
+    if isinstance(src, ImageSource) and src.remote:
+        info = engine.inspect(str(src.ref))  # if the engine has it, its EXPOSE tells the port
+    else:
+        build_started = time.monotonic()
+        local = _local_image(
+            src, app, tag=tag, platform=app.platform, engine=engine, on_event=user_sink
+        )
+        build_time = round(time.monotonic() - build_started, 3)
+        info = local.info
+
+    deliveries: list[_Delivery] = []
+    for tgt in targets:  # every check, for every target, before anything is pushed anywhere
+        if local is not None:
+            _check_platform(local.info, tgt, app.platform)
+        spec = _spec(service, app, app.port, env, secrets, info)
+        tgt.runtime.validate(spec)
+        tgt.check_pull_path()
+        deliveries.append(_Delivery(tgt, spec, _stamped(user_sink, tgt.name)))
+
+    def run(one: _Delivery) -> Shipment:
+        shipment = _deliver(
+            one, src, local, engine=engine, force=force, timeout=timeout, started=started
+        )
+        if local is not None:
+            shipment.timings["build"] = build_time
+        return shipment
+
+    if not many:
+        return run(deliveries[0])
+    return _deliver_all(deliveries, run)
+
+
+def _deliver_all(
+    deliveries: list[_Delivery], run: Callable[[_Delivery], Shipment]
+) -> list[Shipment]:
+    done: dict[str, Shipment] = {}
+    failed: dict[str, CloudshipError] = {}
+    with ThreadPoolExecutor(max_workers=len(deliveries), thread_name_prefix="ship") as pool:
+        futures = {pool.submit(run, one): one.target.name for one in deliveries}
+        for future in as_completed(futures):
+            target_name = futures[future]
+            try:
+                done[target_name] = future.result()
+            except CloudshipError as exc:
+                failed[target_name] = exc
+    if failed:
+        raise MultiTargetError(shipped=done, failed=failed)
+    return [done[one.target.name] for one in deliveries]
+
+
+def _serialized(sink: EventSink) -> EventSink:
+    """One event at a time, whichever thread it comes from."""
+    lock = threading.Lock()
+
+    def call(event: Event) -> None:
+        with lock:
+            sink(event)
+
+    return call
 
 
 def _stamped(sink: EventSink, target: str) -> EventSink:
@@ -364,9 +513,9 @@ def plan(
     """What ``ship()`` would do. Builds locally (to know the image) and only reads from the
     registry and the runtime: nothing is pushed, created or started."""
     sink = on_event or ignore
-    src, app, tgt = _prepare(
+    src, app, (tgt,) = _prepare(
         source,
-        target,
+        [target],
         name=name,
         port=port,
         env=env,
@@ -390,8 +539,8 @@ def plan(
             actions=runtime_plan.actions,
         )
     engine = engine or Engine()
-    local = _local_image(src, app, tag=tag, platform=platform, engine=engine, on_event=sink)
-    _check_platform(local.info, tgt, platform)
+    local = _local_image(src, app, tag=tag, platform=app.platform, engine=engine, on_event=sink)
+    _check_platform(local.info, tgt, app.platform)
     spec = _spec(service, app, app.port, env, secrets, local.info)
     tgt.runtime.validate(spec)
     actions: list[str] = []

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -138,7 +139,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except CloudshipError as exc:
-        err.print(f"[bold red]error[/] ({type(exc).__name__}): {exc}", highlight=False)
+        err.print(f"[bold red]error[/] ({type(exc).__name__}): {escape(str(exc))}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
@@ -206,15 +207,39 @@ def plan(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
     target: TargetOpt = None,
     name: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    secret: Annotated[
+        list[str] | None, typer.Option("--secret", help="KEY=VALUE, or KEY to read $KEY")
+    ] = None,
+    health_path: Annotated[str | None, typer.Option()] = None,
+    cpu: Annotated[float | None, typer.Option()] = None,
+    memory: Annotated[str | None, typer.Option()] = None,
+    replicas: Annotated[int | None, typer.Option()] = None,
+    platform: Annotated[str | None, typer.Option()] = None,
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show what `ship` would do, changing nothing remote."""
+    """Show what `ship` would do, changing nothing remote (same options as ship)."""
     from cloudship.api import plan as do_plan
 
     with _errors():
-        result = do_plan(source, target, name=name, port=port, **_settings(settings))
+        result = do_plan(
+            source,
+            target,
+            name=name,
+            tag=tag,
+            port=port,
+            env=_pairs(env, "--env"),
+            secrets=_pairs(secret, "--secret"),
+            health_path=health_path,
+            cpu=cpu,
+            memory=memory,
+            replicas=replicas,
+            platform=platform,
+            **_settings(settings),
+        )
 
     def human() -> None:
         for action in result.actions:
@@ -268,6 +293,7 @@ def rollback(
     name: str,
     target: TargetOpt = None,
     to: Annotated[str | None, typer.Option("--to", help="revision, e.g. r2")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds for the health gate")] = 300.0,
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -275,7 +301,9 @@ def rollback(
     from cloudship.api import rollback as do_rollback
 
     with _errors():
-        result = do_rollback(name, target, to, on_event=Reporter(err), **_settings(settings))
+        result = do_rollback(
+            name, target, to, timeout=timeout, on_event=Reporter(err), **_settings(settings)
+        )
     _emit(
         as_json,
         result,

@@ -16,6 +16,11 @@ working directory and its parents: ``$CLOUDSHIP_CONFIG``, ``cloudship.toml``, a
     [local]                   # provider settings, one table per provider
     registry = "127.0.0.1:5000"
 
+    [targets.staging]         # a named target: any registry with any runtime
+    registry = "dockerhub"
+    runtime = "local"
+    local = { host_port = 8080 }   # settings for this target only, over [local]
+
 Environment: ``CLOUDSHIP_TARGET``, ``CLOUDSHIP_APP_PORT``, ``CLOUDSHIP_LOCAL_REGISTRY`` … (the
 table name, then the key, upper-cased). Secrets in settings are ``SecretStr``.
 """
@@ -62,6 +67,8 @@ class ConfigFile(BaseModel):
     path: Path | None = None
     target: str | None = None
     app: dict[str, Any] = Field(default_factory=dict)
+    #: named targets: ``[targets.staging] registry = "ecr"  runtime = "ecs"``
+    targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
         extra = self.model_extra or {}
@@ -69,6 +76,12 @@ class ConfigFile(BaseModel):
         if not isinstance(value, dict):
             raise ConfigError(f"{self.path}: [{name}] must be a table, not {type(value).__name__}")
         return value
+
+    def with_section(self, name: str, values: dict[str, Any]) -> ConfigFile:
+        """A copy whose ``[name]`` table is ``values``."""
+        return ConfigFile.model_validate(
+            {**self.model_dump(), **(self.model_extra or {}), name: values}
+        )
 
 
 def data_dir() -> Path:

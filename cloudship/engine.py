@@ -11,13 +11,21 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudship.errors import AuthError, BuildError, EngineError, PushError, RegistryError
+from cloudship.errors import (
+    AuthError,
+    BuildError,
+    EngineError,
+    PushError,
+    RegistryError,
+    TimeoutError,
+)
 from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.registry import RegistryAuth
@@ -69,13 +77,36 @@ class ImageInfo:
         return None
 
 
-def _classify_stream_error(message: str, registry: str) -> type[RegistryError] | type[AuthError]:
+def _classify_stream_error(message: str, action: str) -> type[RegistryError] | type[AuthError]:
     lowered = message.lower()
     if any(word in lowered for word in _AUTH_WORDS):
         return AuthError
-    if any(word in lowered for word in _UNREACHABLE_WORDS):
-        return RegistryError
-    return PushError
+    if action == "push" and not any(word in lowered for word in _UNREACHABLE_WORDS):
+        return PushError
+    return RegistryError
+
+
+@contextmanager
+def _engine_call(what: str, *, api_errors: bool = True) -> Iterator[None]:
+    """The one place where docker-py/requests failures of an engine call become cloudship
+    errors (stream error lines, and with ``api_errors=False`` API errors, are classified where
+    streams are read)."""
+    import requests
+    from docker.errors import APIError
+
+    try:
+        yield
+    except requests.exceptions.ReadTimeout as exc:
+        raise TimeoutError(
+            f"the Docker engine did not answer in time during {what}",
+            fix="check the engine's load; Engine(timeout=...) raises the limit",
+        ) from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise EngineError(f"lost the Docker engine during {what}: {exc}", fix=ENGINE_FIX) from exc
+    except APIError as exc:
+        if not api_errors:
+            raise
+        raise EngineError(f"{what} failed: {exc.explanation or exc}") from exc
 
 
 class Engine:
@@ -185,7 +216,8 @@ class Engine:
                 if match := _STEP.match(line):
                     finish_step()
                     step = (int(match[1]), int(match[2]), match[3])
-                    cached = False
+                    # FROM only takes the base image from the engine's store: nothing is built.
+                    cached = match[3].upper().startswith("FROM ")
                 elif line.strip() == "---> Using cache":
                     cached = True
                 elif (built := _BUILT.match(line)) and image_id is None:
@@ -232,7 +264,8 @@ class Engine:
         )
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
-        self.client.api.tag(image_id, ref.name, tag=ref.tag or "latest", force=True)
+        with _engine_call(f"tagging {ref}"):
+            self.client.api.tag(image_id, ref.name, tag=ref.tag or "latest", force=True)
 
     def push(
         self,
@@ -247,18 +280,21 @@ class Engine:
         Raises ``AuthError`` when the registry refuses the credentials and ``PushError`` for
         any other error line in the stream.
         """
-        stream = self.client.api.push(
-            ref.name,
-            tag=ref.tag,
-            stream=True,
-            decode=True,
-            auth_config=auth.docker_auth_config() if auth else None,
-        )
+
+        def start() -> Iterable[dict[str, Any]]:
+            return self.client.api.push(  # type: ignore[no-any-return]
+                ref.name,
+                tag=ref.tag,
+                stream=True,
+                decode=True,
+                auth_config=auth.docker_auth_config() if auth else None,
+            )
+
         digest: str | None = None
         sizes: dict[str, int] = {}
         pushed: set[str] = set()
         existing: set[str] = set()
-        for line in self._lines(stream, ref):
+        for line in self._lines(start, ref, "push"):
             layer, status = line.get("id"), str(line.get("status", ""))
             if isinstance(line.get("aux"), dict) and line["aux"].get("Digest"):
                 digest = line["aux"]["Digest"]
@@ -292,36 +328,49 @@ class Engine:
     def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
         """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id."""
         assert ref.digest or ref.tag, "pull an exact reference"
-        stream = self.client.api.pull(
-            ref.name,
-            tag=ref.digest or ref.tag,
-            stream=True,
-            decode=True,
-            auth_config=auth.docker_auth_config() if auth else None,
-        )
-        for _ in self._lines(stream, ref):
+
+        def start() -> Iterable[dict[str, Any]]:
+            return self.client.api.pull(  # type: ignore[no-any-return]
+                ref.name,
+                tag=ref.digest or ref.tag,
+                stream=True,
+                decode=True,
+                auth_config=auth.docker_auth_config() if auth else None,
+            )
+
+        for _ in self._lines(start, ref, "pull"):
             pass
         info = self.inspect(str(ref))
         if info is None:
             raise RegistryError(f"pull of {ref} finished but the engine does not have the image")
         return info.id
 
-    def _lines(self, stream: Iterable[dict[str, Any]], ref: ImageRef) -> Iterator[dict[str, Any]]:
-        """Yield every stream line, raising on the first error line (docker-py does not)."""
+    def _lines(
+        self, start: Callable[[], Iterable[dict[str, Any]]], ref: ImageRef, action: str
+    ) -> Iterator[dict[str, Any]]:
+        """Start the stream and yield every line, raising on the first error line (docker-py
+        does not)."""
         from docker.errors import APIError
 
         try:
-            for line in stream:
-                if "error" in line or "errorDetail" in line:
-                    message = (line.get("errorDetail") or {}).get("message") or line.get("error")
-                    kind = _classify_stream_error(str(message), ref.domain)
-                    fix = {
-                        AuthError: "check the registry credentials (they may have expired)",
-                        RegistryError: f"check that the registry {ref.domain} is running",
-                    }.get(kind, "see the registry's message above")
-                    raise kind(f"{ref}: {message}", fix=fix)
-                yield line
+            with _engine_call(f"{action} of {ref}", api_errors=False):
+                yield from self._checked(start(), ref, action)
         except APIError as exc:
             text = str(exc.explanation or exc)
-            kind = _classify_stream_error(text, ref.domain)
-            raise kind(f"{ref}: {text}") from exc
+            kind = _classify_stream_error(text, action)
+            raise kind(f"{action} of {ref}: {text}") from exc
+
+    @staticmethod
+    def _checked(
+        stream: Iterable[dict[str, Any]], ref: ImageRef, action: str
+    ) -> Iterator[dict[str, Any]]:
+        for line in stream:
+            if "error" in line or "errorDetail" in line:
+                message = (line.get("errorDetail") or {}).get("message") or line.get("error")
+                kind = _classify_stream_error(str(message), action)
+                fix = {
+                    AuthError: "check the registry credentials (they may have expired)",
+                    RegistryError: f"check that the registry {ref.domain} is running",
+                }.get(kind, "see the registry's message above")
+                raise kind(f"{action} of {ref}: {message}", fix=fix)
+            yield line

@@ -18,7 +18,9 @@
     │   │                               what was rolled back)
     │   ├── RevisionNotFoundError       rollback target does not exist
     │   └── ServiceNotFoundError        the named service is not deployed on that target
-    └── TimeoutError                    an operation ran out of its time budget
+    ├── TimeoutError                    an operation ran out of its time budget
+    └── MultiTargetError                some targets of a multi-target ship failed (carries
+                                        the shipments that succeeded and each failure)
 
 Messages say what was wrong and how to fix it. Providers translate SDK and HTTP errors into
 these at one boundary and chain the original with ``raise ... from exc``. No message, ``str()``
@@ -28,6 +30,10 @@ or ``repr()`` of an error ever contains a credential.
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cloudship.shipment import Shipment
 
 
 class CloudshipError(Exception):
@@ -129,6 +135,26 @@ class TimeoutError(CloudshipError, builtins.TimeoutError):
     """An operation ran out of its time budget; also a builtin ``TimeoutError``."""
 
 
+class MultiTargetError(CloudshipError):
+    """``ship(src, target=[...])``: some targets failed; the others were not undone.
+
+    ``shipped`` maps each target that succeeded to its Shipment; ``failed`` maps each target
+    that failed to its error. ``exceptions`` lists the failures, as in an exception group.
+    """
+
+    def __init__(self, *, shipped: dict[str, Shipment], failed: dict[str, CloudshipError]) -> None:
+        self.shipped = shipped
+        self.failed = failed
+        self.exceptions = tuple(failed.values())
+        lines = [f"  {name}: {type(exc).__name__}: {exc.message}" for name, exc in failed.items()]
+        ok = ", ".join(shipped) or "none"
+        super().__init__(
+            f"{len(failed)} of {len(failed) + len(shipped)} targets failed (succeeded: {ok}):\n"
+            + "\n".join(lines),
+            fix="fix each failed target's cause and ship again: the others are unchanged",
+        )
+
+
 __all__ = [
     "AuthError",
     "BuildError",
@@ -137,6 +163,7 @@ __all__ = [
     "DeployError",
     "EngineError",
     "HealthCheckFailed",
+    "MultiTargetError",
     "PlatformMismatchError",
     "PortInUseError",
     "ProviderNotInstalledError",

@@ -1,8 +1,9 @@
 """Typed progress events.
 
 ``ship(..., on_event=callback)`` calls ``callback(event)`` for every step of the flow, in order,
-from the calling thread. Events are frozen dataclasses so a callback can keep them; ``target``
-names the target the event belongs to (``None`` for the build, which all targets share).
+one call at a time (from worker threads when shipping to several targets at once). Events are
+frozen dataclasses so a callback can keep them; ``target`` names the target an event belongs
+to, ``None`` for the build, which all targets share.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class PushFinished(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeployPhase(Event):
-    """A runtime phase: pull, start, probe, promote, rollback, unchanged, done."""
+    """A runtime phase. The local runtime emits: pull, canary, start, probe, rollback,
+    unchanged, done; other runtimes document their own."""
 
     phase: str
     detail: str = ""

@@ -33,7 +33,11 @@ def wait_healthy(
     deadline = time.monotonic() + timeout
     attempts = 0
     last = "no answer yet"
-    with httpx.Client(timeout=request_timeout, follow_redirects=False) as client:
+    from cloudship.distribution import system_ssl_context
+
+    with httpx.Client(
+        timeout=request_timeout, follow_redirects=False, verify=system_ssl_context()
+    ) as client:
         while True:
             attempts += 1
             try:

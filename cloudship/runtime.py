@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cloudship.errors import ConfigError
 from cloudship.events import EventSink, ignore
-from cloudship.images import ImageRef
-from cloudship.registry import RegistryAuth
+from cloudship.images import ImageRef, is_loopback_host
+from cloudship.registry import Registry, RegistryAuth
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -171,10 +171,25 @@ class Runtime(ABC):
     kind: ClassVar[str]
     #: the ``os/arch`` values this runtime can run; an image outside it is refused before push
     platforms: ClassVar[frozenset[str]]
+    #: True when the runtime pulls from this machine's engine (it can reach loopback registries)
+    on_this_machine: ClassVar[bool] = False
 
     def supported_platforms(self) -> frozenset[str]:
         """Platforms this runtime instance runs; may depend on the host (local engines)."""
         return self.platforms
+
+    def check_registry(self, registry: Registry) -> None:
+        """Raise ``ConfigError`` when this runtime cannot pull from ``registry``.
+
+        Called for targets composed by hand (a provider knows its own pairs work), before
+        anything is pushed. The default refuses loopback registries for remote runtimes.
+        """
+        if not self.on_this_machine and is_loopback_host(registry.address):
+            raise ConfigError(
+                f"runtime {self.kind!r} runs remotely and cannot pull from the registry at "
+                f"{registry.address}, which only this machine can reach",
+                fix="use a registry the runtime can reach (ECR, ACR, Docker Hub, ...)",
+            )
 
     def validate(self, spec: ServiceSpec) -> None:  # noqa: B027 - optional hook
         """Raise ``ConfigError`` when ``spec`` cannot run here. Called before anything is

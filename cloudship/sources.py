@@ -53,7 +53,8 @@ def detect(source: str | Path, dockerfile: str = "Dockerfile") -> Source:
         if not (path / dockerfile).is_file():
             raise SourceError(
                 f"{path} has no {dockerfile}",
-                fix=f"add a {dockerfile} to {path}, or pass dockerfile= naming the one to use",
+                fix=f"add a {dockerfile} to {path}, or name another one with [app] dockerfile "
+                "in cloudship.toml (CLOUDSHIP_APP_DOCKERFILE)",
             )
         return BuildSource(path=path, dockerfile=dockerfile)
     if path.exists():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, NamedTuple
 
+from pydantic import BaseModel
+
 from cloudship.config import ConfigFile
 from cloudship.errors import ConfigError, ProviderNotInstalledError
 from cloudship.registry import Registry
@@ -23,22 +25,42 @@ from cloudship.runtime import Runtime
 
 @dataclass(frozen=True)
 class Target:
-    """A registry and a runtime that can pull from it. Compose any pair freely."""
+    """A registry and a runtime that can pull from it. Compose any pair freely.
+
+    ``paired`` is set by providers for the registry/runtime pairs they build together (they
+    know the pull path works, e.g. a test registry on loopback); for any other pair the
+    runtime checks, before anything is pushed, that it can pull from the registry.
+    """
 
     registry: Registry
     runtime: Runtime
     name: str = "custom"
+    paired: bool = False
+
+    def check_pull_path(self) -> None:
+        if not self.paired:
+            self.runtime.check_registry(self.registry)
 
 
 class Provider(ABC):
     """A named target factory: what an entry point in ``cloudship.providers`` points at."""
 
     name: ClassVar[str]
+    #: the provider's settings model (``[name]`` table, ``CLOUDSHIP_<NAME>_*`` env, kwargs)
+    settings_model: ClassVar[type[BaseModel]]
 
     @abstractmethod
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
         """Build the target from the config file's table for this provider, the environment
         and ``overrides`` (provider settings passed as keyword arguments)."""
+
+    def registry(self, config: ConfigFile, overrides: dict[str, Any]) -> Registry:
+        """This provider's registry alone, for a composed target."""
+        return self.target(config, overrides).registry
+
+    def runtime(self, config: ConfigFile, overrides: dict[str, Any]) -> Runtime:
+        """This provider's runtime alone, for a composed target."""
+        return self.target(config, overrides).runtime
 
 
 class _Known(NamedTuple):
@@ -58,6 +80,11 @@ KNOWN_TARGETS: dict[str, _Known] = dict(
         }.items()
     )
 )
+
+
+# Names a named target may use for its registry and its runtime → the provider that has it.
+REGISTRY_KINDS = {"acr": "azure", "dockerhub": "dockerhub", "ecr": "aws", "local": "local"}
+RUNTIME_KINDS = {"containerapps": "azure", "ecs": "aws", "local": "local"}
 
 
 def available() -> list[str]:
@@ -113,4 +140,55 @@ def resolve(
             f"target must be a name or a Target, not {target!r}",
             fix=f"use one of: {', '.join(available())}",
         )
+    named = config.targets.get(target)
+    if named is not None:
+        return _compose(target, named, config, dict(overrides or {}))
     return load_provider(target).target(config, dict(overrides or {}))
+
+
+def _kind(table: dict[str, Any], key: str, kinds: dict[str, str], target: str) -> Provider:
+    value = table.get(key)
+    if value not in kinds:
+        raise ConfigError(
+            f"target {target!r}: {key} = {value!r} is not one cloudship knows",
+            fix=f"use one of: {', '.join(sorted(kinds))}",
+        )
+    return load_provider(kinds[value])
+
+
+def _compose(
+    name: str, table: dict[str, Any], config: ConfigFile, overrides: dict[str, Any]
+) -> Target:
+    """A named target from ``[targets.NAME]``: a registry from one provider, a runtime from
+    another (or the same), with per-target settings over each provider's own table."""
+    registry_provider = _kind(table, "registry", REGISTRY_KINDS, name)
+    runtime_provider = _kind(table, "runtime", RUNTIME_KINDS, name)
+    providers = {registry_provider.name: registry_provider, runtime_provider.name: runtime_provider}
+    unknown = set(table) - {"registry", "runtime", *providers}
+    if unknown:
+        raise ConfigError(
+            f"target {name!r}: unknown keys {sorted(unknown)}",
+            fix=f"per-provider settings go in tables named {sorted(providers)}",
+        )
+    for provider_name in providers:
+        config = config.with_section(
+            provider_name, {**config.section(provider_name), **table.get(provider_name, {})}
+        )
+    routed: dict[str, dict[str, Any]] = {p: {} for p in providers}
+    for key, value in overrides.items():
+        owners = [p for p, prov in providers.items() if key in prov.settings_model.model_fields]
+        if not owners:
+            raise ConfigError(
+                f"target {name!r}: no provider of it has a setting {key!r}",
+                fix=f"check the setting name against the {sorted(providers)} settings",
+            )
+        for owner in owners:
+            routed[owner][key] = value
+    if registry_provider is runtime_provider:
+        built = registry_provider.target(config, routed[registry_provider.name])
+        return Target(registry=built.registry, runtime=built.runtime, name=name, paired=True)
+    return Target(
+        registry=registry_provider.registry(config, routed[registry_provider.name]),
+        runtime=runtime_provider.runtime(config, routed[runtime_provider.name]),
+        name=name,
+    )

@@ -28,9 +28,9 @@ def test_steps_and_cache_hits_reported() -> None:
     events: list[Event] = []
     result = Engine()._read_build(iter(STREAM), 0.0, events.append)
     steps = [e for e in events if isinstance(e, BuildStep)]
-    assert [(s.step, s.cached) for s in steps] == [(1, False), (2, True), (3, True), (4, False)]
+    assert [(s.step, s.cached) for s in steps] == [(1, True), (2, True), (3, True), (4, False)]
     assert steps[2].instruction == "RUN pip install -r requirements.txt"
-    assert (result.image_id, result.steps, result.cache_hits) == (ID, 4, 2)
+    assert (result.image_id, result.steps, result.cache_hits) == (ID, 4, 3)
     assert isinstance(events[-1], BuildFinished)
 
 

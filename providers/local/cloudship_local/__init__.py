@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from cloudship.config import ConfigFile, data_dir, load_settings
 from cloudship.engine import Engine
 from cloudship.targets import Provider, Target
@@ -15,6 +17,7 @@ from cloudship_local.settings import LocalSettings
 
 class LocalProvider(Provider):
     name: ClassVar[str] = "local"
+    settings_model: ClassVar[type[BaseModel]] = LocalSettings
 
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
         settings = load_settings(LocalSettings, config.section(self.name), overrides)
@@ -24,6 +27,7 @@ class LocalProvider(Provider):
             registry=V2Registry(settings, embedded),
             runtime=DockerRunRuntime(engine, settings),
             name=self.name,
+            paired=True,
         )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudship.engine import Engine
 from cloudship.errors import (
+    CloudshipError,
     ConfigError,
     DeployError,
     HealthCheckFailed,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 PREFIX = "org.cloudship."
 L_SERVICE = PREFIX + "service"
+L_NAMESPACE = PREFIX + "namespace"
 L_REVISION = PREFIX + "revision"
 L_DIGEST = PREFIX + "digest"
 L_IMAGE = PREFIX + "image"
@@ -68,12 +70,14 @@ class _Rev:
     """A revision container as read back from its labels."""
 
     container: Container
+    state: str
     number: int
     role: str
     digest: str
     image: str
     fingerprint: str
     host_port: int
+    health_path: str
     created: datetime | None
 
     @property
@@ -82,22 +86,39 @@ class _Rev:
 
     @property
     def running(self) -> bool:
-        return bool(self.container.status in ("running", "restarting"))
+        return self.state in ("running", "restarting")
 
     @classmethod
-    def read(cls, container: Container) -> _Rev:
-        labels = container.labels
+    def read(cls, container: Container, labels: dict[str, str], state: str) -> _Rev:
         created = labels.get(L_CREATED)
         return cls(
             container=container,
+            state=state,
             number=int(labels.get(L_REVISION, "0")),
             role=labels.get(L_ROLE, SERVING),
             digest=labels.get(L_DIGEST, ""),
             image=labels.get(L_IMAGE, ""),
             fingerprint=labels.get(L_FINGERPRINT, ""),
             host_port=int(labels.get(L_PORT, "0")),
+            health_path=labels.get(L_HEALTH, "/"),
             created=datetime.fromisoformat(created) if created else None,
         )
+
+    @classmethod
+    def of(cls, container: Container) -> _Rev:
+        """From a fully inspected container (one this runtime just started)."""
+        return cls.read(container, container.labels, container.status)
+
+
+def _death(container: Container) -> str | None:
+    """Why ``container`` can no longer become healthy, or None while it still might."""
+    container.reload()
+    state = container.attrs.get("State", {})
+    if state.get("Restarting") or int(container.attrs.get("RestartCount", 0)) > 0:
+        return f"the container is crash-looping (exit code {state.get('ExitCode')})"
+    if state.get("Status") in ("exited", "dead"):
+        return f"the container exited with code {state.get('ExitCode')}"
+    return None
 
 
 def _revision_number(text: str) -> int:
@@ -130,10 +151,12 @@ def _docker_errors(what: str) -> Iterator[None]:
 class DockerRunRuntime(Runtime):
     kind: ClassVar[str] = "docker"
     platforms: ClassVar[frozenset[str]] = frozenset({"linux/amd64", "linux/arm64"})
+    on_this_machine: ClassVar[bool] = True
 
     def __init__(self, engine: Engine, settings: LocalSettings) -> None:
         self._engine = engine
         self._settings = settings
+        self._namespace = settings.namespace
 
     def supported_platforms(self) -> frozenset[str]:
         """The engine's own platform: no emulation is assumed."""
@@ -155,12 +178,25 @@ class DockerRunRuntime(Runtime):
 
     # -- reading state -------------------------------------------------------------------
 
-    def _revisions(self, service: str) -> list[_Rev]:
-        with _docker_errors(f"listing containers of {service}"):
-            containers = self._engine.client.containers.list(
-                all=True, filters={"label": f"{L_SERVICE}={service}"}
+    def _listing(self, label: str) -> list[dict[str, Any]]:
+        # The low-level list: docker-py's containers.list() inspects each container again.
+        with _docker_errors("listing cloudship containers"):
+            found: list[dict[str, Any]] = self._engine.client.api.containers(
+                all=True, filters={"label": [label, f"{L_NAMESPACE}={self._namespace}"]}
             )
-        return sorted((_Rev.read(c) for c in containers), key=lambda r: r.number, reverse=True)
+        return found
+
+    def _revisions(self, service: str) -> list[_Rev]:
+        client = self._engine.client
+        revisions = [
+            _Rev.read(
+                client.containers.prepare_model({"Id": entry["Id"]}),
+                entry.get("Labels") or {},
+                entry.get("State", ""),
+            )
+            for entry in self._listing(f"{L_SERVICE}={service}")
+        ]
+        return sorted(revisions, key=lambda r: r.number, reverse=True)
 
     @staticmethod
     def _serving(revisions: list[_Rev]) -> _Rev | None:
@@ -184,9 +220,10 @@ class DockerRunRuntime(Runtime):
         return True
 
     def _claimed_ports(self) -> set[int]:
+        # Ports of every namespace count: they share the host.
         with _docker_errors("listing cloudship containers"):
-            containers = self._engine.client.containers.list(all=True, filters={"label": L_SERVICE})
-        return {int(c.labels.get(L_PORT, "0")) for c in containers}
+            found = self._engine.client.api.containers(all=True, filters={"label": L_SERVICE})
+        return {int((c.get("Labels") or {}).get(L_PORT, "0")) for c in found}
 
     def _host_port(self, spec: ServiceSpec, revisions: list[_Rev], serving: _Rev | None) -> int:
         """The service's stable host port: configured, else the one it already has, else one
@@ -278,14 +315,14 @@ class DockerRunRuntime(Runtime):
             on_event(DeployPhase(phase="canary", detail=f"r{number}"))
             canary = self._run(spec, image, number, fingerprint, CANARY, port, host_port=None)
             self._gate(canary, spec, timeout, rolled_back_to=serving.id, on_event=on_event)
-            self._remove([_Rev.read(canary)])
+            self._remove([_Rev.of(canary)])
             with _docker_errors(f"stopping {serving.id}"):
                 serving.container.stop(timeout=10)
 
         on_event(DeployPhase(phase="start", detail=f"r{number} on port {port}"))
         try:
             new = self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
-        except DeployError:
+        except CloudshipError:  # e.g. the port was taken in the meantime
             self._restore(serving)
             raise
         try:
@@ -302,7 +339,7 @@ class DockerRunRuntime(Runtime):
         self._prune(spec.name)
         on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
         return self._deployment(
-            spec.name, _Rev.read(new), changed=True, previous=serving.id if serving else None
+            spec.name, _Rev.of(new), changed=True, previous=serving.id if serving else None
         )
 
     def _run(
@@ -320,6 +357,7 @@ class DockerRunRuntime(Runtime):
         env.update({k: v.get_secret_value() for k, v in spec.secrets.items()})
         labels = {
             L_SERVICE: spec.name,
+            L_NAMESPACE: self._namespace,
             L_REVISION: str(number),
             L_DIGEST: image.digest or "",
             L_IMAGE: str(image),
@@ -336,7 +374,10 @@ class DockerRunRuntime(Runtime):
             options["mem_limit"] = memory_bytes(spec.memory)
         if role == SERVING:
             options["restart_policy"] = {"Name": "unless-stopped"}
-        name = f"cloudship-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
+        prefix = "cloudship" if self._namespace == "default" else f"cloudship-{self._namespace}"
+        name = f"{prefix}-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
+        # The canary is for cloudship's probe only: loopback, whatever `bind` says.
+        bind = "127.0.0.1" if role == CANARY else self._settings.bind
         with _docker_errors(f"starting revision r{number} of {spec.name}"):
             with contextlib.suppress(Exception):
                 self._engine.client.containers.get(name).remove(force=True)
@@ -344,12 +385,12 @@ class DockerRunRuntime(Runtime):
                 str(image),
                 name=name,
                 detach=True,
-                # docker-init as PID 1: an app that ignores SIGTERM still stops at once, so a
-                # switch of revisions does not wait out docker's 10 s kill timeout.
+                # docker-init as PID 1: an app with no SIGTERM handler (PID 1 gets no default
+                # one) still stops at once, so a switch does not wait out docker's 10 s timeout.
                 init=True,
                 environment=env,
                 labels=labels,
-                ports={f"{spec.port}/tcp": (self._settings.bind, host_port)},
+                ports={f"{spec.port}/tcp": (bind, host_port)},
                 **options,
             )
         return container
@@ -365,27 +406,19 @@ class DockerRunRuntime(Runtime):
     ) -> None:
         """Return when ``container`` answers its health probe; otherwise remove it and raise
         ``HealthCheckFailed`` with its last log lines."""
-
-        def check_alive() -> str | None:
-            container.reload()
-            state = container.attrs.get("State", {})
-            if state.get("Restarting") or int(container.attrs.get("RestartCount", 0)) > 0:
-                return f"the container is crash-looping (exit code {state.get('ExitCode')})"
-            if container.status in ("exited", "dead"):
-                return f"the container exited with code {state.get('ExitCode')}"
-            return None
-
         port = self._published_port(container, spec.port)
         if port is None:  # an app that dies at once never gets its port published
-            result = ProbeResult(False, check_alive() or "the container has no published port", 0)
+            reason = _death(container) or "the container has no published port"
+            result = ProbeResult(False, reason, 0)
         else:
-            url = self._url(port) + spec.health_path
+            canary = container.labels.get(L_ROLE) == CANARY
+            url = (f"http://127.0.0.1:{port}" if canary else self._url(port)) + spec.health_path
             on_event(DeployPhase(phase="probe", detail=url))
-            result = wait_healthy(url, timeout=timeout, check_alive=check_alive)
+            result = wait_healthy(url, timeout=timeout, check_alive=lambda: _death(container))
         if result.healthy:
             return
         tail = self._log_tail(container, 20)
-        self._remove([_Rev.read(container)])
+        self._remove([_Rev.of(container)])
         if rolled_back_to:
             on_event(DeployPhase(phase="rollback", detail=f"{rolled_back_to} keeps serving"))
         raise HealthCheckFailed(
@@ -500,9 +533,8 @@ class DockerRunRuntime(Runtime):
                 serving.container.stop(timeout=10)
         with _docker_errors(f"starting {chosen.id}"):
             chosen.container.start()
-        health = chosen.container.labels.get(L_HEALTH, "/")
-        url = self._url(chosen.host_port) + health
-        result = wait_healthy(url, timeout=timeout)
+        url = self._url(chosen.host_port) + chosen.health_path
+        result = wait_healthy(url, timeout=timeout, check_alive=lambda: _death(chosen.container))
         if not result.healthy:
             tail = self._log_tail(chosen.container, 20)
             with _docker_errors(f"stopping {chosen.id}"):

@@ -1,0 +1,168 @@
+"""pytest fixtures for the AWS target: moto in server mode and an ECR-style registry.
+
+Registered as a pytest plugin (entry point ``pytest11``); boto3 and moto are imported only
+when a fixture runs, so installing cloudship without the ``aws``/``testing`` extras costs
+nothing here.
+
+- ``moto_server`` (session): a ``ThreadedMotoServer`` on 127.0.0.1 and a free port, started
+  with ``MOTO_IAM_LOAD_MANAGED_POLICIES=true`` (so ``AmazonECSTaskExecutionRolePolicy``
+  exists) and ``MOTO_ECS_SERVICE_RUNNING=1`` (so a one-task service completes its rollout;
+  moto never starts tasks for services).
+- ``aws_env``: points boto3 at that server for one test (``AWS_ENDPOINT_URL``, fake
+  credentials, ``us-east-1``), with moto's state reset and tasks kept RUNNING.
+- ``ecr_registry`` (session): a real registry accepting exactly the login moto's ECR token
+  decodes to (``AWS`` / ``123456789012-auth-token``); moto has no registry endpoint.
+
+Helpers for moto's gaps: ``record_push`` copies a pushed manifest into moto's ECR (as a real
+ECR push would leave it), ``give_public_ip`` attaches an Elastic IP to a task's ENI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from cloudship.testing.registry import ThrowawayRegistry
+
+MOTO_ACCOUNT = "123456789012"
+MOTO_REGION = "us-east-1"
+#: what moto's ``GetAuthorizationToken`` decodes to (moto/ecr/responses.py)
+MOTO_ECR_LOGIN = ("AWS", f"{MOTO_ACCOUNT}-auth-token")
+
+_SERVER_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_ECS_SERVICE_RUNNING": "1"}
+
+
+@dataclass
+class MotoServer:
+    """A running moto server; ``endpoint`` is what ``AWS_ENDPOINT_URL`` should be."""
+
+    endpoint: str
+    server: Any
+
+    def reset(self) -> None:
+        """Forget every resource, then keep ECS tasks RUNNING when described: by default
+        moto advances a task one state per ``DescribeTasks`` (RUNNING → … → STOPPED)."""
+        import httpx
+
+        httpx.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        httpx.post(
+            f"{self.endpoint}/moto-api/state-manager/set-transition",
+            json={
+                "model_name": "ecs::task",
+                "transition": {"progression": "manual", "times": 10**9},
+            },
+            timeout=10,
+        ).raise_for_status()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this server (fake credentials, ``us-east-1``)."""
+        import boto3
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=MOTO_REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    pytest.importorskip(
+        "moto.server", reason="needs moto[server] (pip install 'cloudship[testing]')"
+    )
+    from moto.server import ThreadedMotoServer
+
+    from cloudship.testing.registry import free_port
+
+    saved = {key: os.environ.get(key) for key in _SERVER_ENV}
+    for key, value in _SERVER_ENV.items():
+        os.environ.setdefault(key, value)  # moto reads them in this process, per request
+    port = free_port()
+    # moto binds 0.0.0.0 unless told otherwise: keep the fake account off the network.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield MotoServer(endpoint=f"http://127.0.0.1:{port}", server=server)
+    finally:
+        server.stop()
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> MotoServer:
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(key, raising=False)
+    # No real config/credentials file may leak into a test.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
+    monkeypatch.setenv("AWS_REGION", MOTO_REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    moto_server.reset()
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def ecr_registry(
+    auth_registry_factory: Callable[[dict[str, str]], ThrowawayRegistry],
+) -> ThrowawayRegistry:
+    user, password = MOTO_ECR_LOGIN
+    return auth_registry_factory({user: password})
+
+
+def record_push(ecr: Any, registry: ThrowawayRegistry, repository: str, tag: str) -> str:
+    """Copy ``repository:tag`` from ``registry`` into moto's ECR with ``PutImage`` and return
+    its digest. moto has no registry endpoint, so a push never reaches it; after this, ECR's
+    ``DescribeImages`` knows the image exactly as it would after a real push (moto would
+    otherwise invent a digest: the real one is passed as ``imageDigest``)."""
+    import httpx
+
+    from cloudship.distribution import MANIFEST_ACCEPT
+
+    user, password = MOTO_ECR_LOGIN
+    response = httpx.get(
+        f"http://{registry.address}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": MANIFEST_ACCEPT},
+        auth=(user, password),
+        timeout=10,
+    )
+    response.raise_for_status()
+    digest = response.headers["Docker-Content-Digest"]
+    ecr.put_image(
+        repositoryName=repository,
+        imageManifest=response.text,
+        imageManifestMediaType=response.headers["Content-Type"],
+        imageTag=tag,
+        imageDigest=digest,
+    )
+    return digest
+
+
+def give_public_ip(ecs: Any, ec2: Any, cluster: str, task_arn: str) -> str:
+    """Attach an Elastic IP to the task's ENI (moto ignores ``assignPublicIp``) and return it."""
+    task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+    details = {
+        d["name"]: d["value"]
+        for a in task["attachments"]
+        if a["type"] == "ElasticNetworkInterface"
+        for d in a["details"]
+    }
+    allocation = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(
+        AllocationId=allocation["AllocationId"], NetworkInterfaceId=details["networkInterfaceId"]
+    )
+    return str(allocation["PublicIp"])

@@ -1,0 +1,1 @@
+"""pytest fixtures for the Azure target (ARM fake, ACR-style registry): in progress."""

@@ -1,0 +1,319 @@
+"""A real distribution registry with token auth, and the token service it trusts, for tests.
+
+The registry (``docker-registry``/``registry:2``, started like ``ThrowawayRegistry``) is
+configured with ``auth.token``: it answers ``401`` with a ``Bearer realm=…`` challenge and only
+accepts JWTs signed by this module's key (ES256, ``x5c`` header holding the self-signed
+certificate that is also the registry's ``rootcertbundle``; shared/CLOUD-FACTS.md §6.3).
+
+The token service speaks both dialects a token registry meets in the wild:
+
+- the distribution token spec, Docker Hub's ``auth.docker.io`` shape:
+  ``GET /token?service=&scope=`` with HTTP Basic auth → ``{"token", "access_token", …}``;
+- Azure Container Registry's AAD flow (Azure/acr docs/AAD-OAuth.md):
+  ``POST /oauth2/exchange`` (``grant_type=access_token``, ``service``, ``access_token``) →
+  ``{"refresh_token"}``; ``POST /oauth2/token`` (``grant_type=refresh_token``) →
+  ``{"access_token"}``; and ``GET /oauth2/token`` with Basic auth whose user is the null GUID
+  and whose password is that refresh token — what ``docker login``/``docker push`` does.
+
+It accepts exactly the configured Basic users and AAD access tokens, and refresh tokens it
+issued itself that have not expired; everything else gets ``401``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cloudship.testing.registry import ThrowawayRegistry, free_port
+
+#: the user name ACR expects with a refresh token as password
+NULL_GUID = "00000000-0000-0000-0000-000000000000"
+
+_TOKEN_AUTH = """\
+auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {bundle}
+"""
+
+
+class _SigningKey:
+    """An ES256 key and the self-signed certificate the registry trusts it by."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudship test token signer")])
+        now = dt.datetime.now(dt.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
+        self._x5c = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        import jwt
+
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"x5c": [self._x5c]})
+
+    def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any] | None:
+        import jwt
+
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.key.public_key(),
+                algorithms=["ES256"],
+                audience=audience,
+                issuer=issuer,
+            )
+        except jwt.PyJWTError:
+            return None
+        return claims
+
+
+class TokenService:
+    """The HTTP token service (see the module docstring). Thread-safe; memory only."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        issuer: str,
+        users: dict[str, str] | None = None,
+        aad_tokens: Iterable[str] = (),
+        refresh_ttl: dt.timedelta = dt.timedelta(hours=3),
+        access_ttl: dt.timedelta = dt.timedelta(minutes=5),
+    ) -> None:
+        self.service = service
+        self.issuer = issuer
+        self.users = dict(users or {})
+        self.aad_tokens = set(aad_tokens)
+        self.refresh_ttl = refresh_ttl
+        self.access_ttl = access_ttl
+        self.key = _SigningKey()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        #: every request line served (method, path, response status), for tests to assert on
+        self.requests: list[tuple[str, str, int]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- what the endpoints decide -----------------------------------------------------
+
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST /oauth2/exchange``: an AAD access token → an ACR-style refresh token."""
+        if form.get("grant_type") not in ("access_token", "access_token_refresh_token"):
+            return 400, _error("UNSUPPORTED", "grant_type must be access_token")
+        if form.get("service") != self.service:
+            return 400, _error("UNSUPPORTED", f"service must be {self.service}")
+        if form.get("access_token") not in self.aad_tokens:
+            return 401, _error("UNAUTHORIZED", "the access token is not valid")
+        now = dt.datetime.now(dt.UTC)
+        refresh = self.key.sign(
+            {
+                "iss": self.issuer,
+                "aud": self.service,
+                "sub": "aad-principal",
+                "grant_type": "refresh_token",
+                "jti": uuid.uuid4().hex,
+                "iat": now,
+                "nbf": now - dt.timedelta(seconds=5),
+                "exp": now + self.refresh_ttl,
+            }
+        )
+        return 200, {"refresh_token": refresh}
+
+    def token_for_refresh(self, refresh: str, scopes: list[str]) -> tuple[int, dict[str, Any]]:
+        """``POST /oauth2/token``: an issued refresh token → an access token for ``scopes``."""
+        claims = self.key.verify(refresh, audience=self.service, issuer=self.issuer)
+        if claims is None or claims.get("grant_type") != "refresh_token":
+            return 401, _error("UNAUTHORIZED", "the refresh token is not valid")
+        return 200, self._access_token(str(claims["sub"]), scopes)
+
+    def token_for_basic(
+        self, user: str | None, password: str | None, scopes: list[str]
+    ) -> tuple[int, dict[str, Any]]:
+        """``GET /token`` or ``GET /oauth2/token`` with Basic auth."""
+        if user is None or password is None:
+            return 401, _error("UNAUTHORIZED", "authentication required")
+        if user == NULL_GUID:
+            return self.token_for_refresh(password, scopes)
+        if self.users.get(user) != password:
+            return 401, _error("UNAUTHORIZED", "incorrect username or password")
+        return 200, self._access_token(user, scopes)
+
+    def _access_token(self, subject: str, scopes: list[str]) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        token = self.key.sign(
+            {
+                "iss": self.issuer,
+                "aud": self.service,
+                "sub": subject,
+                "jti": uuid.uuid4().hex,
+                "iat": now,
+                "nbf": now - dt.timedelta(seconds=5),
+                "exp": now + self.access_ttl,
+                "access": [_access_entry(scope) for scope in scopes if scope.count(":") >= 2],
+            }
+        )
+        return {
+            "token": token,
+            "access_token": token,
+            "expires_in": int(self.access_ttl.total_seconds()),
+            "issued_at": now.isoformat(),
+        }
+
+    # -- serving -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the default prints every request (with its query) to stderr."""
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path not in ("/token", "/oauth2/token"):
+                    self._send(404, _error("NOT_FOUND", "no such endpoint"))
+                    return
+                query = parse_qs(url.query)
+                user, password = _basic(self.headers.get("Authorization"))
+                self._send(*service.token_for_basic(user, password, query.get("scope", [])))
+
+            def do_POST(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                flat = {key: values[0] for key, values in form.items()}
+                if url.path == "/oauth2/exchange":
+                    self._send(*service.exchange(flat))
+                elif url.path == "/oauth2/token" and flat.get("grant_type") == "refresh_token":
+                    scopes = form.get("scope", [])
+                    if flat.get("service") != service.service:
+                        self._send(400, _error("UNSUPPORTED", "unknown service"))
+                    else:
+                        self._send(
+                            *service.token_for_refresh(flat.get("refresh_token", ""), scopes)
+                        )
+                elif url.path == "/oauth2/token":
+                    self._send(400, _error("UNSUPPORTED", "grant_type must be refresh_token"))
+                else:
+                    self._send(404, _error("NOT_FOUND", "no such endpoint"))
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                service.requests.append((self.command, urlsplit(self.path).path, status))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"code": code, "message": message}]}
+
+
+def _access_entry(scope: str) -> dict[str, Any]:
+    kind, rest = scope.split(":", 1)
+    name, _, actions = rest.rpartition(":")
+    return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
+
+
+def _basic(header: str | None) -> tuple[str | None, str | None]:
+    if not header or not header.lower().startswith("basic "):
+        return None, None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return None, None
+    return user, password
+
+
+class TokenRegistry(ThrowawayRegistry):
+    """A throw-away registry behind a token service.
+
+    ``realm_path="/oauth2/token"`` makes the registry's challenge look like ACR's (the default
+    ``/token`` looks like Docker Hub's). ``address`` is the registry (``127.0.0.1:PORT``), which
+    is also the token ``service`` name, as an ACR login server is for ACR::
+
+        with TokenRegistry(users={"ci": "pat"}, aad_tokens={"aad-token"}) as reg:
+            reg.address, reg.tokens.url
+    """
+
+    def __init__(
+        self,
+        *,
+        users: dict[str, str] | None = None,
+        aad_tokens: Iterable[str] = (),
+        realm_path: str = "/token",
+        issuer: str = "cloudship-test-token-issuer",
+        refresh_ttl: dt.timedelta = dt.timedelta(hours=3),
+    ) -> None:
+        super().__init__()
+        self.tokens = TokenService(
+            service=self.address,
+            issuer=issuer,
+            users=users,
+            aad_tokens=aad_tokens,
+            refresh_ttl=refresh_ttl,
+        )
+        self.realm = self.tokens.url + realm_path
+
+    def _config(self, storage: str, addr: str, htpasswd: str | None) -> str:
+        # Started as a binary the bundle is in our folder; in a registry:2 container the
+        # folder is mounted at /auth (see ThrowawayRegistry._start_container).
+        folder = str(self._folder) if storage.startswith(str(self._folder)) else "/auth"
+        auth = _TOKEN_AUTH.format(
+            realm=self.realm,
+            service=self.tokens.service,
+            issuer=self.tokens.issuer,
+            bundle=f"{folder}/token-ca.pem",
+        )
+        return super()._config(storage, addr, None).rstrip("\n") + "\n" + auth
+
+    def start(self) -> None:
+        (Path(self._folder) / "token-ca.pem").write_bytes(self.tokens.key.cert_pem)
+        self.tokens.start()
+        try:
+            super().start()
+        except BaseException:
+            self.tokens.stop()
+            raise
+
+    def stop(self) -> None:
+        super().stop()
+        self.tokens.stop()
