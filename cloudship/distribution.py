@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cloudship.errors import AuthError, RegistryError
 from cloudship.images import is_loopback_host
+from cloudship.ratelimit import with_rate_limit_retries
 from cloudship.registry import RegistryAuth
 
 if TYPE_CHECKING:
@@ -116,10 +117,17 @@ class DistributionClient:
             with self._client() as client:
                 if scope in self._bearer:
                     headers["Authorization"] = f"Bearer {self._bearer[scope]}"
-                response = client.request(method, url, headers=headers)
+
+                def send() -> httpx.Response:
+                    return with_rate_limit_retries(
+                        lambda: client.request(method, url, headers=headers),
+                        what=f"registry {self.address}",
+                    )
+
+                response = send()
                 if response.status_code == 401:
                     headers["Authorization"] = self._answer_challenge(client, response, scope)
-                    response = client.request(method, url, headers=headers)
+                    response = send()
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"registry {self.address} is not reachable ({type(exc).__name__}: {exc})",
@@ -171,7 +179,9 @@ class DistributionClient:
             if self._auth
             else None
         )
-        token_response = client.get(realm, params=query, auth=basic)
+        token_response = with_rate_limit_retries(
+            lambda: client.get(realm, params=query, auth=basic), what=f"token service {realm}"
+        )
         if token_response.status_code in (401, 403):
             raise AuthError(
                 f"token service {realm} refused the credentials for registry {self.address}",

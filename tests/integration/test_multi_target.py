@@ -15,8 +15,8 @@ from cloudship.testing.registry import ThrowawayRegistry, free_port
 
 
 def named(factory: LocalTargetFactory, name: str, **settings: object) -> Target:
-    """A local target with its own namespace, so two of them can share one engine."""
-    built = factory.target(namespace=name, **settings)
+    """A local target with its own project, so two of them can share one engine."""
+    built = factory.target(project=name, **settings)
     return Target(registry=built.registry, runtime=built.runtime, name=name, paired=True)
 
 
@@ -82,14 +82,14 @@ def test_named_target_from_cloudship_toml(app_dir: Path, local_target: LocalTarg
         'registry = "local"\n'
         'runtime = "local"\n'
         f'local = {{ registry = "{local_target.registry.address}", embedded = false, '
-        'namespace = "staging" }\n'
+        'project = "staging" }\n'
     )
     service = local_target.name("named")
     shipped = ship(app_dir, "staging", name=service)
     assert shipped.target == "staging"
     assert shipped.image.startswith(local_target.registry.address)
     assert shipped.url is not None and httpx.get(shipped.url).text == "v1\n"
-    local_target.target(namespace="staging").runtime.destroy(service)
+    local_target.target(project="staging").runtime.destroy(service)
 
 
 def test_named_target_errors(app_dir: Path) -> None:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 PREFIX = "org.cloudship."
 L_SERVICE = PREFIX + "service"
-L_NAMESPACE = PREFIX + "namespace"
+L_PROJECT = PREFIX + "project"
 L_REVISION = PREFIX + "revision"
 L_DIGEST = PREFIX + "digest"
 L_IMAGE = PREFIX + "image"
@@ -156,7 +156,7 @@ class DockerRunRuntime(Runtime):
     def __init__(self, engine: Engine, settings: LocalSettings) -> None:
         self._engine = engine
         self._settings = settings
-        self._namespace = settings.namespace
+        self._project = settings.project
 
     def supported_platforms(self) -> frozenset[str]:
         """The engine's own platform: no emulation is assumed."""
@@ -182,7 +182,7 @@ class DockerRunRuntime(Runtime):
         # The low-level list: docker-py's containers.list() inspects each container again.
         with _docker_errors("listing cloudship containers"):
             found: list[dict[str, Any]] = self._engine.client.api.containers(
-                all=True, filters={"label": [label, f"{L_NAMESPACE}={self._namespace}"]}
+                all=True, filters={"label": [label, f"{L_PROJECT}={self._project}"]}
             )
         return found
 
@@ -220,7 +220,7 @@ class DockerRunRuntime(Runtime):
         return True
 
     def _claimed_ports(self) -> set[int]:
-        # Ports of every namespace count: they share the host.
+        # Ports of every project count: they share the host.
         with _docker_errors("listing cloudship containers"):
             found = self._engine.client.api.containers(all=True, filters={"label": L_SERVICE})
         return {int((c.get("Labels") or {}).get(L_PORT, "0")) for c in found}
@@ -357,7 +357,7 @@ class DockerRunRuntime(Runtime):
         env.update({k: v.get_secret_value() for k, v in spec.secrets.items()})
         labels = {
             L_SERVICE: spec.name,
-            L_NAMESPACE: self._namespace,
+            L_PROJECT: self._project,
             L_REVISION: str(number),
             L_DIGEST: image.digest or "",
             L_IMAGE: str(image),
@@ -374,7 +374,7 @@ class DockerRunRuntime(Runtime):
             options["mem_limit"] = memory_bytes(spec.memory)
         if role == SERVING:
             options["restart_policy"] = {"Name": "unless-stopped"}
-        prefix = "cloudship" if self._namespace == "default" else f"cloudship-{self._namespace}"
+        prefix = "cloudship" if self._project == "default" else f"cloudship-{self._project}"
         name = f"{prefix}-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
         # The canary is for cloudship's probe only: loopback, whatever `bind` says.
         bind = "127.0.0.1" if role == CANARY else self._settings.bind

@@ -25,8 +25,9 @@ class LocalSettings(BaseSettings):
     host_port: int | None = Field(default=None, ge=1, le=65535)
     #: host address the port is bound to (loopback by default: not exposed to the network)
     bind: str = "127.0.0.1"
-    #: keeps services of several local targets on one engine apart (e.g. "staging", "prod")
-    namespace: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    #: keeps services of several local targets on one engine apart (e.g. "staging", "prod"),
+    #: like a compose project name
+    project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     #: stopped earlier revisions kept for rollback
     keep_revisions: int = Field(default=5, ge=1)
     #: Docker engine address (default: DOCKER_HOST or the local socket)

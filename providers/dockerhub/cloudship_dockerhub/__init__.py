@@ -1,0 +1,50 @@
+"""The ``dockerhub`` target: Docker Hub (PAT login, private repositories) + local ``docker run``.
+
+The runtime is the local target's pull-based runtime: it pulls ``repo@sha256:…`` from Docker
+Hub with the same in-memory credentials, and runs it. Its settings come from ``[local]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from cloudship.config import ConfigFile, load_settings
+from cloudship.errors import ConfigError
+from cloudship.registry import Registry
+from cloudship.targets import Provider, Target
+from cloudship_dockerhub.registry import DockerHubRegistry
+from cloudship_dockerhub.settings import DockerHubSettings
+from cloudship_local import provider as local_provider
+from cloudship_local.settings import LocalSettings
+
+
+class DockerHubProvider(Provider):
+    name: ClassVar[str] = "dockerhub"
+    settings_model: ClassVar[type[BaseModel]] = DockerHubSettings
+
+    def registry(self, config: ConfigFile, overrides: dict[str, Any]) -> Registry:
+        return DockerHubRegistry(
+            load_settings(DockerHubSettings, config.section(self.name), overrides)
+        )
+
+    def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
+        hub_keys = set(DockerHubSettings.model_fields)
+        local_keys = set(LocalSettings.model_fields) - {"registry", "username", "password"}
+        unknown = set(overrides) - hub_keys - local_keys
+        if unknown:
+            raise ConfigError(
+                f"target 'dockerhub' has no setting {sorted(unknown)}",
+                fix=f"Docker Hub settings: {sorted(hub_keys)}; run settings: {sorted(local_keys)}",
+            )
+        registry = self.registry(config, {k: v for k, v in overrides.items() if k in hub_keys})
+        runtime = local_provider.runtime(
+            config, {k: v for k, v in overrides.items() if k in local_keys}
+        )
+        return Target(registry=registry, runtime=runtime, name=self.name, paired=True)
+
+
+provider = DockerHubProvider()
+
+__all__ = ["DockerHubProvider", "DockerHubRegistry", "DockerHubSettings", "provider"]
