@@ -234,7 +234,8 @@ class DockerRunRuntime(Runtime):
             port = (serving or revisions[0]).host_port
         else:
             low, high = _PORT_RANGE
-            start = low + int(hashlib.sha256(spec.name.encode()).hexdigest(), 16) % (high - low)
+            seed = f"{self._project}/{spec.name}".encode()
+            start = low + int(hashlib.sha256(seed).hexdigest(), 16) % (high - low)
             claimed = self._claimed_ports()
             for candidate in range(start, start + 200):
                 if candidate not in claimed and self._port_free(candidate):
@@ -321,7 +322,7 @@ class DockerRunRuntime(Runtime):
 
         on_event(DeployPhase(phase="start", detail=f"r{number} on port {port}"))
         try:
-            new = self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
+            new = self._start_serving(spec, image, number, fingerprint, port, derived=not revisions)
         except CloudshipError:  # e.g. the port was taken in the meantime
             self._restore(serving)
             raise
@@ -341,6 +342,33 @@ class DockerRunRuntime(Runtime):
         return self._deployment(
             spec.name, _Rev.of(new), changed=True, previous=serving.id if serving else None
         )
+
+    def _start_serving(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        number: int,
+        fingerprint: str,
+        port: int,
+        *,
+        derived: bool,
+    ) -> Container:
+        """Start the serving container. A port cloudship picked itself (first deploy, none
+        configured) may be taken between the check and the start by a concurrent deploy: then
+        the next free one is tried."""
+        for _ in range(5):
+            try:
+                return self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
+            except PortInUseError:
+                if not derived or self._settings.host_port:
+                    raise
+                claimed = self._claimed_ports()
+                port = next(
+                    p
+                    for p in range(port + 1, port + 200)
+                    if p not in claimed and self._port_free(p)
+                )
+        raise PortInUseError(f"could not find a free host port for service {spec.name!r}")
 
     def _run(
         self,
@@ -378,22 +406,34 @@ class DockerRunRuntime(Runtime):
         name = f"{prefix}-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
         # The canary is for cloudship's probe only: loopback, whatever `bind` says.
         bind = "127.0.0.1" if role == CANARY else self._settings.bind
+        client = self._engine.client
         with _docker_errors(f"starting revision r{number} of {spec.name}"):
-            with contextlib.suppress(Exception):
-                self._engine.client.containers.get(name).remove(force=True)
-            container: Container = self._engine.client.containers.run(
-                str(image),
-                name=name,
-                detach=True,
-                # docker-init as PID 1: an app with no SIGTERM handler (PID 1 gets no default
-                # one) still stops at once, so a switch does not wait out docker's 10 s timeout.
-                init=True,
-                environment=env,
-                labels=labels,
-                ports={f"{spec.port}/tcp": (bind, host_port)},
-                **options,
-            )
+            self._remove_named(name)  # left behind by an interrupted deploy
+            try:
+                container: Container = client.containers.run(
+                    str(image),
+                    name=name,
+                    detach=True,
+                    # docker-init as PID 1: an app with no SIGTERM handler (PID 1 gets no
+                    # default one) still stops at once: a switch does not wait out docker's
+                    # 10 s stop timeout.
+                    init=True,
+                    environment=env,
+                    labels=labels,
+                    ports={f"{spec.port}/tcp": (bind, host_port)},
+                    **options,
+                )
+            except Exception:
+                # `docker run` creates before it starts: a failed start leaves a container.
+                self._remove_named(name)
+                raise
         return container
+
+    def _remove_named(self, name: str) -> None:
+        from docker.errors import NotFound
+
+        with contextlib.suppress(NotFound):
+            self._engine.client.api.remove_container(name, force=True)
 
     def _gate(
         self,
