@@ -153,7 +153,14 @@ def _emit(as_json: bool, model: Any, human: Callable[[], None]) -> None:
 @app.command()
 def ship(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
-    target: TargetOpt = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="target name (default: config, then local); repeat to ship to several at once",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="service name")] = None,
     tag: Annotated[str | None, typer.Option(help="image tag (default: git SHA)")] = None,
     port: Annotated[int | None, typer.Option(help="port the app listens on")] = None,
@@ -171,10 +178,15 @@ def ship(
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the Shipment as JSON")] = False,
 ) -> None:
-    """Build, push and deploy SOURCE; print its URL."""
+    """Build, push and deploy SOURCE; print its URL (one line per target)."""
     from cloudship.api import ship as do_ship
+    from cloudship.errors import MultiTargetError
+    from cloudship.shipment import Shipment
 
-    with _errors():
+    chosen = targets or []
+    target: str | list[str | Any] | None = chosen[0] if len(chosen) == 1 else (chosen or None)
+    results: list[Shipment] = []
+    try:
         result = do_ship(
             source,
             target,
@@ -193,13 +205,35 @@ def ship(
             on_event=Reporter(err),
             **_settings(settings),
         )
+        results = result if isinstance(result, list) else [result]
+    except MultiTargetError as exc:
+        _print_shipments(list(exc.shipped.values()), as_json, failed=exc.failed)
+        err.print(f"[bold red]error[/] (MultiTargetError): {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    except CloudshipError as exc:
+        err.print(f"[bold red]error[/] ({type(exc).__name__}): {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+    if as_json and len(chosen) <= 1:
+        sys.stdout.write(results[0].model_dump_json(indent=2) + "\n")
+    else:
+        _print_shipments(results, as_json)
 
-    def human() -> None:
+
+def _print_shipments(
+    results: list[Any], as_json: bool, failed: dict[str, CloudshipError] | None = None
+) -> None:
+    """Human lines, or for several targets a JSON object ``{"shipped": [...], "failed": {...}}``."""
+    if as_json:
+        body = {
+            "shipped": [r.model_dump(mode="json") for r in results],
+            "failed": {name: str(exc) for name, exc in (failed or {}).items()},
+        }
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    for result in results:
         state = "[green]shipped[/]" if result.changed else "[dim]unchanged[/]"
-        out.print(f"{state} {result.name} {result.revision} → {result.url}")
+        out.print(f"{state} {result.target}: {result.name} {result.revision} → {result.url}")
         out.print(f"  image {result.image}", highlight=False)
-
-    _emit(as_json, result, human)
 
 
 @app.command()

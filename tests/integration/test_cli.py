@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from cloudship.cli import app
@@ -52,3 +53,28 @@ def test_bad_input_exit_code_and_targets() -> None:
     assert "local" in json.loads(listed.stdout)
     unknown = runner.invoke(app, ["status", "x", "--target", "nowhere"])
     assert unknown.exit_code == 2 and "unknown target 'nowhere'" in unknown.stderr
+
+
+def test_ship_to_two_named_targets(
+    app_dir: Path, local_target: LocalTargetFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "two.toml"
+    registry = local_target.registry.address
+    config.write_text(
+        "".join(
+            f'[targets.{name}]\nregistry = "local"\nruntime = "local"\n'
+            f'local = {{ registry = "{registry}", embedded = false, project = "cli{name}" }}\n'
+            for name in ("a", "b")
+        )
+    )
+    monkeypatch.setenv("CLOUDSHIP_CONFIG", str(config))
+    name = local_target.name("two")
+    shipped = runner.invoke(
+        app, ["ship", str(app_dir), "--name", name, "-t", "a", "-t", "b", "--json"]
+    )
+    assert shipped.exit_code == 0, shipped.output
+    body = json.loads(shipped.stdout)
+    assert [s["target"] for s in body["shipped"]] == ["a", "b"] and body["failed"] == {}
+    assert "a pull" in shipped.stderr and "b pull" in shipped.stderr, "each target's phases"
+    for target in ("a", "b"):
+        assert runner.invoke(app, ["destroy", name, "-t", target]).exit_code == 0
