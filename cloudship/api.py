@@ -12,6 +12,7 @@ honour) is refused before anything remote is created or pushed.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +24,13 @@ from typing import Any, overload
 
 from pydantic import SecretStr, ValidationError
 
-from cloudship.config import AppSettings, ConfigFile, find_config, load_settings
+from cloudship.config import (
+    AppSettings,
+    ConfigFile,
+    find_config,
+    load_settings,
+    validation_problems,
+)
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
@@ -68,8 +75,6 @@ class _LocalImage:
 
 
 def _target(target: str | Target | None, config: ConfigFile, settings: dict[str, Any]) -> Target:
-    import os
-
     chosen = target or os.environ.get("CLOUDSHIP_TARGET") or config.target or DEFAULT_TARGET
     return resolve(chosen, config, settings)
 
@@ -140,10 +145,7 @@ def _spec(
             platform=app.platform,
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid service settings: {problems}") from None
+        raise ConfigError(f"invalid service settings: {validation_problems(exc)}") from None
 
 
 def _check_platform(info: ImageInfo, target: Target, wanted: str | None) -> None:

@@ -138,6 +138,13 @@ def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
         raise ConfigError(f"{path}: {exc}", fix="see docs/configuration.md") from exc
 
 
+def validation_problems(exc: ValidationError) -> str:
+    """``field: message; …`` without the input values, which may be secrets."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+
+
 def load_settings(
     cls: type[S], file_values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> S:
@@ -151,10 +158,7 @@ def load_settings(
     try:
         return cls(**merged)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = validation_problems(exc)
         prefix = cls.model_config.get("env_prefix", "")
         raise ConfigError(
             f"invalid {cls.__name__} settings: {problems}",
