@@ -42,6 +42,20 @@ def system_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@functools.cache
+def _ca_bundle_context(path: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=path)
+
+
+def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
+    """What httpx wants for ``verify``: a context (built once per CA bundle path), or False."""
+    if verify is True:
+        return system_ssl_context()
+    if isinstance(verify, str):
+        return _ca_bundle_context(verify)
+    return verify
+
+
 def _basic_header(auth: RegistryAuth) -> str:
     pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
     return "Basic " + base64.b64encode(pair).decode()
@@ -63,7 +77,7 @@ class DistributionClient:
         *,
         insecure: bool = False,
         timeout: float = 10.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         self.address = address
         self.base_url = registry_base_url(address, insecure=insecure)
@@ -75,8 +89,9 @@ class DistributionClient:
     def _client(self) -> httpx.Client:
         import httpx
 
-        verify = system_ssl_context() if self._verify is True else self._verify
-        return httpx.Client(timeout=self._timeout, verify=verify, follow_redirects=True)
+        return httpx.Client(
+            timeout=self._timeout, verify=ssl_context(self._verify), follow_redirects=True
+        )
 
     def ping(self) -> None:
         """Check that the registry answers and accepts the credentials; raise otherwise."""

@@ -1,1 +1,160 @@
-"""pytest fixtures for the Azure target (ARM fake, ACR-style registry): in progress."""
+"""pytest fixtures for the Azure target: the ARM fake, a static credential, an ACR-style registry.
+
+Registered as a pytest plugin (entry point ``pytest11``), so every user of cloudship gets them;
+the Azure SDKs are imported only inside the fixtures that need them.
+
+- ``azure_credential``: a ``StaticTokenCredential`` whose token the fakes accept (session).
+- ``acr_token_registry``: a ``TokenRegistry`` that behaves like ACR: ``/oauth2/exchange``
+  takes the credential's token, the refresh token logs ``docker push`` in as the null GUID
+  (session; needs the Docker engine).
+- ``fake_arm``: a ``FakeArmServer`` over HTTPS whose registry ``ACR_NAME`` reports the token
+  registry as its login server, and which runs revisions on the local engine behind a gateway
+  (one per test, so state never leaks between tests).
+- ``azure_target``: an ``AzureTargetFactory``: ``.target(**settings)`` builds an ``azure``
+  Target wired to those fakes; ``.name("web")`` gives a unique service name.
+
+Without the engine (unit tests of your own code), use ``FakeArmServer`` directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken
+
+    from cloudship.engine import Engine
+    from cloudship.targets import Target
+    from cloudship.testing.token_registry import TokenRegistry
+    from cloudship_azure.fake import FakeArmServer
+    from cloudship_azure.fake.runner import LocalEngineRunner
+
+#: the registry name whose login server ``fake_arm`` maps to ``acr_token_registry``
+ACR_NAME = "cloudshiptest"
+_PULLER = "fake-arm-puller"
+
+
+class StaticTokenCredential:
+    """A ``TokenCredential`` that always returns one bearer token (never a real one).
+
+    Its repr hides the token, like every cloudship credential."""
+
+    def __init__(self, token: str, lifetime: float = 3600.0) -> None:
+        self._token = token
+        self._lifetime = lifetime
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential(token=**********)"
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time() + self._lifetime))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.fixture(scope="session")
+def azure_credential() -> StaticTokenCredential:
+    return StaticTokenCredential(f"fake-aad-{secrets.token_urlsafe(16)}")
+
+
+@pytest.fixture(scope="session")
+def acr_puller_password() -> str:
+    """The password of the service account the emulated platform pulls images with."""
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def acr_token_registry(
+    cloudship_engine: Engine, azure_credential: StaticTokenCredential, acr_puller_password: str
+) -> Iterator[TokenRegistry]:
+    from cloudship.testing.token_registry import TokenRegistry
+
+    token = azure_credential.get_token("https://management.core.windows.net/.default").token
+    with TokenRegistry(
+        users={_PULLER: acr_puller_password},
+        aad_tokens={token},
+        realm_path="/oauth2/token",
+        issuer="Azure Container Registry",
+    ) as registry:
+        yield registry
+
+
+@pytest.fixture
+def fake_arm(
+    azure_credential: StaticTokenCredential,
+    acr_token_registry: TokenRegistry,
+    acr_puller_password: str,
+) -> Iterator[FakeArmServer]:
+    from cloudship_azure.fake import FakeArmServer
+    from cloudship_azure.fake.runner import LocalEngineRunner
+
+    token = azure_credential.get_token("https://management.azure.com/.default").token
+    login = {"username": _PULLER, "password": acr_puller_password}
+
+    def pull_auth(server: str) -> dict[str, str] | None:
+        if server == acr_token_registry.address:
+            return {**login, "serveraddress": server}
+        return None
+
+    runner = LocalEngineRunner(pull_auth)
+    with FakeArmServer(
+        tokens={token}, login_servers={ACR_NAME: acr_token_registry.address}, runner=runner
+    ) as server:
+        yield server
+
+
+class AzureTargetFactory:
+    """Builds ``azure`` targets against a fake ARM and names services uniquely."""
+
+    def __init__(
+        self, server: FakeArmServer, runner: LocalEngineRunner, credential: StaticTokenCredential
+    ) -> None:
+        self.server = server
+        self.runner = runner
+        self.credential = credential
+
+    @property
+    def subscription(self) -> str:
+        return next(iter(self.server.arm.subscriptions))
+
+    def name(self, base: str = "svc") -> str:
+        return f"{base}-{uuid.uuid4().hex[:8]}"
+
+    def settings(self, **settings: Any) -> dict[str, Any]:
+        """The keyword settings ``ship(..., target="azure", **settings)`` needs for the fake."""
+        return {
+            "subscription": self.subscription,
+            "registry": ACR_NAME,
+            "resource_group": "cloudship-test",
+            "arm_endpoint": self.server.url,
+            "ca_bundle": self.server.ca_path,
+            "probe_url": self.runner.gateway_url + "/{fqdn}{path}",
+            "poll_interval": 0.05,
+            "credential": self.credential,
+            **settings,
+        }
+
+    def target(self, **settings: Any) -> Target:
+        from cloudship.config import ConfigFile
+        from cloudship_azure import provider
+
+        return provider.target(ConfigFile(), self.settings(**settings))
+
+
+@pytest.fixture
+def azure_target(
+    fake_arm: FakeArmServer, azure_credential: StaticTokenCredential
+) -> AzureTargetFactory:
+    from cloudship_azure.fake.runner import LocalEngineRunner
+
+    assert isinstance(fake_arm.runner, LocalEngineRunner), "fake_arm runs revisions locally"
+    return AzureTargetFactory(fake_arm, fake_arm.runner, azure_credential)

@@ -234,7 +234,7 @@ class TokenService:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -292,6 +292,10 @@ class TokenRegistry(ThrowawayRegistry):
             refresh_ttl=refresh_ttl,
         )
         self.realm = self.tokens.url + realm_path
+
+    def __enter__(self) -> TokenRegistry:
+        self.start()
+        return self
 
     def _config(self, storage: str, addr: str, htpasswd: str | None) -> str:
         # Started as a binary the bundle is in our folder; in a registry:2 container the

@@ -1,0 +1,43 @@
+"""Ship the monitor app to Azure Container Apps and show its revisions.
+
+Needs an Azure sign-in (az login, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET) and:
+
+    export CLOUDSHIP_AZURE_SUBSCRIPTION=<subscription id>
+    export CLOUDSHIP_AZURE_REGISTRY=<acr name, 5-50 letters/digits>
+    .venv/bin/python examples/ship_azure.py
+
+The resource group, registry, environment and pull identity are created on first use (see
+docs/azure.md for the RBAC roles this needs). Re-running it unchanged moves nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cloudship
+from cloudship import ship
+from cloudship.cli import Reporter, err
+
+
+def main() -> None:
+    app = Path(__file__).parent / "monitor-app"
+    result = ship(
+        app,
+        target="azure",
+        name="monitor",
+        port=8000,
+        cpu=0.5,
+        memory="1Gi",
+        env={"MODE": "prod"},
+        timeout=900,
+        on_event=Reporter(err),
+    )
+    print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")
+    print(f"  image  {result.image}")
+    print(f"  url    {result.url}")
+    for revision in cloudship.status("monitor", "azure").revisions:
+        print(f"  {revision.state:8} {revision.id}  {revision.digest[:19]}")
+
+
+if __name__ == "__main__":
+    main()

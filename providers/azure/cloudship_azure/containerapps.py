@@ -1,0 +1,570 @@
+"""Azure Container Apps as a cloudship ``Runtime``: blue/green revisions, health-gated.
+
+Apps run in ``Multiple`` revision mode so a new revision can be tried without taking traffic:
+
+1. ``PUT`` the app with the new template (image pinned by digest, a fresh revision suffix)
+   while ``ingress.traffic`` stays pinned to the serving revision;
+2. wait until the new revision is provisioned and running, then probe it on its own FQDN;
+3. healthy → ``PUT`` traffic 100 % to it and deactivate the others (kept for rollback);
+   unhealthy → deactivate it: traffic never left the old revision.
+
+The spec's fingerprint is stored in the app's ``cloudship-fingerprint`` tag when a revision is
+promoted, so re-shipping the same digest and spec creates nothing (``changed=False``).
+Secrets become Container Apps secrets referenced by ``secretRef``; the registry is pulled
+with the user-assigned identity from ``identity.py``, never with a password.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cloudship.errors import (
+    ConfigError,
+    DeployError,
+    HealthCheckFailed,
+    RevisionNotFoundError,
+    ServiceNotFoundError,
+)
+from cloudship.errors import TimeoutError as CloudshipTimeout
+from cloudship.events import DeployPhase, EventSink, Notice, ignore
+from cloudship.images import ImageRef
+from cloudship.probe import wait_healthy
+from cloudship.registry import RegistryAuth
+from cloudship.runtime import (
+    Deployment,
+    Plan,
+    Revision,
+    Runtime,
+    ServiceSpec,
+    ServiceStatus,
+    memory_bytes,
+)
+from cloudship_azure.acr import AcrRegistry
+from cloudship_azure.clients import AzureClients
+from cloudship_azure.errors import arm_errors
+from cloudship_azure.identity import ensure_pull_identity
+from cloudship_azure.logstream import read_log_tail
+
+if TYPE_CHECKING:
+    from azure.mgmt.appcontainers.models import ContainerApp
+    from azure.mgmt.appcontainers.models import Revision as ArmRevision
+
+FINGERPRINT_TAG = "cloudship-fingerprint"
+HEALTH_TAG = "cloudship-health-path"
+CONTAINER = "app"
+#: consumption-plan cpu → memory (Gi) pairs: the total of all containers must be one of these
+#: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
+ALLOWED_SIZES: dict[float, float] = {q / 4: q / 2 for q in range(1, 17)}
+_GI = 1024**3
+
+
+def container_size(spec: ServiceSpec) -> tuple[float, str]:
+    """``(cpu, "<n>Gi")`` for ``spec``: defaults 0.5 vCPU / 1Gi, one derived from the other
+    when only one is given; ``ConfigError`` unless it is an allowed pair."""
+    memory = memory_bytes(spec.memory) / _GI if spec.memory else None
+    cpu = spec.cpu if spec.cpu is not None else (memory / 2 if memory is not None else 0.5)
+    memory = memory if memory is not None else cpu * 2
+    if ALLOWED_SIZES.get(round(cpu, 4)) != round(memory, 4):
+        pairs = ", ".join(f"{c:g}/{m:g}Gi" for c, m in ALLOWED_SIZES.items())
+        raise ConfigError(
+            f"Container Apps cannot run cpu={cpu:g} with memory={memory:g}Gi",
+            fix=f"use one of the allowed cpu/memory pairs: {pairs}",
+        )
+    return cpu, f"{memory:g}Gi"
+
+
+def secret_name(variable: str) -> str:
+    """Container Apps secret names are lower-case with '-': ``API_KEY`` → ``api-key``."""
+    return variable.lower().replace("_", "-").strip("-")
+
+
+def _digest(image: str) -> str:
+    return image.partition("@")[2]
+
+
+class ContainerAppsRuntime(Runtime):
+    kind: ClassVar[str] = "containerapps"
+    platforms: ClassVar[frozenset[str]] = frozenset({"linux/amd64"})
+
+    def __init__(self, clients: AzureClients, registry: AcrRegistry) -> None:
+        self._clients = clients
+        self._settings = clients.settings
+        self._registry = registry
+
+    # -- validation (no I/O) -------------------------------------------------------------
+
+    def _replicas(self, spec: ServiceSpec) -> tuple[int, int]:
+        low = max(spec.replicas, self._settings.min_replicas)
+        high = spec.max_replicas or self._settings.max_replicas
+        return low, high
+
+    def validate(self, spec: ServiceSpec) -> None:
+        """cpu/memory pair, replica range and secret names, before any call to Azure."""
+        container_size(spec)
+        low, high = self._replicas(spec)
+        if low > high:
+            raise ConfigError(
+                f"min replicas ({low}) is above max replicas ({high})",
+                fix="raise max_replicas or lower replicas/min_replicas",
+            )
+        names: dict[str, str] = {}
+        for variable in spec.secrets:
+            name = secret_name(variable)
+            if not name or name in names:
+                raise ConfigError(
+                    f"secrets {names.get(name)!r} and {variable!r} map to the same Container "
+                    f"Apps secret name {name!r}",
+                    fix="rename one of them",
+                )
+            names[name] = variable
+        both = sorted(set(spec.env) & set(spec.secrets))
+        if both:
+            raise ConfigError(
+                f"{', '.join(both)} is both an env variable and a secret",
+                fix="pass each name in env or in secrets, not both",
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def _group(self) -> str:
+        return self._settings.resource_group
+
+    def _app(self, service: str) -> ContainerApp | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with arm_errors(f"reading container app {service}"):
+            try:
+                return self._clients.apps.container_apps.get(self._group, service)
+            except ResourceNotFoundError:
+                return None
+
+    def _revisions(self, service: str) -> list[ArmRevision]:
+        with arm_errors(f"listing revisions of {service}"):
+            found = list(
+                self._clients.apps.container_apps_revisions.list_revisions(self._group, service)
+            )
+        return sorted(found, key=lambda r: str(r.created_time or ""), reverse=True)
+
+    @staticmethod
+    def _serving(revisions: list[ArmRevision]) -> ArmRevision | None:
+        weighted = [r for r in revisions if (r.traffic_weight or 0) > 0]
+        return max(weighted, key=lambda r: r.traffic_weight or 0) if weighted else None
+
+    @staticmethod
+    def _image(revision: ArmRevision) -> str:
+        template = revision.template
+        containers = template.containers if template and template.containers else []
+        return str(containers[0].image) if containers else ""
+
+    @staticmethod
+    def _url(app: ContainerApp) -> str | None:
+        ingress = app.configuration.ingress if app.configuration else None
+        return f"https://{ingress.fqdn}" if ingress and ingress.fqdn else None
+
+    @staticmethod
+    def _state(revision: ArmRevision) -> str:
+        if (revision.traffic_weight or 0) > 0:
+            return "serving"
+        if revision.provisioning_state == "Failed" or revision.running_state == "Failed":
+            return "failed"
+        return "standby" if revision.active else "stopped"
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
+        self.validate(spec)
+        app = self._app(spec.name)
+        fingerprint = spec.fingerprint(str(image))
+        serving = self._serving(self._revisions(spec.name)) if app else None
+        current = _digest(self._image(serving)) if serving else None
+        if app is not None and (app.tags or {}).get(FINGERPRINT_TAG) == fingerprint and serving:
+            return Plan(
+                service=spec.name,
+                image=str(image),
+                changed=False,
+                current_digest=current,
+                actions=[f"nothing: revision {serving.name} already runs it"],
+            )
+        actions = [] if app else [f"create container app {spec.name} in {self._group}"]
+        actions.append(f"new revision of {spec.name} with {image}, probed on its own FQDN")
+        actions.append("move 100% traffic to it when healthy")
+        return Plan(
+            service=spec.name,
+            image=str(image),
+            changed=True,
+            current_digest=current,
+            actions=actions,
+        )
+
+    # -- deploy --------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        pull: RegistryAuth | None,
+        *,
+        timeout: float,
+        on_event: EventSink = ignore,
+        force: bool = False,
+    ) -> Deployment:
+        self.validate(spec)
+        deadline = time.monotonic() + timeout
+        fingerprint = spec.fingerprint(str(image))
+        app = self._app(spec.name)
+        revisions = self._revisions(spec.name) if app else []
+        serving = self._serving(revisions)
+        if (
+            app is not None
+            and serving is not None
+            and not force
+            and (app.tags or {}).get(FINGERPRINT_TAG) == fingerprint
+            and self._image(serving) == str(image)
+        ):
+            on_event(DeployPhase(phase="unchanged", detail=f"{serving.name} already serves it"))
+            return self._deployment(app, serving, changed=False, previous=None)
+
+        environment_id = self._ensure_environment(on_event)
+        registries, identity = self._pull_config(image, pull, on_event)
+        body = self._body(spec, image, environment_id, registries, identity, pull)
+        previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
+        body["tags"] = {FINGERPRINT_TAG: previous_fingerprint, HEALTH_TAG: spec.health_path}
+        if serving is not None:
+            body["properties"]["configuration"]["ingress"]["traffic"] = [
+                {"revisionName": serving.name, "weight": 100}
+            ]
+        on_event(DeployPhase(phase="start", detail=f"new revision of {spec.name}"))
+        created = self._put(spec.name, body, deadline)
+        new_name = str(created.latest_revision_name)
+        fail = self._gate(spec.name, spec.health_path, new_name, deadline, on_event)
+        if fail is not None:
+            rolled_back = serving.name if serving else None
+            log_tail = self._log_tail(spec.name, new_name)  # before deactivation stops it
+            if serving is not None:
+                self._deactivate(spec.name, new_name)
+                on_event(DeployPhase(phase="rollback", detail=f"{serving.name} keeps serving"))
+            raise HealthCheckFailed(
+                f"revision {new_name} of {spec.name} did not become healthy: {fail}",
+                log_tail=log_tail,
+                rolled_back_to=rolled_back,
+                fix="check the app's logs (cloudship logs) and its port and health path",
+            )
+        body["tags"] = {FINGERPRINT_TAG: fingerprint, HEALTH_TAG: spec.health_path}
+        body["properties"]["configuration"]["ingress"]["traffic"] = [
+            {"revisionName": new_name, "weight": 100}
+        ]
+        on_event(DeployPhase(phase="promote", detail=f"100% traffic to {new_name}"))
+        promoted = self._put(spec.name, body, deadline)
+        for revision in self._revisions(spec.name):
+            if revision.name != new_name and revision.active:
+                self._deactivate(spec.name, str(revision.name))
+        revision = self._revision(spec.name, new_name)
+        on_event(DeployPhase(phase="done", detail=f"{new_name} serves {self._url(promoted)}"))
+        return self._deployment(
+            promoted, revision, changed=True, previous=serving.name if serving else None
+        )
+
+    def _ensure_environment(self, on_event: EventSink) -> str:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.mgmt.appcontainers.models import ManagedEnvironment
+
+        name = self._settings.environment
+        operations = self._clients.apps.managed_environments
+        with arm_errors(f"reading managed environment {name}"):
+            try:
+                found = operations.get(self._group, name)
+                return str(found.id)
+            except ResourceNotFoundError:
+                pass
+        self._clients.ensure_resource_group()
+        on_event(Notice(message=f"creating Container Apps environment {name}"))
+        # no appLogsConfiguration: no Log Analytics workspace is needed, and the log stream
+        # (what `logs` reads) works without one (container-apps/log-options.md)
+        body = {
+            "location": self._settings.location,
+            "tags": {"managed-by": "cloudship"},
+            "properties": {},
+        }
+        with arm_errors(f"creating managed environment {name}"):
+            created = operations.begin_create_or_update(
+                self._group, name, ManagedEnvironment.from_dict(body)
+            ).result()
+        return str(created.id)
+
+    def _pull_config(
+        self, image: ImageRef, pull: RegistryAuth | None, on_event: EventSink
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """``configuration.registries`` and the identity to attach: the pull identity for this
+        target's ACR; a password secret only for a foreign registry that needs one."""
+        server = str(image.registry)
+        if server.lower() == self._registry.address.lower():
+            identity = ensure_pull_identity(
+                self._clients, self._registry.resource_id, on_event=on_event
+            )
+            return [{"server": server, "identity": identity}], identity
+        if pull is not None:
+            return [
+                {
+                    "server": server,
+                    "username": pull.username,
+                    "passwordSecretRef": "registry-password",
+                }
+            ], None
+        return [], None
+
+    def _body(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        environment_id: str,
+        registries: list[dict[str, Any]],
+        identity: str | None,
+        pull: RegistryAuth | None,
+    ) -> dict[str, Any]:
+        cpu, memory = container_size(spec)
+        low, high = self._replicas(spec)
+        secrets = [
+            {"name": secret_name(k), "value": v.get_secret_value()}
+            for k, v in sorted(spec.secrets.items())
+        ]
+        if registries and "passwordSecretRef" in registries[0] and pull is not None:
+            secrets.append({"name": "registry-password", "value": pull.password.get_secret_value()})
+        env = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+        env += [{"name": k, "secretRef": secret_name(k)} for k in sorted(spec.secrets)]
+        body: dict[str, Any] = {
+            "location": self._settings.location,
+            "properties": {
+                "environmentId": environment_id,
+                "configuration": {
+                    "activeRevisionsMode": "Multiple",
+                    "ingress": {
+                        "external": spec.public,
+                        "targetPort": spec.port,
+                        "transport": "auto",
+                        "traffic": [{"latestRevision": True, "weight": 100}],
+                    },
+                    "secrets": secrets,
+                    "registries": registries,
+                },
+                "template": {
+                    "revisionSuffix": f"cs{_random.token_hex(4)}",
+                    "containers": [
+                        {
+                            "name": CONTAINER,
+                            "image": str(image),
+                            "resources": {"cpu": cpu, "memory": memory},
+                            "env": env,
+                        }
+                    ],
+                    "scale": {"minReplicas": low, "maxReplicas": high},
+                },
+            },
+        }
+        if identity:
+            body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+        return body
+
+    def _put(self, service: str, body: dict[str, Any], deadline: float) -> ContainerApp:
+        from azure.mgmt.appcontainers.models import ContainerApp
+
+        with arm_errors(f"updating container app {service}"):
+            poller = self._clients.apps.container_apps.begin_create_or_update(
+                self._group, service, ContainerApp.from_dict(body)
+            )
+            result: ContainerApp = poller.result(timeout=max(1.0, deadline - time.monotonic()))
+            if not poller.done():
+                raise CloudshipTimeout(f"container app {service} did not finish provisioning")
+            return result
+
+    def _revision(self, service: str, name: str) -> ArmRevision:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with arm_errors(f"reading revision {name}"):
+            try:
+                return self._clients.apps.container_apps_revisions.get_revision(
+                    self._group, service, name
+                )
+            except ResourceNotFoundError as exc:
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision {name!r}",
+                    fix=f"list them with: cloudship status {service} --target azure",
+                ) from exc
+
+    def _deactivate(self, service: str, name: str) -> None:
+        with arm_errors(f"deactivating revision {name}"):
+            self._clients.apps.container_apps_revisions.deactivate_revision(
+                self._group, service, name
+            )
+
+    def _failure(self, revision: ArmRevision) -> str | None:
+        if revision.provisioning_state == "Failed" or revision.running_state == "Failed":
+            return str(revision.provisioning_error or f"revision {revision.running_state}")
+        return None
+
+    def _gate(
+        self, service: str, health_path: str, name: str, deadline: float, on_event: EventSink
+    ) -> str | None:
+        """None when revision ``name`` is provisioned, running and answers ``health_path`` on
+        its own FQDN; else why not."""
+        interval = min(1.0, self._settings.poll_interval)
+        on_event(DeployPhase(phase="provision", detail=name))
+        while True:
+            revision = self._revision(service, name)
+            failed = self._failure(revision)
+            if failed:
+                return failed
+            if revision.provisioning_state == "Provisioned" and revision.running_state in (
+                "Running",
+                "RunningAtMaxScale",
+            ):
+                break
+            if time.monotonic() >= deadline:
+                return f"still {revision.provisioning_state}/{revision.running_state} at timeout"
+            time.sleep(interval)
+        url = self._settings.probe_url.format(fqdn=revision.fqdn, path=health_path)
+        on_event(DeployPhase(phase="probe", detail=url))
+
+        def check_alive() -> str | None:
+            return self._failure(self._revision(service, name))
+
+        result = wait_healthy(
+            url, timeout=max(1.0, deadline - time.monotonic()), check_alive=check_alive
+        )
+        return None if result.healthy else result.reason
+
+    def _deployment(
+        self, app: ContainerApp, revision: ArmRevision, *, changed: bool, previous: str | None
+    ) -> Deployment:
+        image = self._image(revision)
+        return Deployment(
+            service=str(app.name),
+            revision=str(revision.name),
+            image=image,
+            digest=_digest(image),
+            url=self._url(app),
+            changed=changed,
+            previous=previous,
+        )
+
+    # -- status / rollback / logs / destroy ------------------------------------------------
+
+    def status(self, service: str) -> ServiceStatus | None:
+        app = self._app(service)
+        if app is None:
+            return None
+        revisions = [
+            Revision(
+                id=str(r.name),
+                image=self._image(r),
+                digest=_digest(self._image(r)),
+                state=self._state(r),  # type: ignore[arg-type]
+                created=r.created_time,
+                url=f"https://{r.fqdn}" if r.fqdn else None,
+            )
+            for r in self._revisions(service)
+        ]
+        current = next((r for r in revisions if r.state == "serving"), None)
+        return ServiceStatus(
+            service=service, url=self._url(app), current=current, revisions=revisions
+        )
+
+    def rollback(
+        self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
+    ) -> Deployment:
+        deadline = time.monotonic() + timeout
+        app = self._app(service)
+        if app is None:
+            raise ServiceNotFoundError(
+                f"service {service!r} is not deployed to Container Apps in {self._group}",
+                fix="check the name and the resource_group setting",
+            )
+        revisions = self._revisions(service)
+        serving = self._serving(revisions)
+        if to is not None:
+            wanted = to if "--" in to else f"{service}--{to}"
+            chosen = next((r for r in revisions if r.name == wanted), None)
+            if chosen is None:
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision {to!r}",
+                    fix="pick one of: " + ", ".join(str(r.name) for r in revisions),
+                )
+        else:
+            older = revisions[revisions.index(serving) + 1 :] if serving else revisions
+            chosen = next((r for r in older if self._state(r) != "failed"), None)
+            if chosen is None:
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no earlier healthy revision to roll back to"
+                )
+        name = str(chosen.name)
+        on_event(DeployPhase(phase="rollback", detail=name))
+        if not chosen.active:
+            with arm_errors(f"activating revision {name}"):
+                self._clients.apps.container_apps_revisions.activate_revision(
+                    self._group, service, name
+                )
+        fail = self._gate(service, self._health_path(app), name, deadline, on_event)
+        if fail is not None:
+            raise HealthCheckFailed(
+                f"revision {name} did not become healthy again: {fail}",
+                log_tail=self._log_tail(service, name),
+                rolled_back_to=str(serving.name) if serving else None,
+            )
+        body = self._current_body(service, app)
+        body["tags"] = {**(app.tags or {}), FINGERPRINT_TAG: f"rollback-{name}"}
+        body["properties"]["configuration"]["ingress"]["traffic"] = [
+            {"revisionName": name, "weight": 100}
+        ]
+        updated = self._put(service, body, deadline)
+        if serving is not None and serving.name != name:
+            self._deactivate(service, str(serving.name))
+        return self._deployment(
+            updated,
+            self._revision(service, name),
+            changed=serving is None or serving.name != name,
+            previous=str(serving.name) if serving else None,
+        )
+
+    def _health_path(self, app: ContainerApp) -> str:
+        return str((app.tags or {}).get(HEALTH_TAG) or "/")
+
+    def _current_body(self, service: str, app: ContainerApp) -> dict[str, Any]:
+        """The app as a PUT body with its secret values (``listSecrets``), so a traffic-only
+        update keeps the template (no new revision) and the secrets."""
+        body: dict[str, Any] = dict(app.serialize(keep_readonly=False))
+        with arm_errors(f"reading secrets of {service}"):
+            values = self._clients.apps.container_apps.list_secrets(self._group, service)
+        body["properties"]["configuration"]["secrets"] = [
+            {"name": s.name, "value": s.value} for s in values.value or []
+        ]
+        return body
+
+    def _log_tail(self, service: str, revision: str, tail: int = 50) -> list[str]:
+        try:
+            return self.logs_of(service, revision, tail)
+        except (DeployError, ConfigError):
+            return []
+
+    def logs(self, service: str, tail: int = 100) -> list[str]:
+        status = self.status(service)
+        if status is None or status.current is None:
+            raise ServiceNotFoundError(f"service {service!r} has no serving revision")
+        return self.logs_of(service, status.current.id, tail)
+
+    def logs_of(self, service: str, revision: str, tail: int = 100) -> list[str]:
+        """Last ``tail`` lines of ``revision`` from the Container Apps log stream."""
+        return read_log_tail(self._clients, service, revision, CONTAINER, tail)
+
+    def destroy(self, service: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with arm_errors(f"deleting container app {service}"):
+            try:
+                self._clients.apps.container_apps.begin_delete(self._group, service).result()
+            except ResourceNotFoundError:
+                return
+
+
+__all__ = ["ALLOWED_SIZES", "ContainerAppsRuntime", "container_size", "secret_name"]

@@ -1,0 +1,416 @@
+"""The ARM fake's request handling: routing, auth, api-versions, async operations, state.
+
+Pure logic, no sockets: ``FakeArm.handle(request) -> Response``; ``server.py`` serves it over
+HTTPS. State is a dict of resources keyed by lower-cased resource id, guarded by one lock.
+
+Shapes follow real ARM (see the package docstring for what they were compared with):
+
+- errors: ``{"error": {"code": ..., "message": ...}}``; 404 ``ResourceNotFound`` /
+  ``ResourceGroupNotFound`` / ``SubscriptionNotFound``; 400 ``InvalidRequestContent``-style
+  codes for bad bodies; 400 ``NoRegisteredProviderFound`` for an unknown api-version;
+  401 ``InvalidAuthenticationToken`` for a bearer token the fake was not told to accept.
+- long-running PUT/PATCH/DELETE: ``201``/``202`` with ``Azure-AsyncOperation`` (and
+  ``Location`` on 202); the operation answers ``InProgress`` on the first poll(s) and
+  ``Succeeded`` after, and only then does the resource's ``provisioningState`` turn terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudship_azure.fake import resources
+from cloudship_azure.fake.containerapps import AppBook, RevisionRunner
+from cloudship_azure.fake.resources import ArmError
+
+#: api-versions each provider namespace accepts (the pinned SDKs' defaults, plus the ones
+#: the REST examples and recordings we compared with were taken at)
+API_VERSIONS: dict[str, frozenset[str]] = {
+    "microsoft.resources": frozenset({"2025-04-01", "2024-11-01", "2022-09-01", "2021-04-01"}),
+    "microsoft.containerregistry": frozenset({"2025-11-01", "2025-04-01", "2023-07-01"}),
+    "microsoft.app": frozenset({"2025-07-01", "2025-01-01", "2024-03-01"}),
+    "microsoft.managedidentity": frozenset({"2024-11-30", "2023-01-31"}),
+    "microsoft.authorization": frozenset({"2022-04-01"}),
+}
+
+_LRO_TYPES = {
+    "microsoft.containerregistry/registries",
+    "microsoft.app/managedenvironments",
+    "microsoft.app/containerapps",
+}
+
+_RG = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)$", re.I)
+_RESOURCE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/"
+    r"(?P<ns>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$",
+    re.I,
+)
+_ROLE = re.compile(
+    r"^(?P<scope>/.+?)/providers/microsoft\.authorization/roleassignments(?:/(?P<name>[^/]+))?$",
+    re.I,
+)
+_LOG_STREAM = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/containerapps/(?P<app>[^/]+)"
+    r"/revisions/(?P<rev>[^/]+)/replicas/[^/]+/containers/[^/]+/logstream$",
+    re.I,
+)
+_OPERATION = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>[^/]+)/locations/[^/]+/"
+    r"operationstatuses/(?P<id>[^/]+)$",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise ArmError(400, "InvalidRequestContent", f"the body is not JSON: {exc}") from exc
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Operation:
+    id: str
+    namespace: str
+    polls_left: int
+    on_done: Callable[[], None]
+    status: str = "InProgress"
+
+
+class FakeArm:
+    """Stateful Azure Resource Manager for the resource types cloudship uses.
+
+    ``tokens``: bearer tokens accepted (from any ``TokenCredential`` the test uses).
+    ``login_servers``: registry name → login server to report instead of
+    ``<name>.azurecr.io`` (so an "ACR" can be a local token registry).
+    ``runner``: optional; runs each active revision's image so it can really answer.
+    ``polls``: how many status polls an async operation answers ``InProgress``.
+    """
+
+    def __init__(
+        self,
+        *,
+        subscription: str = "00000000-0000-0000-0000-000000000001",
+        tenant: str = "00000000-0000-0000-0000-0000000000aa",
+        tokens: set[str] | frozenset[str] = frozenset({"fake-arm-token"}),
+        login_servers: dict[str, str] | None = None,
+        runner: RevisionRunner | None = None,
+        polls: int = 1,
+        poll_ms: int = 20,
+        base_url: str = "https://127.0.0.1",
+    ) -> None:
+        self.subscriptions = {subscription}
+        self.tenant = tenant
+        self.tokens = set(tokens)
+        self.login_servers = dict(login_servers or {})
+        self.polls = polls
+        self.poll_ms = poll_ms
+        self.base_url = base_url
+        self.lock = threading.RLock()
+        #: lower-cased resource id → the resource as ARM returns it
+        self.resources: dict[str, dict[str, Any]] = {}
+        #: every request handled: (method, path, status)
+        self.log: list[tuple[str, str, int]] = []
+        self.apps = AppBook(self, runner)
+        self._operations: dict[str, _Operation] = {}
+
+    # -- inspection helpers for tests ----------------------------------------------------
+
+    def ids(self, kind: str | None = None) -> list[str]:
+        """Resource ids held, optionally only of ``kind`` (e.g. ``Microsoft.App/containerApps``)."""
+        with self.lock:
+            found = [r["id"] for r in self.resources.values()]
+        if kind is None:
+            return sorted(found)
+        return sorted(i for i in found if f"/providers/{kind.lower()}/" in i.lower())
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self.resources.get(resource_id.lower())
+            return json.loads(json.dumps(found)) if found is not None else None
+
+    def close(self) -> None:
+        self.apps.close()
+
+    # -- request handling ----------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        try:
+            response = self._dispatch(request)
+        except ArmError as exc:
+            response = Response(exc.status, exc.body())
+        response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        with self.lock:
+            self.log.append((request.method, request.path, response.status))
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        if (match := _LOG_STREAM.match(path)) and request.method == "GET":
+            # the event stream host has its own bearer (from getAuthtoken), not an ARM token
+            with self.lock:
+                return self.apps.log_stream(request, match.groupdict())
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            raise ArmError(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid or was not issued for this fake ARM.",
+            )
+        if match := _OPERATION.match(path):
+            self._api_version(request, match["ns"])
+            return self._operation_status(match["id"])
+        if match := _ROLE.match(path):
+            self._api_version(request, "microsoft.authorization")
+            self._subscription(match["scope"].split("/")[2] if "/" in match["scope"] else "")
+            return self._roles(request, match["scope"], match["name"])
+        if match := _RG.match(path):
+            self._api_version(request, "microsoft.resources")
+            self._subscription(match["sub"])
+            return self._resource_group(request, match["sub"], match["rg"])
+        if match := _RESOURCE.match(path):
+            self._api_version(request, match["ns"])
+            self._subscription(match["sub"])
+            return self._resource(request, match)
+        raise ArmError(
+            404, "InvalidResourceType", f"The fake ARM does not serve {request.method} {path}."
+        )
+
+    def _api_version(self, request: Request, namespace: str) -> None:
+        version = request.query.get("api-version")
+        if not version:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if version not in API_VERSIONS.get(namespace.lower(), frozenset()):
+            known = ", ".join(sorted(API_VERSIONS.get(namespace.lower(), frozenset())))
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for API version '{version}' of "
+                f"namespace '{namespace}'. The supported api-versions are '{known}'.",
+            )
+
+    def _subscription(self, subscription: str) -> None:
+        if subscription not in self.subscriptions:
+            raise ArmError(
+                404,
+                "SubscriptionNotFound",
+                f"The subscription '{subscription}' could not be found.",
+            )
+
+    # -- resource groups -----------------------------------------------------------------
+
+    def _resource_group(self, request: Request, sub: str, rg: str) -> Response:
+        rid = f"/subscriptions/{sub}/resourceGroups/{rg}"
+        with self.lock:
+            existing = self.resources.get(rid.lower())
+            if request.method in ("GET", "HEAD"):
+                if existing is None:
+                    raise ArmError(
+                        404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+                    )
+                return Response(200 if request.method == "GET" else 204, existing)
+            if request.method == "PUT":
+                body = request.json() or {}
+                resources.require(body, "location")
+                group = {
+                    "id": rid,
+                    "name": rg,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": body["location"],
+                    "tags": body.get("tags", {}),
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+                self.resources[rid.lower()] = group
+                return Response(200 if existing else 201, group)
+            if request.method == "DELETE":
+                if existing is None:
+                    return Response(204)
+                for key in [k for k in self.resources if k.startswith(rid.lower() + "/")]:
+                    self._forget(key)
+                del self.resources[rid.lower()]
+                return Response(200)
+        raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported here.")
+
+    def require_group(self, sub: str, rg: str) -> None:
+        if f"/subscriptions/{sub}/resourcegroups/{rg}".lower() not in self.resources:
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
+
+    # -- tracked resources ---------------------------------------------------------------
+
+    def _resource(self, request: Request, match: re.Match[str]) -> Response:
+        kind = f"{match['ns']}/{match['type']}".lower()
+        rest = match["rest"] or ""
+        rid = resources.resource_id(match["sub"], match["rg"], kind, match["name"])
+        if kind == "microsoft.app/containerapps" and rest:
+            return self.apps.subresource(request, rid, rest)
+        if rest:
+            raise ArmError(404, "InvalidResourceType", f"{rest} is not served by the fake ARM.")
+        builders = {
+            "microsoft.containerregistry/registries": resources.registry,
+            "microsoft.app/managedenvironments": resources.environment,
+            "microsoft.managedidentity/userassignedidentities": resources.identity,
+        }
+        with self.lock:
+            existing = self.resources.get(rid.lower())
+            if request.method == "GET":
+                if existing is None:
+                    raise resources.not_found(kind, match["name"], match["rg"])
+                self.apps.refresh(rid.lower())
+                return Response(200, existing)
+            if request.method == "DELETE":
+                return self._delete(rid, existing, match["ns"])
+            if request.method not in ("PUT", "PATCH"):
+                raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            self.require_group(match["sub"], match["rg"])
+            body = request.json()
+            if request.method == "PATCH":
+                if existing is None:
+                    raise resources.not_found(kind, match["name"], match["rg"])
+                body = resources.merge(self._stored_request(rid, existing), body or {})
+            if not isinstance(body, dict):
+                raise ArmError(400, "InvalidRequestContent", "The request body must be an object.")
+            if kind == "microsoft.app/containerapps":
+                resource = self.apps.put(rid, match["name"], body, existing)
+            elif kind in builders:
+                resource = builders[kind](self, rid, match["name"], body, existing)
+            else:
+                raise ArmError(
+                    400,
+                    "InvalidResourceType",
+                    f"The resource type '{match['ns']}/{match['type']}' is not served by the fake.",
+                )
+            self.resources[rid.lower()] = resource
+            if kind not in _LRO_TYPES:
+                return Response(200 if existing else 201, resource)
+            final = resource["properties"]["provisioningState"]
+            resource["properties"]["provisioningState"] = (
+                "InProgress" if kind == "microsoft.app/containerapps" else "Creating"
+            )
+            if kind == "microsoft.app/managedenvironments":
+                resource["properties"]["provisioningState"] = "InitializationInProgress"
+
+            def settle(resource: dict[str, Any] = resource, final: str = final) -> None:
+                resource["properties"]["provisioningState"] = final
+
+            headers = self._start_operation(match["ns"], resource["location"], settle)
+            status = 202 if request.method == "PATCH" else (200 if existing else 201)
+            if status == 202:
+                headers["Location"] = headers["Azure-AsyncOperation"]
+                return Response(202, None, headers)
+            return Response(status, resource, headers)
+
+    def _stored_request(self, rid: str, existing: dict[str, Any]) -> dict[str, Any]:
+        if rid.lower() in self.apps.requests:
+            return self.apps.requests[rid.lower()]
+        copied: dict[str, Any] = json.loads(json.dumps(existing))
+        return copied
+
+    def _delete(self, rid: str, existing: dict[str, Any] | None, namespace: str) -> Response:
+        if existing is None:
+            return Response(204)
+        self._forget(rid.lower())
+        if rid.lower().split("/providers/")[1].split("/")[1] not in {
+            t.split("/")[1] for t in _LRO_TYPES
+        }:
+            return Response(200)
+        headers = self._start_operation(namespace, existing.get("location", "x"), lambda: None)
+        headers["Location"] = headers["Azure-AsyncOperation"]
+        return Response(202, None, headers)
+
+    def _forget(self, key: str) -> None:
+        self.resources.pop(key, None)
+        self.apps.forget(key)
+
+    # -- role assignments ----------------------------------------------------------------
+
+    def _roles(self, request: Request, scope: str, name: str | None) -> Response:
+        with self.lock:
+            if name is None:
+                if request.method != "GET":
+                    raise ArmError(405, "MethodNotAllowed", "Only GET lists role assignments.")
+                value = [
+                    r
+                    for r in self.resources.values()
+                    if r["type"] == "Microsoft.Authorization/roleAssignments"
+                    and r["properties"]["scope"].lower() == scope.lower()
+                ]
+                return Response(200, {"value": value})
+            rid = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+            existing = self.resources.get(rid.lower())
+            if request.method == "GET":
+                if existing is None:
+                    raise ArmError(
+                        404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found."
+                    )
+                return Response(200, existing)
+            if request.method == "DELETE":
+                self.resources.pop(rid.lower(), None)
+                return Response(200 if existing else 204, existing)
+            if request.method != "PUT":
+                raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            assignment = resources.role_assignment(self, rid, name, scope, request.json() or {})
+            self.resources[rid.lower()] = assignment
+            return Response(201, assignment)
+
+    # -- async operations ----------------------------------------------------------------
+
+    def _start_operation(
+        self, namespace: str, location: str, on_done: Callable[[], None]
+    ) -> dict[str, str]:
+        op = _Operation(str(uuid.uuid4()), namespace, self.polls, on_done)
+        if op.polls_left <= 0:
+            op.status = "Succeeded"
+            on_done()
+        self._operations[op.id] = op
+        sub = next(iter(self.subscriptions))
+        location_slug = location.replace(" ", "").lower()
+        url = (
+            f"{self.base_url}/subscriptions/{sub}/providers/{namespace}/locations/"
+            f"{location_slug}/operationStatuses/{op.id}?api-version="
+            f"{min(API_VERSIONS[namespace.lower()])}"
+        )
+        return {"Azure-AsyncOperation": url, "x-ms-retry-after-ms": str(self.poll_ms)}
+
+    def _operation_status(self, op_id: str) -> Response:
+        with self.lock:
+            op = self._operations.get(op_id)
+            if op is None:
+                raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' not found.")
+            if op.status == "InProgress":
+                op.polls_left -= 1
+                body = {"id": op.id, "name": op.id, "status": "InProgress"}
+                if op.polls_left <= 0:
+                    op.status = "Succeeded"
+                    op.on_done()
+                return Response(200, body, {"x-ms-retry-after-ms": str(self.poll_ms)})
+            now = datetime.now(UTC).isoformat()
+            return Response(200, {"id": op.id, "name": op.id, "status": op.status, "endTime": now})

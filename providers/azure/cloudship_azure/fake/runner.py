@@ -1,0 +1,178 @@
+"""Runs the fake's revisions on the local Docker engine, behind a path-routing HTTP gateway.
+
+Each active revision is one container (pulled from the registry it names, published on a
+loopback port). Nothing resolves ``*.azurecontainerapps.io`` here, so instead of faking DNS the
+gateway answers ``http://127.0.0.1:PORT/<fqdn>/<path>`` by forwarding to the container that
+serves ``<fqdn>`` — the app's fqdn goes to the revision with the most traffic, a revision's
+fqdn to that revision. Point the runtime's ``probe_url`` setting at ``gateway_url``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from cloudship.testing.registry import free_port
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+LABEL = "org.cloudship.fake-arm.revision"
+
+
+@dataclass
+class _Running:
+    thread: threading.Thread
+    container_id: str | None = None
+    host_port: int | None = None
+    error: str | None = None
+
+
+class LocalEngineRunner:
+    """``pull_auth(server)`` returns the docker-py ``auth_config`` the emulated platform pulls
+    with (the token registry's service account in tests), or None for anonymous pulls."""
+
+    def __init__(
+        self,
+        pull_auth: Callable[[str], dict[str, str] | None] = lambda server: None,
+        client: DockerClient | None = None,
+    ) -> None:
+        import docker
+
+        self._client = client or docker.from_env()
+        self._pull_auth = pull_auth
+        self._running: dict[str, _Running] = {}
+        self._routes: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self.gateway_url = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    # -- RevisionRunner ------------------------------------------------------------------
+
+    def start(self, revision: str, image: str, port: int, env: dict[str, str]) -> None:
+        entry = _Running(thread=threading.Thread(target=lambda: None))
+        entry.thread = threading.Thread(
+            target=self._run, args=(entry, revision, image, port, env), daemon=True
+        )
+        with self._lock:
+            self._running[revision] = entry
+        entry.thread.start()
+
+    def _run(
+        self, entry: _Running, revision: str, image: str, port: int, env: dict[str, str]
+    ) -> None:
+        from docker.errors import DockerException
+
+        server = image.split("/", 1)[0]
+        try:
+            repository, _, digest = image.partition("@")
+            self._client.api.pull(
+                repository, digest or "latest", auth_config=self._pull_auth(server)
+            )
+            container = self._client.containers.run(
+                image,
+                detach=True,
+                environment=env,
+                ports={f"{port}/tcp": ("127.0.0.1", None)},
+                labels={LABEL: revision},
+            )
+            container.reload()
+            binding = (container.ports.get(f"{port}/tcp") or [{}])[0]
+            entry.container_id = container.id
+            entry.host_port = int(binding["HostPort"]) if binding.get("HostPort") else None
+        except DockerException as exc:
+            entry.error = f"Failed to pull or start image '{image}': {exc}"
+
+    def state(self, revision: str) -> tuple[str, str]:
+        from docker.errors import NotFound
+
+        entry = self._running.get(revision)
+        if entry is None or entry.thread.is_alive():
+            return "Provisioning", ""
+        if entry.error:
+            return "Failed", entry.error
+        try:
+            container = self._client.containers.get(entry.container_id)
+        except NotFound:
+            return "Failed", "the container is gone"
+        if container.status in ("running", "created"):
+            return "Running", ""
+        code = container.attrs.get("State", {}).get("ExitCode")
+        return "Failed", f"container exited with code {code}"
+
+    def stop(self, revision: str) -> None:
+        from docker.errors import NotFound
+
+        with self._lock:
+            entry = self._running.pop(revision, None)
+        if entry is None:
+            return
+        entry.thread.join(timeout=60)
+        if entry.container_id:
+            with contextlib.suppress(NotFound):
+                self._client.containers.get(entry.container_id).remove(force=True)
+
+    def logs(self, revision: str, tail: int) -> list[str]:
+        entry = self._running.get(revision)
+        if entry is None or not entry.container_id:
+            return []
+        raw = self._client.containers.get(entry.container_id).logs(tail=tail)
+        return bytes(raw).decode(errors="replace").splitlines()
+
+    def route(self, fqdn: str, revision: str | None) -> None:
+        with self._lock:
+            self._routes[fqdn.lower()] = revision
+
+    def close(self) -> None:
+        for revision in list(self._running):
+            self.stop(revision)
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- gateway -------------------------------------------------------------------------
+
+    def _backend(self, fqdn: str) -> int | None:
+        with self._lock:
+            revision = self._routes.get(fqdn.lower())
+            entry = self._running.get(revision) if revision else None
+        return entry.host_port if entry else None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        runner = self
+
+        class Gateway(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: probes poll several times a second."""
+
+            def do_GET(self) -> None:
+                fqdn, _, rest = self.path.lstrip("/").partition("/")
+                port = runner._backend(fqdn)
+                if port is None:
+                    self._answer(404, b"Container App is stopped or does not exist.\n")
+                    return
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/{rest}", timeout=5
+                    ) as upstream:
+                        self._answer(upstream.status, upstream.read())
+                except urllib.error.HTTPError as exc:
+                    self._answer(exc.code, exc.read())
+                except OSError:
+                    self._answer(502, b"upstream connect error\n")
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Gateway

@@ -1,0 +1,91 @@
+"""The user-assigned identity container apps pull with, and its AcrPull role on the registry.
+
+Why user-assigned: a system-assigned identity does not exist until the app does, so it cannot
+be granted AcrPull before the first revision pulls, and the first deploy of a private image
+fails (MicrosoftDocs/azure-docs articles/container-apps/containers.md). An identity created
+first, granted AcrPull, then attached to the app avoids that; and the ACR admin password is
+never stored as an app secret.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from cloudship.errors import AuthError
+from cloudship.events import EventSink, Notice, ignore
+from cloudship_azure.clients import AzureClients
+from cloudship_azure.errors import arm_code, arm_errors
+
+#: built-in role "AcrPull" (learn.microsoft.com/azure/role-based-access-control/built-in-roles)
+ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+# A new identity's service principal takes a while to replicate through Entra ID; until then a
+# role assignment naming it fails with PrincipalNotFound. Retry within this budget.
+_PRINCIPAL_WAIT = 90.0
+
+
+def ensure_pull_identity(
+    clients: AzureClients, registry_id: str, *, on_event: EventSink = ignore
+) -> str:
+    """Create (or reuse) the pull identity and grant it AcrPull on ``registry_id``; return the
+    identity's resource id. Idempotent: the role assignment's name is derived from the
+    registry, role and principal, so a second run finds it instead of adding another."""
+    settings = clients.settings
+    with arm_errors(f"creating managed identity {settings.identity}"):
+        identity = clients.identities.user_assigned_identities.create_or_update(
+            settings.resource_group,
+            settings.identity,
+            {"location": settings.location, "tags": {"managed-by": "cloudship"}},
+        )
+    assert identity.id and identity.principal_id
+    _grant_acr_pull(clients, registry_id, str(identity.principal_id), on_event)
+    return str(identity.id)
+
+
+def _grant_acr_pull(
+    clients: AzureClients, registry_id: str, principal_id: str, on_event: EventSink
+) -> None:
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{registry_id}|{ACR_PULL_ROLE}|{principal_id}"))
+    role = (
+        f"/subscriptions/{clients.subscription}/providers/Microsoft.Authorization/"
+        f"roleDefinitions/{ACR_PULL_ROLE}"
+    )
+    operations = clients.authorization.role_assignments
+    with arm_errors("reading the AcrPull role assignment"):
+        try:
+            operations.get(registry_id, name)
+            return
+        except ResourceNotFoundError:
+            pass
+    on_event(Notice(message="granting the pull identity AcrPull on the registry"))
+    deadline = time.monotonic() + _PRINCIPAL_WAIT
+    with arm_errors("granting AcrPull to the pull identity"):
+        while True:
+            try:
+                operations.create(
+                    registry_id,
+                    name,
+                    {
+                        "properties": {
+                            "roleDefinitionId": role,
+                            "principalId": principal_id,
+                            "principalType": "ServicePrincipal",
+                        }
+                    },
+                )
+                return
+            except HttpResponseError as exc:
+                code = arm_code(exc)
+                if code == "RoleAssignmentExists":
+                    return
+                if code == "PrincipalNotFound" and time.monotonic() < deadline:
+                    time.sleep(clients.settings.poll_interval)
+                    continue
+                if code == "PrincipalNotFound":
+                    raise AuthError(
+                        "the new pull identity never appeared in the directory",
+                        fix="retry in a minute (Entra ID replication)",
+                    ) from exc
+                raise

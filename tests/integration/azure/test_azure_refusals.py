@@ -1,0 +1,90 @@
+"""Everything the azure target refuses is refused before Azure is touched: a clear
+CloudshipError, not a single ARM request, nothing pushed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudship import ship
+from cloudship.errors import ConfigError, PlatformMismatchError
+from cloudship.testing.azure import AzureTargetFactory
+from cloudship.testing.token_registry import TokenRegistry
+
+
+def _untouched(factory: AzureTargetFactory, registry: TokenRegistry, pushes_before: int) -> None:
+    assert factory.server.arm.log == []
+    assert factory.server.arm.resources == {}
+    assert len(registry.tokens.requests) == pushes_before
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "said"),
+    [(0.5, "3Gi", "cpu=0.5 with memory=3Gi"), (0.3, None, "cpu=0.3"), (8.0, "16Gi", "cpu=8")],
+)
+def test_invalid_cpu_memory(
+    app_dir: Path,
+    azure_target: AzureTargetFactory,
+    acr_token_registry: TokenRegistry,
+    cpu: float,
+    memory: str | None,
+    said: str,
+) -> None:
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="allowed cpu/memory pairs") as refused:
+        ship(
+            app_dir,
+            "azure",
+            name=azure_target.name(),
+            port=8000,
+            cpu=cpu,
+            memory=memory,
+            **azure_target.settings(),
+        )
+    assert said in str(refused.value)
+    _untouched(azure_target, acr_token_registry, before)
+
+
+def test_bad_registry_name(
+    app_dir: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="registry name 'my-registry'"):
+        ship(app_dir, "azure", port=8000, **azure_target.settings(registry="my-registry"))
+    _untouched(azure_target, acr_token_registry, before)
+
+
+def test_missing_subscription(
+    app_dir: Path,
+    azure_target: AzureTargetFactory,
+    acr_token_registry: TokenRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CLOUDSHIP_AZURE_SUBSCRIPTION", raising=False)
+    before = len(acr_token_registry.tokens.requests)
+    settings = azure_target.settings()
+    del settings["subscription"]
+    with pytest.raises(ConfigError, match="needs a subscription id") as refused:
+        ship(app_dir, "azure", port=8000, **settings)
+    assert "CLOUDSHIP_AZURE_SUBSCRIPTION" in str(refused.value)
+    _untouched(azure_target, acr_token_registry, before)
+
+
+def test_non_amd64_image_refused_before_push(
+    tmp_path: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    # FROM scratch with no RUN builds for any platform without emulation
+    (tmp_path / "hello.txt").write_text("hi\n")
+    (tmp_path / "Dockerfile").write_text('FROM scratch\nCOPY hello.txt /\nCMD ["/x"]\n')
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(PlatformMismatchError, match="linux/arm64 but target 'azure' runs"):
+        ship(
+            tmp_path,
+            "azure",
+            name=azure_target.name(),
+            port=8000,
+            platform="linux/arm64",
+            **azure_target.settings(),
+        )
+    _untouched(azure_target, acr_token_registry, before)

@@ -1,0 +1,231 @@
+"""End to end: ship() to the azure target — the real azure-mgmt clients and azure-core pipeline
+against the HTTPS ARM fake, a real push through the engine to the ACR-style token registry, and
+each revision run on the engine so the health gate probes a real server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+import cloudship
+from cloudship import ship
+from cloudship.errors import HealthCheckFailed, RevisionNotFoundError
+from cloudship.testing.azure import ACR_NAME, AzureTargetFactory
+from cloudship.testing.token_registry import TokenRegistry
+from cloudship_azure.fake import ACR_PULL
+from tests.conftest import write_app
+
+APPS = "Microsoft.App/containerApps"
+
+
+def _serve(factory: AzureTargetFactory, url: str | None) -> str:
+    """What the app answers on ``url`` (``https://<fqdn>``), through the fake's gateway."""
+    assert url is not None and url.startswith("https://")
+    fqdn = url.removeprefix("https://")
+    return httpx.get(f"{factory.runner.gateway_url}/{fqdn}/", timeout=5).text
+
+
+def _writes(factory: AzureTargetFactory) -> int:
+    return sum(1 for method, _, _ in factory.server.arm.log if method != "GET")
+
+
+def test_create_from_nothing(app_dir: Path, azure_target: AzureTargetFactory) -> None:
+    name = azure_target.name("web")
+    arm = azure_target.server.arm
+    shipment = ship(
+        app_dir,
+        "azure",
+        name=name,
+        port=8000,
+        cpu=0.5,
+        memory="1Gi",
+        env={"MODE": "prod"},
+        secrets={"API_KEY": "s3cret-value"},
+        **azure_target.settings(),
+    )
+
+    assert shipment.changed and shipment.push and not shipment.push.skipped
+    assert shipment.image == f"{arm.login_servers[ACR_NAME]}/{name}@{shipment.digest}"
+    assert _serve(azure_target, shipment.url) == "v1\n"
+    # the resources a first ship creates, and how
+    assert sorted(r["type"] for r in arm.resources.values()) == [
+        "Microsoft.App/containerApps",
+        "Microsoft.App/managedEnvironments",
+        "Microsoft.Authorization/roleAssignments",
+        "Microsoft.ContainerRegistry/registries",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "Microsoft.Resources/resourceGroups",
+    ]
+    registry = arm.get(next(i for i in arm.ids("Microsoft.ContainerRegistry/registries")))
+    assert registry is not None
+    assert registry["sku"]["name"] == "Basic"
+    assert registry["properties"]["adminUserEnabled"] is False
+    app = arm.get(arm.ids(APPS)[0])
+    assert app is not None
+    config = app["properties"]["configuration"]
+    identity_id = next(iter(app["identity"]["userAssignedIdentities"]))
+    assert config["registries"] == [
+        {"server": arm.login_servers[ACR_NAME], "identity": identity_id}
+    ]
+    assert config["activeRevisionsMode"] == "Multiple"
+    assert config["ingress"]["targetPort"] == 8000 and config["ingress"]["external"] is True
+    assert config["secrets"] == [{"name": "api-key"}]  # values are never read back
+    container = app["properties"]["template"]["containers"][0]
+    assert container["image"] == shipment.image
+    assert container["resources"]["cpu"] == 0.5 and container["resources"]["memory"] == "1Gi"
+    assert {"name": "API_KEY", "secretRef": "api-key"} in container["env"]
+    assert {"name": "MODE", "value": "prod"} in container["env"]
+    assert "s3cret-value" not in str(app)
+    # the pull identity holds AcrPull on the registry (a role assignment at its scope)
+    roles = [r for r in arm.resources.values() if r["type"].endswith("roleAssignments")]
+    assert [r["properties"]["scope"] for r in roles] == [registry["id"]]
+    assert roles[0]["properties"]["roleDefinitionId"].endswith(ACR_PULL)
+
+
+def test_update_unchanged_and_rollback(tmp_path: Path, azure_target: AzureTargetFactory) -> None:
+    name = azure_target.name("web")
+    settings = azure_target.settings()
+    app = write_app(tmp_path / "app", "v1")
+    first = ship(app, "azure", name=name, port=8000, **settings)
+
+    writes = _writes(azure_target)
+    again = ship(app, "azure", name=name, port=8000, **settings)
+    assert not again.changed and again.push and again.push.skipped
+    assert _writes(azure_target) == writes  # not a single PUT/PATCH/POST/DELETE
+    assert again.revision == first.revision
+    status = cloudship.status(name, "azure", **settings)
+    assert [r.id for r in status.revisions] == [first.revision]
+
+    write_app(app, "v2")
+    second = ship(app, "azure", name=name, port=8000, **settings)
+    assert second.changed and second.revision != first.revision
+    assert second.previous_revision == first.revision
+    assert second.digest != first.digest
+    assert _serve(azure_target, second.url) == "v2\n"
+    status = cloudship.status(name, "azure", **settings)
+    assert status.current is not None and status.current.id == second.revision
+    assert {r.id: (r.state, r.digest) for r in status.revisions} == {
+        second.revision: ("serving", second.digest),
+        first.revision: ("stopped", first.digest),
+    }
+
+    assert not cloudship.plan(app, "azure", name=name, port=8000, **settings).changed
+
+    back = cloudship.rollback(name, "azure", **settings)  # default: the one before
+    assert back.revision == first.revision and back.changed
+    assert back.previous == second.revision
+    assert _serve(azure_target, back.url) == "v1\n"
+    forward = cloudship.rollback(name, "azure", to=second.revision, **settings)
+    assert forward.revision == second.revision
+    assert _serve(azure_target, forward.url) == "v2\n"
+    with pytest.raises(RevisionNotFoundError):
+        cloudship.rollback(name, "azure", to="nosuchrev", **settings)
+
+    forced = ship(app, "azure", name=name, port=8000, force=True, **settings)
+    assert forced.changed and forced.revision not in (first.revision, second.revision)
+    assert forced.digest == second.digest
+
+
+def test_running_revision_that_fails_its_probe_is_not_promoted(
+    tmp_path: Path, azure_target: AzureTargetFactory
+) -> None:
+    """ARM says Succeeded and the revision runs, but its health path answers 404."""
+    name = azure_target.name("web")
+    settings = azure_target.settings()
+    app = write_app(tmp_path / "app", "v1")
+    good = ship(app, "azure", name=name, port=8000, **settings)
+    write_app(app, "v2")
+    with pytest.raises(HealthCheckFailed, match="HTTP 404") as failure:
+        ship(app, "azure", name=name, port=8000, health_path="/missing", timeout=6, **settings)
+    assert failure.value.rolled_back_to == good.revision
+    assert _serve(azure_target, good.url) == "v1\n"
+
+
+def test_first_deploy_failing_has_nothing_to_roll_back_to(
+    tmp_path: Path, azure_target: AzureTargetFactory
+) -> None:
+    app = write_app(tmp_path / "app", "x", cmd='["sh", "-c", "exit 7"]')
+    with pytest.raises(HealthCheckFailed) as failure:
+        ship(
+            app, "azure", name=azure_target.name(), port=8000, timeout=60, **azure_target.settings()
+        )
+    assert failure.value.rolled_back_to is None
+    assert "exited with code 7" in str(failure.value)
+
+
+def test_failing_revision_keeps_traffic_on_the_old_one(
+    tmp_path: Path, azure_target: AzureTargetFactory
+) -> None:
+    name = azure_target.name("web")
+    settings = azure_target.settings()
+    app = write_app(tmp_path / "app", "good")
+    good = ship(app, "azure", name=name, port=8000, **settings)
+
+    write_app(app, "bad", cmd='["sh", "-c", "echo boom-from-the-app; exit 3"]')
+    with pytest.raises(HealthCheckFailed) as failure:
+        ship(app, "azure", name=name, port=8000, timeout=60, **settings)
+
+    assert failure.value.rolled_back_to == good.revision
+    assert "boom-from-the-app" in "\n".join(failure.value.log_tail)
+    assert _serve(azure_target, good.url) == "good\n"
+    status = cloudship.status(name, "azure", **settings)
+    assert status.current is not None and status.current.id == good.revision
+    states = sorted(r.state for r in status.revisions)
+    assert states == ["serving", "stopped"]
+
+
+def test_logs_and_destroy(app_dir: Path, azure_target: AzureTargetFactory) -> None:
+    name = azure_target.name("web")
+    settings = azure_target.settings()
+    shipment = ship(app_dir, "azure", name=name, port=8000, **settings)
+    _serve(azure_target, shipment.url)
+
+    lines = cloudship.logs(name, "azure", **settings)
+    assert any("GET /" in line or "response" in line.lower() for line in lines), lines
+
+    cloudship.destroy(name, "azure", **settings)
+    assert azure_target.server.arm.ids(APPS) == []
+    with pytest.raises(cloudship.errors.ServiceNotFoundError):
+        cloudship.status(name, "azure", **settings)
+    cloudship.destroy(name, "azure", **settings)  # a second destroy is a no-op
+
+
+def test_credentials_never_leak(
+    app_dir: Path,
+    azure_target: AzureTargetFactory,
+    acr_token_registry: TokenRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    target = azure_target.target()
+    name = azure_target.name("web")
+    events: list[object] = []
+    shipment = ship(
+        app_dir,
+        target,
+        name=name,
+        port=8000,
+        secrets={"API_KEY": "s3cret-value"},
+        on_event=events.append,
+    )
+    auth = target.registry.credentials()
+    assert auth is not None
+    refresh = auth.password.get_secret_value()
+    aad = azure_target.credential.get_token("x").token
+    exposed = "\n".join(
+        [
+            caplog.text,
+            repr(shipment),
+            repr(auth),
+            repr(target),
+            repr(azure_target.credential),
+            *map(repr, events),
+            repr(azure_target.server.arm.log),
+        ]
+    )
+    for secret in (refresh, aad, "s3cret-value"):
+        assert secret not in exposed
+    assert "Authorization" in caplog.text or "authorization" in caplog.text  # azure-core logged

@@ -1,0 +1,110 @@
+"""The token registry with the real engine: ``docker push`` authenticates with an ACR-style
+refresh token (null-GUID user) or a Docker-Hub-style Basic login, exactly as configured, and
+the azure target's registry refreshes its push credentials before they expire."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from cloudship.config import ConfigFile
+from cloudship.engine import Engine
+from cloudship.errors import AuthError
+from cloudship.images import ImageRef
+from cloudship.registry import RegistryAuth
+from cloudship.testing.azure import AzureTargetFactory, StaticTokenCredential
+from cloudship.testing.token_registry import NULL_GUID, TokenRegistry
+from cloudship_azure import provider
+from cloudship_azure.acr import NULL_GUID as ACR_USER
+from cloudship_azure.fake import FakeArmServer
+
+
+def _busybox_to(engine: Engine, address: str) -> ImageRef:
+    image = engine.client.images.get("busybox:latest")
+    ref = ImageRef.parse(f"{address}/push-{uuid.uuid4().hex[:8]}").with_tag("v1")
+    engine.tag(str(image.id), ref)
+    return ref
+
+
+def _exchanges(registry: TokenRegistry) -> int:
+    return sum(1 for _, path, status in registry.tokens.requests if path == "/oauth2/exchange")
+
+
+def test_push_with_the_acr_refresh_token(
+    cloudship_engine: Engine, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    registry = azure_target.target().registry
+    auth = registry.credentials()
+    assert auth is not None and auth.username == ACR_USER == NULL_GUID
+    assert auth.server == acr_token_registry.address
+    assert auth.expires_at is not None and auth.expires_at > dt.datetime.now(dt.UTC)
+    ref = _busybox_to(cloudship_engine, registry.address)
+
+    pushed = cloudship_engine.push(ref, auth)
+    assert pushed.digest.startswith("sha256:")
+    assert registry.manifest_digest(ref.path, "v1") == pushed.digest
+    assert registry.manifest_digest(ref.path, "nosuchtag") is None
+
+    forged = RegistryAuth(
+        username=NULL_GUID, password=SecretStr("not-a-token"), server=ref.registry or ""
+    )
+    with pytest.raises(AuthError, match="unauthorized"):
+        cloudship_engine.push(ref, forged)
+
+
+@pytest.fixture
+def hub_like() -> Iterator[TokenRegistry]:
+    with TokenRegistry(users={"hubuser": "dckr_pat_test"}) as registry:
+        yield registry
+
+
+def test_push_with_a_basic_login_docker_hub_style(
+    cloudship_engine: Engine, hub_like: TokenRegistry
+) -> None:
+    ref = _busybox_to(cloudship_engine, hub_like.address)
+    good = RegistryAuth(
+        username="hubuser", password=SecretStr("dckr_pat_test"), server=hub_like.address
+    )
+    assert cloudship_engine.push(ref, good).digest.startswith("sha256:")
+    assert ("GET", "/token", 200) in hub_like.tokens.requests
+    bad = RegistryAuth(username="hubuser", password=SecretStr("wrong"), server=hub_like.address)
+    with pytest.raises(AuthError, match="unauthorized"):
+        cloudship_engine.push(ref, bad)
+
+
+def test_credentials_are_reused_until_they_are_about_to_expire(
+    cloudship_engine: Engine, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    registry = azure_target.target().registry
+    before = _exchanges(acr_token_registry)
+    first = registry.credentials()
+    assert registry.credentials() is first  # 3 h left: reused from memory
+    assert _exchanges(acr_token_registry) == before + 1
+
+    token = "short-lived-aad"
+    with (
+        TokenRegistry(
+            aad_tokens={token}, realm_path="/oauth2/token", refresh_ttl=dt.timedelta(minutes=4)
+        ) as short,
+        FakeArmServer(tokens={token}, login_servers={"shortlived": short.address}) as arm,
+    ):
+        target = provider.target(
+            ConfigFile(),
+            {
+                "subscription": next(iter(arm.arm.subscriptions)),
+                "registry": "shortlived",
+                "arm_endpoint": arm.url,
+                "ca_bundle": arm.ca_path,
+                "credential": StaticTokenCredential(token),
+                "poll_interval": 0.05,
+            },
+        )
+        one = target.registry.credentials()
+        two = target.registry.credentials()  # expires within the 5-minute margin: re-exchanged
+        assert one is not None and two is not None
+        assert one.password.get_secret_value() != two.password.get_secret_value()
+        assert _exchanges(short) == 2
