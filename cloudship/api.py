@@ -35,6 +35,7 @@ from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
     ConfigError,
+    DeployError,
     MultiTargetError,
     PlatformMismatchError,
     ServiceNotFoundError,
@@ -414,6 +415,8 @@ def ship(
         spec = _spec(service, app, app.port, env, secrets, info)
         tgt.runtime.validate(spec)
         tgt.check_pull_path()
+        if isinstance(src, ImageSource) and src.remote and src.ref.registry:
+            tgt.runtime.check_pull_address(src.ref.registry)
         deliveries.append(_Delivery(tgt, spec, _stamped(user_sink, tgt.name)))
 
     def run(one: _Delivery) -> Shipment:
@@ -442,6 +445,10 @@ def _deliver_all(
                 done[target_name] = future.result()
             except CloudshipError as exc:
                 failed[target_name] = exc
+            except Exception as exc:  # a bug in one target must not hide the others' results
+                unexpected = DeployError(f"unexpected {type(exc).__name__}: {exc}")
+                unexpected.__cause__ = exc
+                failed[target_name] = unexpected
     if failed:
         raise MultiTargetError(shipped=done, failed=failed)
     return [done[one.target.name] for one in deliveries]

@@ -70,11 +70,21 @@ class ImageInfo:
 
     def digest_in(self, repository: str) -> str | None:
         """The digest this image has in ``repository`` (``host/path``), if it was pushed there."""
+        wanted = _familiar(repository)
         for entry in self.repo_digests:
             name, _, digest = entry.partition("@")
-            if name == repository:
+            if _familiar(name) == wanted:
                 return digest
         return None
+
+
+def _familiar(name: str) -> str:
+    """The engine records Docker Hub repositories by their short name (``alice/web``, not
+    ``docker.io/alice/web``; ``python``, not ``docker.io/library/python``): compare like it."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if name.startswith(prefix):
+            name = name.removeprefix(prefix).removeprefix("library/")
+    return name
 
 
 def _classify_stream_error(message: str, action: str) -> type[RegistryError] | type[AuthError]:

@@ -184,10 +184,15 @@ class Runtime(ABC):
         Called for targets composed by hand (a provider knows its own pairs work), before
         anything is pushed. The default refuses loopback registries for remote runtimes.
         """
-        if not self.on_this_machine and is_loopback_host(registry.address):
+        self.check_pull_address(registry.address)
+
+    def check_pull_address(self, address: str) -> None:
+        """Raise ``ConfigError`` when this runtime cannot reach a registry at ``address``
+        (also used for digest-pinned sources deployed as they are)."""
+        if not self.on_this_machine and is_loopback_host(address):
             raise ConfigError(
                 f"runtime {self.kind!r} runs remotely and cannot pull from the registry at "
-                f"{registry.address}, which only this machine can reach",
+                f"{address}, which only this machine can reach",
                 fix="use a registry the runtime can reach (ECR, ACR, Docker Hub, ...)",
             )
 

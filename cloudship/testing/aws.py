@@ -14,7 +14,8 @@ nothing here.
   decodes to (``AWS`` / ``123456789012-auth-token``); moto has no registry endpoint.
 
 Helpers for moto's gaps: ``record_push`` copies a pushed manifest into moto's ECR (as a real
-ECR push would leave it), ``give_public_ip`` attaches an Elastic IP to a task's ENI.
+ECR push would leave it), ``start_service_task`` starts a task for a service (moto's services
+start none), ``give_public_ip`` attaches an Elastic IP to a task's ENI.
 """
 
 from __future__ import annotations
@@ -166,3 +167,33 @@ def give_public_ip(ecs: Any, ec2: Any, cluster: str, task_arn: str) -> str:
         AllocationId=allocation["AllocationId"], NetworkInterfaceId=details["networkInterfaceId"]
     )
     return str(allocation["PublicIp"])
+
+
+def start_service_task(cluster: str, service: str) -> str:
+    """Start one task of ``service``'s current task definition, in its network, the way ECS's
+    scheduler would, and return the task ARN.
+
+    moto's services never start tasks, and its ``RunTask`` cannot size a Fargate task whose
+    container sets no memory of its own (valid on AWS), so the task is created in the
+    in-process moto backend directly: this works with ``moto_server`` (a thread of the test
+    process), not with a moto server in another process.
+    """
+    from moto.ecs.models import Task, ecs_backends
+
+    backend = ecs_backends[MOTO_ACCOUNT][MOTO_REGION]
+    (found,), _ = backend.describe_services(cluster, [service])
+    assert found.task_definition, f"service {service} has no task definition"
+    deployments = found.deployments or [{}]
+    task = Task(
+        cluster=backend.clusters[cluster],
+        task_definition=backend.describe_task_definition(found.task_definition),
+        container_instance_arn=None,
+        resource_requirements=None,
+        backend=backend,
+        group=f"service:{service}",
+        launch_type="FARGATE",
+        started_by=str(deployments[0].get("id", "")),
+        networking_configuration=found.network_configuration,
+    )
+    backend.tasks.setdefault(cluster, {})[task.task_arn] = task
+    return str(task.task_arn)

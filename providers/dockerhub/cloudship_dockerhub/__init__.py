@@ -6,6 +6,7 @@ Hub with the same in-memory credentials, and runs it. Its settings come from ``[
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -39,9 +40,14 @@ class DockerHubProvider(Provider):
                 fix=f"Docker Hub settings: {sorted(hub_keys)}; run settings: {sorted(local_keys)}",
             )
         registry = self.registry(config, {k: v for k, v in overrides.items() if k in hub_keys})
-        runtime = local_provider.runtime(
-            config, {k: v for k, v in overrides.items() if k in local_keys}
-        )
+        run_settings = {k: v for k, v in overrides.items() if k in local_keys}
+        if "project" not in config.section("local") and not os.environ.get(
+            "CLOUDSHIP_LOCAL_PROJECT"
+        ):
+            # Its own containers: shipping one service to ["local", "dockerhub"] must not
+            # have two deploys fight over the same containers.
+            run_settings.setdefault("project", "dockerhub")
+        runtime = local_provider.runtime(config, run_settings)
         return Target(registry=registry, runtime=runtime, name=self.name, paired=True)
 
 

@@ -322,7 +322,9 @@ class DockerRunRuntime(Runtime):
 
         on_event(DeployPhase(phase="start", detail=f"r{number} on port {port}"))
         try:
-            new = self._start_serving(spec, image, number, fingerprint, port, derived=not revisions)
+            new, port = self._start_serving(
+                spec, image, number, fingerprint, port, derived=not revisions
+            )
         except CloudshipError:  # e.g. the port was taken in the meantime
             self._restore(serving)
             raise
@@ -352,22 +354,22 @@ class DockerRunRuntime(Runtime):
         port: int,
         *,
         derived: bool,
-    ) -> Container:
+    ) -> tuple[Container, int]:
         """Start the serving container. A port cloudship picked itself (first deploy, none
         configured) may be taken between the check and the start by a concurrent deploy: then
         the next free one is tried."""
         for _ in range(5):
             try:
-                return self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
+                started = self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
+                return started, port
             except PortInUseError:
                 if not derived or self._settings.host_port:
                     raise
                 claimed = self._claimed_ports()
-                port = next(
-                    p
-                    for p in range(port + 1, port + 200)
-                    if p not in claimed and self._port_free(p)
-                )
+                free = (p for p in range(port + 1, port + 200) if p not in claimed)
+                port = next((p for p in free if self._port_free(p)), 0)
+                if not port:
+                    break
         raise PortInUseError(f"could not find a free host port for service {spec.name!r}")
 
     def _run(
