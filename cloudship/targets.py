@@ -65,7 +65,8 @@ class Provider(ABC):
 
 class _Known(NamedTuple):
     module: str
-    sdk: str | None
+    #: top-level modules of the SDK the extra installs (any of them missing → install hint)
+    sdk: tuple[str, ...]
     extra: str | None
 
 
@@ -73,10 +74,10 @@ class _Known(NamedTuple):
 KNOWN_TARGETS: dict[str, _Known] = dict(
     sorted(
         {
-            "aws": _Known("cloudship_aws:provider", "boto3", "aws"),
-            "azure": _Known("cloudship_azure:provider", "azure.mgmt.appcontainers", "azure"),
-            "dockerhub": _Known("cloudship_dockerhub:provider", None, "dockerhub"),
-            "local": _Known("cloudship_local:provider", None, None),
+            "aws": _Known("cloudship_aws:provider", ("boto3", "botocore"), "aws"),
+            "azure": _Known("cloudship_azure:provider", ("azure",), "azure"),
+            "dockerhub": _Known("cloudship_dockerhub:provider", (), "dockerhub"),
+            "local": _Known("cloudship_local:provider", (), None),
         }.items()
     )
 )
@@ -112,10 +113,11 @@ def load_provider(name: str) -> Provider:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         hint = f"pip install 'cloudship[{known.extra}]'" if known and known.extra else None
-        sdk = known.sdk if known else None
-        if sdk and (missing == sdk.split(".")[0] or sdk.startswith(missing + ".")):
+        roots = known.sdk if known else ()
+        root = missing.split(".")[0]
+        if root in roots:
             raise ProviderNotInstalledError(
-                f"target {name!r} needs the {sdk.split('.')[0]} SDK", fix=hint
+                f"target {name!r} needs the {root} SDK (module {missing} is missing)", fix=hint
             ) from exc
         if missing == module_name:
             raise ProviderNotInstalledError(

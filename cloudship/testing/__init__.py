@@ -1,8 +1,17 @@
 """Test helpers users can reuse: a throw-away registry and pytest fixtures.
 
-The fixtures are registered as a pytest plugin (entry point ``pytest11``) when cloudship is
-installed: ``cloudship_engine``, ``registry_server``, ``auth_registry_factory``,
-``local_target`` and ``docker_config_guard``. See ``cloudship.testing.plugin``.
+The fixtures are registered as pytest plugins (entry points ``pytest11``) when cloudship is
+installed:
+
+- ``cloudship.testing.plugin``: ``cloudship_engine``, ``registry_server``,
+  ``auth_registry_factory``, ``local_target``, ``docker_config_guard``;
+- ``cloudship.testing.aws``: ``moto_server``, ``aws_env``, ``ecr_registry`` (moto in server
+  mode and a registry that accepts exactly the login moto's ECR token decodes to);
+- ``cloudship.testing.azure``: ``fake_arm``, ``azure_credential``, ``acr_token_registry``,
+  ``azure_target`` (the HTTPS ARM fake and an ACR-style token registry).
+
+``cloudship.testing.token_registry`` has a real registry behind a token service (Docker Hub's
+and ACR's token flows); ``cloudship_dockerhub.fake`` a Docker Hub API fake.
 """
 
 from cloudship.testing.registry import ThrowawayRegistry, free_port, htpasswd_line

@@ -33,13 +33,13 @@ def _fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> 
     monkeypatch.setitem(
         targets.KNOWN_TARGETS,
         "fake",
-        targets._Known("cloudship_fake_provider:provider", "fake_cloud_sdk", "fake"),
+        targets._Known("cloudship_fake_provider:provider", ("fake_cloud_sdk",), "fake"),
     )
     sys.modules.pop("cloudship_fake_provider", None)
 
 
 def test_missing_sdk_gives_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_module(tmp_path, monkeypatch, "import fake_cloud_sdk\n")
+    _fake_module(tmp_path, monkeypatch, "import fake_cloud_sdk.sub\n")
     with pytest.raises(ProviderNotInstalledError) as info:
         load_provider("fake")
     assert "pip install 'cloudship[fake]'" in str(info.value)
@@ -53,7 +53,7 @@ def test_bug_inside_provider_is_not_masked(tmp_path: Path, monkeypatch: pytest.M
 
 def test_provider_not_yet_part_of_this_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
-        targets.KNOWN_TARGETS, "later", targets._Known("cloudship_later:provider", None, "later")
+        targets.KNOWN_TARGETS, "later", targets._Known("cloudship_later:provider", (), "later")
     )
     with pytest.raises(ProviderNotInstalledError, match="not included"):
         load_provider("later")

@@ -1,0 +1,45 @@
+"""Ship the monitor app to AWS (ECR + ECS on Fargate) and show its revisions.
+
+Needs AWS credentials the boto3 way (AWS_PROFILE, aws sso login, AWS_ACCESS_KEY_ID/...) and a
+region, plus the IAM permissions listed in docs/aws.md:
+
+    export AWS_PROFILE=<profile> AWS_REGION=us-east-1
+    .venv/bin/python examples/ship_aws.py
+
+The ECR repository, the ECS cluster ``cloudship``, the task execution role, the log group and a
+security group are created on first use, in the default VPC. Re-running it unchanged moves
+nothing. Remove the service with ``cloudship.destroy("monitor", "aws")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cloudship
+from cloudship import ship
+from cloudship.cli import Reporter, err
+
+
+def main() -> None:
+    app = Path(__file__).parent / "monitor-app"
+    result = ship(
+        app,
+        target="aws",
+        name="monitor",
+        port=8000,
+        cpu=0.25,
+        memory="512Mi",
+        env={"MODE": "prod"},
+        platform="linux/amd64",  # Fargate X86_64 (set cpu_architecture="ARM64" for arm64)
+        timeout=900,
+        on_event=Reporter(err),
+    )
+    print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")
+    print(f"  image  {result.image}")
+    print(f"  url    {result.url}")
+    for revision in cloudship.status("monitor", "aws").revisions:
+        print(f"  {revision.state:8} {revision.id}  {revision.digest[:19]}")
+
+
+if __name__ == "__main__":
+    main()

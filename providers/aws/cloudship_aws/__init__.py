@@ -1,0 +1,51 @@
+"""The ``aws`` target: Amazon ECR for images + Amazon ECS on Fargate for services.
+
+Credentials come from boto3's own chain; ``AWS_ENDPOINT_URL`` (moto, LocalStack, private
+endpoints) is honoured by boto3 itself. See docs/aws.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from cloudship.config import ConfigFile, load_settings
+from cloudship.targets import Provider, Target
+from cloudship_aws.ecr import EcrRegistry
+from cloudship_aws.ecs import FargateRuntime
+from cloudship_aws.session import AwsClients
+from cloudship_aws.settings import AwsSettings
+
+
+class AwsProvider(Provider):
+    name: ClassVar[str] = "aws"
+    settings_model: ClassVar[type[BaseModel]] = AwsSettings
+
+    def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
+        settings = load_settings(AwsSettings, config.section(self.name), overrides)
+        return self.from_settings(settings)
+
+    def from_settings(self, settings: AwsSettings, clients: AwsClients | None = None) -> Target:
+        """A target from ready settings; pass ``clients`` to share (or stub) boto3 clients."""
+        clients = clients or AwsClients(settings)
+        return Target(
+            registry=EcrRegistry(settings, clients),
+            runtime=FargateRuntime(settings, clients),
+            name=self.name,
+            # ECS pulls from ECR with its execution role; a ``registry`` override is the
+            # user's statement that ECS reaches it (a private endpoint, or a test double).
+            paired=True,
+        )
+
+
+provider = AwsProvider()
+
+__all__ = [
+    "AwsClients",
+    "AwsProvider",
+    "AwsSettings",
+    "EcrRegistry",
+    "FargateRuntime",
+    "provider",
+]

@@ -1,0 +1,516 @@
+"""Amazon ECS on Fargate as a cloudship ``Runtime``.
+
+A deploy registers a task definition (unless the serving one already has the same content),
+creates or updates the service with the deployment circuit breaker on, and waits for the
+rollout (``rollout.py``). A revision is a task definition revision: ``r7`` is ``family:7``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from cloudship.errors import (
+    ConfigError,
+    DeployError,
+    RevisionNotFoundError,
+    ServiceNotFoundError,
+)
+from cloudship.events import DeployPhase, EventSink, ignore
+from cloudship.images import ImageRef
+from cloudship.registry import RegistryAuth
+from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
+from cloudship_aws import iam, network, taskdef
+from cloudship_aws.cloudwatch import log_tail
+from cloudship_aws.errors import aws_errors, error_code
+from cloudship_aws.fargate import task_size
+from cloudship_aws.rollout import Rollout, describe_service
+from cloudship_aws.session import AwsClients
+from cloudship_aws.settings import AwsSettings
+from cloudship_aws.taskdef import revision_id
+from cloudship_aws.urls import ServiceUrls
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef
+
+PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+LOG_TAIL = 20
+CIRCUIT_BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+
+
+def _revision_number(text: str) -> int | None:
+    match = re.fullmatch(r"(?:.*:)?r?(\d+)", text)
+    return int(match[1]) if match else None
+
+
+class FargateRuntime(Runtime):
+    """Services on ECS Fargate in one cluster; a revision is a task definition revision."""
+
+    kind: ClassVar[str] = "ecs"
+    platforms: ClassVar[frozenset[str]] = frozenset(PLATFORMS.values())
+
+    def __init__(self, settings: AwsSettings, clients: AwsClients) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._rollout = Rollout(settings, clients)
+        self._urls = ServiceUrls(settings, clients)
+
+    @property
+    def clients(self) -> AwsClients:
+        """The boto3 clients this runtime calls (shared with its registry)."""
+        return self._clients
+
+    @property
+    def settings(self) -> AwsSettings:
+        return self._settings
+
+    def supported_platforms(self) -> frozenset[str]:
+        return frozenset({PLATFORMS[self._settings.cpu_architecture]})
+
+    # -- checks before anything is created -----------------------------------------------
+
+    def validate(self, spec: ServiceSpec) -> None:
+        """The Fargate size table and the secret references first (no AWS call), then the
+        configured subnets and security groups (read-only calls)."""
+        task_size(spec.cpu, spec.memory)
+        taskdef.secret_arns(spec)
+        if spec.max_replicas is not None:
+            raise ConfigError(
+                "max_replicas (autoscaling) is not supported on the aws target yet",
+                fix="drop max_replicas and set replicas=N",
+            )
+        network.check_given(self._clients.ec2, self._settings)
+
+    # -- reading the current state -------------------------------------------------------
+
+    def _fingerprint_of(self, task_definition_arn: str) -> str | None:
+        with aws_errors("describing the serving task definition", DeployError):
+            found = self._clients.ecs.describe_task_definition(
+                taskDefinition=task_definition_arn, include=["TAGS"]
+            )
+        tags = {t.get("key"): t.get("value") for t in found.get("tags", [])}
+        return tags.get(taskdef.FINGERPRINT_TAG)
+
+    def _execution_role(self, *, create: bool) -> str | None:
+        if self._settings.execution_role_arn:
+            return self._settings.execution_role_arn
+        if create:
+            return iam.ensure_execution_role(self._clients.iam)
+        with aws_errors("looking up the execution role", DeployError):
+            try:
+                return self._clients.iam.get_role(RoleName=iam.EXECUTION_ROLE)["Role"]["Arn"]
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+        return None
+
+    @staticmethod
+    def _network_config(net: network.Network, assign_public_ip: bool) -> dict[str, Any]:
+        return {
+            "awsvpcConfiguration": {
+                "subnets": list(net.subnets),
+                "securityGroups": list(net.security_groups),
+                "assignPublicIp": "ENABLED" if assign_public_ip else "DISABLED",
+            }
+        }
+
+    @staticmethod
+    def _same_shape(service: ServiceTypeDef, spec: ServiceSpec, net: network.Network) -> bool:
+        """Desired count and network as asked (the task definition is compared separately)."""
+        current = service.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+        return (
+            service.get("desiredCount") == spec.replicas
+            and sorted(current.get("subnets", [])) == sorted(net.subnets)
+            and sorted(current.get("securityGroups", [])) == sorted(net.security_groups)
+        )
+
+    # -- plan and deploy -----------------------------------------------------------------
+
+    def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
+        size = task_size(spec.cpu, spec.memory)
+        service = describe_service(self._clients, self._settings, spec.name)
+        current_td = service.get("taskDefinition") if service else None
+        current_digest = self._digest_of(current_td) if current_td else None
+        role = self._execution_role(create=False)
+        actions: list[str] = []
+        if image.digest and role and current_td and service is not None:
+            desired = taskdef.build(
+                spec, image, size, self._settings, execution_role=role, region=self._region()
+            )
+            if (
+                self._fingerprint_of(current_td) == desired.fingerprint
+                and service.get("desiredCount") == spec.replicas
+            ):
+                return Plan(
+                    service=spec.name,
+                    image=str(image),
+                    changed=False,
+                    current_digest=current_digest,
+                    actions=[f"nothing: {revision_id(current_td)} already runs {image.digest}"],
+                )
+        if role is None:
+            actions.append(f"create IAM role {iam.EXECUTION_ROLE}")
+        actions.append(
+            f"register task definition {spec.name} ({size.cpu} cpu units, "
+            f"{size.memory_mib} MiB, {self._settings.cpu_architecture})"
+        )
+        verb = "update" if service else "create"
+        actions.append(
+            f"{verb} ECS service {spec.name} in cluster {self._settings.cluster} "
+            f"({spec.replicas} task(s), circuit breaker with rollback)"
+        )
+        actions.append("wait for the rollout to complete")
+        return Plan(
+            service=spec.name,
+            image=str(image),
+            changed=True,
+            current_digest=current_digest,
+            actions=actions,
+        )
+
+    def _region(self) -> str:
+        return self._clients.region
+
+    def deploy(
+        self,
+        spec: ServiceSpec,
+        image: ImageRef,
+        pull: RegistryAuth | None,
+        *,
+        timeout: float,
+        on_event: EventSink = ignore,
+        force: bool = False,
+    ) -> Deployment:
+        """Pull credentials are not used: the task execution role pulls from ECR."""
+        deadline = time.monotonic() + timeout
+        size = task_size(spec.cpu, spec.memory)
+        secrets = taskdef.secret_arns(spec)
+        if not image.digest:
+            raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
+
+        self._ensure_cluster()
+        role = self._execution_role(create=True)
+        assert role is not None
+        if not self._settings.execution_role_arn:
+            iam.grant_secrets(self._clients.iam, spec.name, sorted(secrets.values()))
+        self._ensure_log_group(spec.name)
+        net = network.resolve(self._clients.ec2, self._settings, spec.name, spec.port)
+        desired = taskdef.build(
+            spec, image, size, self._settings, execution_role=role, region=self._region()
+        )
+
+        service = describe_service(self._clients, self._settings, spec.name)
+        current_td = service.get("taskDefinition") if service else None
+        same_content = (
+            service is not None
+            and current_td is not None
+            and not force
+            and self._fingerprint_of(current_td) == desired.fingerprint
+        )
+        if same_content and service is not None and self._same_shape(service, spec, net):
+            assert current_td is not None
+            on_event(DeployPhase(phase="unchanged", detail=f"{revision_id(current_td)} serves it"))
+            return self._deployment(spec, current_td, image.digest, changed=False, previous=None)
+
+        # Only the desired count or the network changed: the serving revision is updated in
+        # place, without registering an identical task definition.
+        td_arn = (
+            current_td
+            if same_content and current_td
+            else self._register(spec.name, desired, on_event)
+        )
+        network_config = self._network_config(net, self._settings.assign_public_ip)
+        if service is None:
+            self._create_service(spec, td_arn, network_config, on_event)
+        else:
+            self._update_service(spec, td_arn, network_config, force, on_event)
+        previous_td = current_td if current_td != td_arn else None
+        self._rollout.watch(spec.name, td_arn, previous_td, deadline, timeout, on_event)
+        on_event(DeployPhase(phase="done", detail=f"{revision_id(td_arn)} serves {spec.name}"))
+        return self._deployment(
+            spec,
+            td_arn,
+            image.digest,
+            changed=True,
+            previous=revision_id(previous_td) if previous_td else None,
+        )
+
+    def _deployment(
+        self,
+        spec: ServiceSpec,
+        td_arn: str,
+        digest: str,
+        *,
+        changed: bool,
+        previous: str | None,
+    ) -> Deployment:
+        image, _ = self._image_of(td_arn)
+        return Deployment(
+            service=spec.name,
+            revision=revision_id(td_arn),
+            image=image,
+            digest=digest,
+            url=self._urls.url(spec.name, td_arn, spec.port),
+            changed=changed,
+            previous=previous,
+        )
+
+    def _ensure_cluster(self) -> None:
+        name = self._settings.cluster
+        with aws_errors(f"ensuring ECS cluster {name!r}", DeployError):
+            found = self._clients.ecs.describe_clusters(clusters=[name]).get("clusters", [])
+            if not any(c.get("status") == "ACTIVE" for c in found):
+                self._clients.ecs.create_cluster(
+                    clusterName=name, tags=[{"key": "managed-by", "value": "cloudship"}]
+                )
+
+    def _ensure_log_group(self, service: str) -> None:
+        # Created here rather than with awslogs-create-group, which would need
+        # logs:CreateLogGroup on the execution role (not in the managed policy).
+        group = taskdef.log_group(service)
+        with aws_errors(f"ensuring log group {group}", DeployError):
+            try:
+                self._clients.logs.create_log_group(
+                    logGroupName=group, tags={"managed-by": "cloudship"}
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ResourceAlreadyExistsException":
+                    raise
+            self._clients.logs.put_retention_policy(
+                logGroupName=group, retentionInDays=self._settings.log_retention_days
+            )
+
+    def _register(self, service: str, desired: taskdef.TaskDefinition, on_event: EventSink) -> str:
+        with aws_errors(f"registering the task definition of {service!r}", DeployError):
+            registered = self._clients.ecs.register_task_definition(
+                **desired.register_kwargs(service)
+            )
+        arn = registered["taskDefinition"]["taskDefinitionArn"]
+        on_event(DeployPhase(phase="register", detail=revision_id(arn)))
+        return arn
+
+    def _create_service(
+        self,
+        spec: ServiceSpec,
+        td_arn: str,
+        network_config: dict[str, Any],
+        on_event: EventSink,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if self._settings.target_group_arn:
+            extra["loadBalancers"] = [
+                {
+                    "targetGroupArn": self._settings.target_group_arn,
+                    "containerName": taskdef.CONTAINER,
+                    "containerPort": spec.port,
+                }
+            ]
+            extra["healthCheckGracePeriodSeconds"] = 60
+        with aws_errors(f"creating ECS service {spec.name!r}", DeployError):
+            self._clients.ecs.create_service(
+                cluster=self._settings.cluster,
+                serviceName=spec.name,
+                taskDefinition=td_arn,
+                desiredCount=spec.replicas,
+                launchType="FARGATE",
+                networkConfiguration=network_config,  # type: ignore[arg-type]
+                deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
+                deploymentController={"type": "ECS"},
+                propagateTags="TASK_DEFINITION",
+                tags=[{"key": "managed-by", "value": "cloudship"}],
+                **extra,
+            )
+        on_event(DeployPhase(phase="start", detail=f"service {spec.name} ({revision_id(td_arn)})"))
+
+    def _update_service(
+        self,
+        spec: ServiceSpec,
+        td_arn: str,
+        network_config: dict[str, Any],
+        force: bool,
+        on_event: EventSink,
+    ) -> None:
+        with aws_errors(f"updating ECS service {spec.name!r}", DeployError):
+            self._clients.ecs.update_service(
+                cluster=self._settings.cluster,
+                service=spec.name,
+                taskDefinition=td_arn,
+                desiredCount=spec.replicas,
+                networkConfiguration=network_config,  # type: ignore[arg-type]
+                deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
+                forceNewDeployment=force,
+            )
+        on_event(DeployPhase(phase="start", detail=f"update to {revision_id(td_arn)}"))
+
+    # -- day-2 operations ----------------------------------------------------------------
+
+    def _image_of(self, td_arn: str) -> tuple[str, Any]:
+        with aws_errors("describing a task definition", DeployError):
+            found = self._clients.ecs.describe_task_definition(taskDefinition=td_arn)
+        definition = found["taskDefinition"]
+        image = next(
+            (
+                c.get("image", "")
+                for c in definition.get("containerDefinitions", [])
+                if c.get("name") == taskdef.CONTAINER
+            ),
+            "",
+        )
+        return image, definition
+
+    def _digest_of(self, td_arn: str) -> str | None:
+        image, _ = self._image_of(td_arn)
+        return image.split("@", 1)[1] if "@" in image else None
+
+    def _revisions(self, name: str) -> list[str]:
+        """Task definition ARNs of ``name``'s family still registered, newest first."""
+        with aws_errors(f"listing the revisions of {name!r}", DeployError):
+            pages = self._clients.ecs.get_paginator("list_task_definitions").paginate(
+                familyPrefix=name, status="ACTIVE", sort="DESC"
+            )
+            arns = [arn for page in pages for arn in page.get("taskDefinitionArns", [])]
+        mine = [
+            arn for arn in arns if taskdef.family_of(arn) == name
+        ]  # familyPrefix matches "name*"
+        return sorted(mine, key=lambda arn: int(arn.rsplit(":", 1)[-1]), reverse=True)
+
+    def _not_found(self, name: str) -> ServiceNotFoundError:
+        return ServiceNotFoundError(
+            f"service {name!r} is not deployed in ECS cluster {self._settings.cluster!r}",
+            fix="check the name and the cluster setting, or ship it first",
+        )
+
+    def status(self, service: str) -> ServiceStatus | None:
+        found = describe_service(self._clients, self._settings, service)
+        if found is None:
+            return None
+        serving = found.get("taskDefinition", "")
+        failed = {
+            d.get("taskDefinition")
+            for d in found.get("deployments", [])
+            if d.get("rolloutState") == "FAILED"
+        }
+        revisions: list[Revision] = []
+        url: str | None = None
+        for arn in self._revisions(service)[:10]:
+            image, definition = self._image_of(arn)
+            port = next(
+                (
+                    m.get("containerPort", 0)
+                    for c in definition.get("containerDefinitions", [])
+                    for m in c.get("portMappings", [])
+                ),
+                0,
+            )
+            is_serving = arn == serving
+            if is_serving:
+                url = self._urls.url(service, arn, port)
+            revisions.append(
+                Revision(
+                    id=revision_id(arn),
+                    image=image,
+                    digest=image.split("@", 1)[1] if "@" in image else "",
+                    state="serving" if is_serving else ("failed" if arn in failed else "standby"),
+                    created=definition.get("registeredAt"),
+                    url=url if is_serving else None,
+                )
+            )
+        current = next((r for r in revisions if r.state == "serving"), None)
+        return ServiceStatus(service=service, url=url, current=current, revisions=revisions)
+
+    def rollback(
+        self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
+    ) -> Deployment:
+        """Serve an earlier task definition revision (never deregistering any)."""
+        deadline = time.monotonic() + timeout
+        found = describe_service(self._clients, self._settings, service)
+        if found is None:
+            raise self._not_found(service)
+        serving = found.get("taskDefinition", "")
+        arns = self._revisions(service)
+        numbers = {int(arn.rsplit(":", 1)[-1]): arn for arn in arns}
+        current = int(serving.rsplit(":", 1)[-1]) if serving else max(numbers, default=0) + 1
+        if to is None:
+            earlier = [n for n in numbers if n < current]
+            if not earlier:
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision before {revision_id(serving)}"
+                )
+            chosen = numbers[max(earlier)]
+        else:
+            number = _revision_number(to)
+            if number is None or number not in numbers:
+                known = ", ".join(revision_id(a) for a in arns)
+                raise RevisionNotFoundError(
+                    f"service {service!r} has no revision {to!r}", fix=f"choose one of: {known}"
+                )
+            chosen = numbers[number]
+        image, definition = self._image_of(chosen)
+        port = next(
+            (
+                m.get("containerPort", 0)
+                for c in definition.get("containerDefinitions", [])
+                for m in c.get("portMappings", [])
+            ),
+            0,
+        )
+        digest = image.split("@", 1)[1] if "@" in image else ""
+        if chosen == serving:
+            return Deployment(
+                service=service,
+                revision=revision_id(chosen),
+                image=image,
+                digest=digest,
+                url=self._urls.url(service, chosen, port),
+                changed=False,
+            )
+        on_event(DeployPhase(phase="rollback", detail=revision_id(chosen)))
+        with aws_errors(f"rolling {service!r} back to {revision_id(chosen)}", DeployError):
+            self._clients.ecs.update_service(
+                cluster=self._settings.cluster, service=service, taskDefinition=chosen
+            )
+        self._rollout.watch(service, chosen, serving or None, deadline, timeout, on_event)
+        return Deployment(
+            service=service,
+            revision=revision_id(chosen),
+            image=image,
+            digest=digest,
+            url=self._urls.url(service, chosen, port),
+            changed=True,
+            previous=revision_id(serving) if serving else None,
+        )
+
+    def logs(self, service: str, tail: int = 100) -> list[str]:
+        if describe_service(self._clients, self._settings, service) is None:
+            raise self._not_found(service)
+        return log_tail(self._clients.logs, service, [], tail)
+
+    def destroy(self, service: str) -> None:
+        """Scale to zero, delete the service, deregister its task definitions and remove what
+        cloudship created for it (security group, secrets policy). The log group stays."""
+        found = describe_service(self._clients, self._settings, service)
+        cluster = self._settings.cluster
+        if found is not None:
+            with aws_errors(f"deleting ECS service {service!r}", DeployError):
+                if found.get("status") == "ACTIVE":
+                    self._clients.ecs.update_service(
+                        cluster=cluster, service=service, desiredCount=0
+                    )
+                self._clients.ecs.delete_service(cluster=cluster, service=service, force=True)
+        for arn in self._revisions(service):
+            with aws_errors(f"deregistering {revision_id(arn)} of {service!r}", DeployError):
+                self._clients.ecs.deregister_task_definition(taskDefinition=arn)
+        if not self._settings.security_groups:
+            network.delete_security_group(self._clients.ec2, service)
+        if not self._settings.execution_role_arn:
+            with aws_errors("checking the execution role", DeployError):
+                try:
+                    self._clients.iam.get_role(RoleName=iam.EXECUTION_ROLE)
+                except ClientError as exc:
+                    if error_code(exc) != "NoSuchEntity":
+                        raise
+                    return
+            iam.grant_secrets(self._clients.iam, service, [])

@@ -1,0 +1,54 @@
+"""Settings of the ``aws`` target: the ``[aws]`` table < ``CLOUDSHIP_AWS_*`` < ``ship()`` kwargs.
+
+AWS credentials are never settings: they come from boto3's own chain (environment, profile,
+SSO, instance/task role), so cloudship never holds a long-lived AWS secret.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AwsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_AWS_", extra="forbid")
+
+    #: AWS region; default: boto3's chain (``AWS_REGION``, ``AWS_DEFAULT_REGION``, profile)
+    region: str | None = None
+    #: named profile from ``~/.aws/config``; default: boto3's chain
+    profile: str | None = None
+    #: one endpoint for every service (moto, LocalStack, a private endpoint); boto3 also reads
+    #: ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` by itself
+    endpoint_url: str | None = None
+
+    #: registry host images are pushed to; default: the ``proxyEndpoint`` ECR returns with the
+    #: login token (set it for private/FIPS endpoints, or for a local registry in tests)
+    registry: str | None = None
+    #: ``AES256`` by default; a KMS key ARN/alias switches new repositories to ``KMS``
+    kms_key: str | None = None
+    scan_on_push: bool = True
+
+    cluster: str = "cloudship"
+    #: subnets for the tasks; default: the default VPC's default subnets
+    subnets: list[str] = Field(default_factory=list)
+    #: security groups for the tasks; default: one per service opening its port
+    security_groups: list[str] = Field(default_factory=list)
+    #: tasks in public subnets need a public IP to pull images without a NAT gateway
+    assign_public_ip: bool = True
+    #: an ALB/NLB target group (target type ``ip``); the URL is then its load balancer's DNS
+    target_group_arn: str | None = None
+
+    #: task execution role (pulls the image, writes logs, reads secrets); default: one ensured
+    execution_role_arn: str | None = None
+    #: role the application itself runs as; default: none
+    task_role_arn: str | None = None
+    #: Fargate ``runtimePlatform.cpuArchitecture``; images must match (linux/amd64 or linux/arm64)
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    #: container health check (needs ``wget`` or ``curl`` in the image); off → ECS only waits
+    #: for the container to keep running
+    container_health_check: bool = True
+    log_retention_days: int = Field(default=30, ge=1)
+    #: seconds between rollout polls (AWS rollouts take minutes; tests lower it)
+    poll_interval: float = Field(default=5.0, gt=0)

@@ -1,0 +1,144 @@
+"""The task definition cloudship registers for a service, and its fingerprint.
+
+Everything that defines a revision is in the registration request, so the fingerprint is a
+hash of that request. It is stored as a tag on the task definition: re-shipping the same image
+with the same spec finds it on the serving revision and registers nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from cloudship.errors import ConfigError
+from cloudship.images import ImageRef
+from cloudship.runtime import ServiceSpec
+from cloudship_aws.fargate import TaskSize
+from cloudship_aws.settings import AwsSettings
+
+CONTAINER = "app"
+LOG_STREAM_PREFIX = "ecs"
+FINGERPRINT_TAG = "cloudship:fingerprint"
+SERVICE_TAG = "cloudship:service"
+
+# ECS reads a container secret from Secrets Manager or SSM Parameter Store by ARN
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html).
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:\S+$")
+
+
+def revision_id(task_definition_arn: str) -> str:
+    """``arn:…:task-definition/web:7`` → ``r7``."""
+    return "r" + task_definition_arn.rsplit(":", 1)[-1]
+
+
+def family_of(task_definition_arn: str) -> str:
+    return task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def log_group(service: str) -> str:
+    return f"/cloudship/{service}"
+
+
+def log_stream(task_id: str) -> str:
+    """The stream ``awslogs`` writes a task's container output to."""
+    return f"{LOG_STREAM_PREFIX}/{CONTAINER}/{task_id}"
+
+
+def secret_arns(spec: ServiceSpec) -> dict[str, str]:
+    """``name → ARN`` of the spec's secrets; ``ConfigError`` (never quoting the value) when one
+    is not a Secrets Manager or SSM parameter ARN."""
+    arns: dict[str, str] = {}
+    for name, value in sorted(spec.secrets.items()):
+        arn = value.get_secret_value()
+        if not _SECRET_ARN.match(arn):
+            raise ConfigError(
+                f"secret {name!r} must be the ARN of a Secrets Manager secret or an SSM "
+                "parameter on the aws target (its value is not shown)",
+                fix="store the value first (aws secretsmanager create-secret --name ... "
+                f"--secret-string ...) and pass secrets={{{name!r}: 'arn:aws:secretsmanager:...'}}",
+            )
+        arns[name] = arn
+    return arns
+
+
+def _health_check(spec: ServiceSpec) -> dict[str, Any]:
+    url = shlex.quote(f"http://127.0.0.1:{spec.port}{spec.health_path}")
+    # Images carry busybox wget or curl, rarely both; either proves the app answers.
+    command = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1"
+    return {
+        "command": ["CMD-SHELL", command],
+        "interval": 15,
+        "timeout": 5,
+        "retries": 3,
+        "startPeriod": 30,
+    }
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A ``RegisterTaskDefinition`` request and the fingerprint of its content."""
+
+    request: dict[str, Any]
+    fingerprint: str
+
+    def register_kwargs(self, service: str) -> dict[str, Any]:
+        return {
+            **self.request,
+            "tags": [
+                {"key": FINGERPRINT_TAG, "value": self.fingerprint},
+                {"key": SERVICE_TAG, "value": service},
+            ],
+        }
+
+
+def build(
+    spec: ServiceSpec,
+    image: ImageRef,
+    size: TaskSize,
+    settings: AwsSettings,
+    *,
+    execution_role: str,
+    region: str,
+) -> TaskDefinition:
+    if not image.digest:
+        raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": str(image),
+        "essential": True,
+        "portMappings": [{"containerPort": spec.port, "protocol": "tcp"}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+        # valueFrom only: the secret itself never enters the task definition
+        "secrets": [{"name": k, "valueFrom": arn} for k, arn in secret_arns(spec).items()],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group(spec.name),
+                "awslogs-region": region,
+                "awslogs-stream-prefix": LOG_STREAM_PREFIX,
+            },
+        },
+    }
+    if settings.container_health_check:
+        container["healthCheck"] = _health_check(spec)
+    request: dict[str, Any] = {
+        "family": spec.name,
+        "requiresCompatibilities": ["FARGATE"],
+        "networkMode": "awsvpc",
+        "cpu": str(size.cpu),
+        "memory": str(size.memory_mib),
+        "runtimePlatform": {
+            "cpuArchitecture": settings.cpu_architecture,
+            "operatingSystemFamily": "LINUX",
+        },
+        "executionRoleArn": execution_role,
+        "containerDefinitions": [container],
+    }
+    if settings.task_role_arn:
+        request["taskRoleArn"] = settings.task_role_arn
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:32]
+    return TaskDefinition(request=request, fingerprint=digest)

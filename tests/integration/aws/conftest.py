@@ -1,0 +1,42 @@
+"""AWS integration fixtures: moto server + the ECR-login registry come from cloudship.testing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from cloudship.config import ConfigFile
+from cloudship.targets import Target
+from cloudship.testing.aws import MotoServer
+from cloudship.testing.registry import ThrowawayRegistry
+
+pytest.importorskip("boto3")
+
+
+class AwsTargets:
+    """Builds ``aws`` targets whose pushes go to the local ECR-login registry."""
+
+    def __init__(self, moto: MotoServer, registry: ThrowawayRegistry) -> None:
+        self.moto = moto
+        self.registry = registry
+
+    def target(self, **settings: Any) -> Target:
+        from cloudship_aws import provider
+
+        settings.setdefault("registry", self.registry.address)
+        settings.setdefault("poll_interval", 0.05)
+        return provider.target(ConfigFile(), settings)
+
+    @staticmethod
+    def name(base: str = "svc") -> str:
+        return f"{base}-{uuid.uuid4().hex[:8]}"
+
+    def client(self, service: str) -> Any:
+        return self.moto.client(service)
+
+
+@pytest.fixture
+def aws(aws_env: MotoServer, ecr_registry: ThrowawayRegistry) -> AwsTargets:
+    return AwsTargets(aws_env, ecr_registry)

@@ -1,0 +1,334 @@
+"""Rollout sequences moto cannot produce, on the runtime's real code path.
+
+IAM, EC2 and CloudWatch Logs are moto (real calls); only the runtime's own ECS client is wrapped
+in a botocore ``Stubber`` that answers with what ECS says during a rollout. Every ECS call the
+runtime makes must be scripted here, so an extra or a missing call fails the test.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.stub import ANY, Stubber
+
+from cloudship.errors import HealthCheckFailed, TimeoutError
+from cloudship.events import DeployPhase, Event
+from cloudship.images import ImageRef
+from cloudship.runtime import ServiceSpec
+from cloudship.testing.aws import MOTO_ACCOUNT, MotoServer
+from cloudship_aws import AwsClients, AwsSettings, FargateRuntime
+
+CLUSTER = "cloudship"
+FAILED_REASON = "ECS deployment circuit breaker: tasks failed to start."
+
+
+class EcsScript:
+    """What ECS answers, queued on the runtime's ECS client."""
+
+    def __init__(self, stub: Stubber, name: str) -> None:
+        self.stub = stub
+        self.name = name
+
+    def arn(self, revision: int) -> str:
+        return f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task-definition/{self.name}:{revision}"
+
+    def service(self, serving: int, *deployments: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "serviceName": self.name,
+            "status": "ACTIVE",
+            "desiredCount": 1,
+            "taskDefinition": self.arn(serving),
+            "deployments": list(deployments),
+        }
+
+    def deployment(self, revision: int, status: str, rollout: str, why: str = "") -> dict[str, Any]:
+        return {
+            "id": f"ecs-svc/{revision}{status}",
+            "status": status,
+            "taskDefinition": self.arn(revision),
+            "rolloutState": rollout,
+            "rolloutStateReason": why or f"deployment {rollout.lower()}",
+        }
+
+    def describe(self, service: dict[str, Any] | None) -> None:
+        found = {"services": [service]} if service else {"services": [], "failures": []}
+        self.stub.add_response(
+            "describe_services", found, {"cluster": CLUSTER, "services": [self.name]}
+        )
+
+    def start_of_deploy(self, *, existing: bool) -> None:
+        """Cluster check, current service, its fingerprint, registration, create/update."""
+        self.stub.add_response(
+            "describe_clusters",
+            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
+            {"clusters": [CLUSTER]},
+        )
+        if existing:
+            self.describe(self.service(1, self.deployment(1, "PRIMARY", "COMPLETED")))
+            self.stub.add_response(
+                "describe_task_definition",
+                {
+                    "taskDefinition": {"taskDefinitionArn": self.arn(1)},
+                    "tags": [{"key": "cloudship:fingerprint", "value": "an-older-spec"}],
+                },
+                {"taskDefinition": self.arn(1), "include": ["TAGS"]},
+            )
+        else:
+            self.describe(None)
+        # The request's content is covered by test_taskdef and the moto ship tests.
+        self.stub.add_response(
+            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": self.arn(2)}}
+        )
+        circuit_breaker = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+        if existing:
+            self.stub.add_response(
+                "update_service",
+                {"service": self.service(2)},
+                {
+                    "cluster": CLUSTER,
+                    "service": self.name,
+                    "taskDefinition": self.arn(2),
+                    "desiredCount": 1,
+                    "networkConfiguration": ANY,
+                    "deploymentConfiguration": circuit_breaker,
+                    "forceNewDeployment": False,
+                },
+            )
+        else:
+            self.stub.add_response(
+                "create_service",
+                {"service": self.service(2)},
+                {
+                    "cluster": CLUSTER,
+                    "serviceName": self.name,
+                    "taskDefinition": self.arn(2),
+                    "desiredCount": 1,
+                    "launchType": "FARGATE",
+                    "networkConfiguration": ANY,
+                    "deploymentConfiguration": circuit_breaker,
+                    "deploymentController": {"type": "ECS"},
+                    "propagateTags": "TASK_DEFINITION",
+                    "tags": ANY,
+                },
+            )
+
+    def stopped_tasks(self, *tasks: dict[str, Any]) -> None:
+        arns = [t["taskArn"] for t in tasks]
+        self.stub.add_response(
+            "list_tasks",
+            {"taskArns": arns},
+            {"cluster": CLUSTER, "serviceName": self.name, "desiredStatus": "STOPPED"},
+        )
+        if tasks:
+            self.stub.add_response(
+                "describe_tasks", {"tasks": list(tasks)}, {"cluster": CLUSTER, "tasks": arns}
+            )
+
+    def rollback_to(self, revision: int) -> None:
+        self.stub.add_response(
+            "update_service",
+            {"service": self.service(revision)},
+            {"cluster": CLUSTER, "service": self.name, "taskDefinition": self.arn(revision)},
+        )
+
+
+@pytest.fixture
+def runtime(aws_env: MotoServer) -> FargateRuntime:
+    settings = AwsSettings(poll_interval=0.01)
+    return FargateRuntime(settings, AwsClients(settings))
+
+
+@pytest.fixture
+def name() -> str:
+    return f"roll-{uuid.uuid4().hex[:8]}"
+
+
+def image(name: str) -> ImageRef:
+    digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    return ImageRef.parse(f"{MOTO_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}@{digest}")
+
+
+def app_log(aws_env: MotoServer, name: str, stream: str, lines: list[str]) -> None:
+    """Container output as awslogs would have written it (moto is the real Logs API here)."""
+    logs = aws_env.client("logs")
+    group = f"/cloudship/{name}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+    )
+
+
+def test_in_progress_then_completed(runtime: FargateRuntime, name: str) -> None:
+    events: list[Event] = []
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(
+            ecs.service(
+                2,
+                ecs.deployment(2, "PRIMARY", "IN_PROGRESS"),
+                ecs.deployment(1, "ACTIVE", "COMPLETED"),
+            )
+        )
+        ecs.stopped_tasks()
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {
+                "taskDefinition": {
+                    "taskDefinitionArn": ecs.arn(2),
+                    "containerDefinitions": [{"name": "app", "image": str(image(name))}],
+                }
+            },
+            {"taskDefinition": ecs.arn(2)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(
+            ServiceSpec(name=name, port=8000), image(name), None, timeout=30, on_event=events.append
+        )
+        stub.assert_no_pending_responses()
+    assert deployment.changed
+    assert (deployment.revision, deployment.previous) == ("r2", "r1")
+    assert deployment.image == str(image(name))
+    phases = [e.phase for e in events if isinstance(e, DeployPhase)]
+    assert phases == ["register", "start", "rollout", "done"]
+
+
+def test_circuit_breaker_rollback_is_reported_as_failure(
+    runtime: FargateRuntime, name: str, aws_env: MotoServer
+) -> None:
+    """ECS rolled back on its own: the service is steady again, on r1. That is a failure."""
+    app_log(aws_env, name, "ecs/app/t-old", ["Traceback (most recent call last):", "KeyError: DB"])
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(
+            ecs.service(
+                1,
+                ecs.deployment(1, "PRIMARY", "COMPLETED"),
+                ecs.deployment(2, "ACTIVE", "FAILED", FAILED_REASON),
+            )
+        )
+        with pytest.raises(HealthCheckFailed) as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()  # and no rollback call of its own: ECS did it
+    failure = caught.value
+    assert failure.rolled_back_to == "r1"
+    assert FAILED_REASON in str(failure)
+    assert failure.log_tail == ["Traceback (most recent call last):", "KeyError: DB"]
+
+
+def test_stopped_task_fails_fast_and_rolls_back(
+    runtime: FargateRuntime, name: str, aws_env: MotoServer
+) -> None:
+    task_id = uuid.uuid4().hex
+    app_log(aws_env, name, f"ecs/app/{task_id}", ["starting", "cannot bind port 8000"])
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/{task_id}",
+                "taskDefinitionArn": ecs.arn(2),
+                "lastStatus": "STOPPED",
+                "createdAt": datetime.now(UTC) + timedelta(minutes=1),  # after the deploy began
+                "stoppedReason": "Essential container in task exited",
+                "containers": [{"name": "app", "exitCode": 1}],
+            }
+        )
+        ecs.rollback_to(1)
+        with pytest.raises(HealthCheckFailed) as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    failure = caught.value
+    assert failure.rolled_back_to == "r1"
+    assert "Essential container in task exited, exit code 1" in str(failure)
+    assert failure.log_tail == ["starting", "cannot bind port 8000"]
+
+
+def test_timeout_rolls_back_and_raises_timeout(runtime: FargateRuntime, name: str) -> None:
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks()
+        ecs.rollback_to(1)
+        with pytest.raises(TimeoutError) as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=0)
+        stub.assert_no_pending_responses()
+    assert isinstance(caught.value, builtins.TimeoutError)
+    assert "did not complete within 0 s" in str(caught.value)
+    assert "rolled back: r1 serves again" in str(caught.value)
+
+
+def test_first_deploy_failure_has_nothing_to_roll_back_to(
+    runtime: FargateRuntime, name: str
+) -> None:
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=False)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON)))
+        with pytest.raises(HealthCheckFailed) as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert caught.value.rolled_back_to is None
+    assert "nothing to roll back to" in str(caught.value)
+
+
+def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name: str) -> None:
+    """r1's tasks were stopped when r2 replaced it; rolling back to r1 must not trip on them."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "list_task_definitions",
+            {"taskDefinitionArns": [ecs.arn(1), ecs.arn(2)]},
+            {"familyPrefix": name, "status": "ACTIVE", "sort": "DESC"},
+        )
+        stub.add_response(
+            "describe_task_definition",
+            {
+                "taskDefinition": {
+                    "taskDefinitionArn": ecs.arn(1),
+                    "containerDefinitions": [
+                        {"name": "app", "image": str(image(name)), "portMappings": []}
+                    ],
+                }
+            },
+            {"taskDefinition": ecs.arn(1)},
+        )
+        ecs.rollback_to(1)
+        ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/old",
+                "taskDefinitionArn": ecs.arn(1),
+                "lastStatus": "STOPPED",
+                "createdAt": datetime.now(UTC) - timedelta(hours=2),
+                "stoppedReason": "Scaling activity initiated by (deployment ecs-svc/2)",
+            }
+        )
+        ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        back = runtime.rollback(name, timeout=30)
+        stub.assert_no_pending_responses()
+    assert back.changed and (back.revision, back.previous) == ("r1", "r2")

@@ -1,0 +1,322 @@
+"""ship() to the aws target for real: the engine pushes to a registry that accepts exactly the
+login moto's ECR token decodes to, and ECS/IAM/EC2/Logs state is read back from moto."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cloudship import ConfigError, PlatformMismatchError, plan, rollback, ship, status
+from cloudship.errors import AuthError
+from cloudship.testing.aws import (
+    MOTO_ECR_LOGIN,
+    give_public_ip,
+    record_push,
+    start_service_task,
+)
+from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_aws import FargateRuntime
+from cloudship_aws.iam import EXECUTION_POLICY, EXECUTION_ROLE
+from tests.conftest import write_app
+from tests.integration.aws.conftest import AwsTargets
+
+pytestmark = pytest.mark.usefixtures("docker_config_guard")
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-key-AbCdEf"
+
+
+def registry_digest(registry: ThrowawayRegistry, repository: str, tag: str) -> str | None:
+    response = httpx.head(
+        f"http://{registry.address}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        auth=MOTO_ECR_LOGIN,
+    )
+    return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+
+
+def record_calls(runtime: Any, operation: str) -> list[dict[str, Any]]:
+    """Requests the runtime's real ECS client sends for ``operation`` (observed, not altered):
+    moto drops ``deploymentConfiguration`` from what it reports back."""
+    assert isinstance(runtime, FargateRuntime)
+    seen: list[dict[str, Any]] = []
+    runtime.clients.ecs.meta.events.register(
+        f"provide-client-params.ecs.{operation}", lambda params, **_: seen.append(dict(params))
+    )
+    return seen
+
+
+def nothing_created(aws: AwsTargets) -> None:
+    assert aws.client("ecr").describe_repositories()["repositories"] == []
+    assert aws.client("ecs").list_clusters()["clusterArns"] == []
+    assert aws.client("ecs").list_task_definitions()["taskDefinitionArns"] == []
+    roles = aws.client("iam").list_roles()["Roles"]
+    assert EXECUTION_ROLE not in [r["RoleName"] for r in roles]
+
+
+def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir: Path) -> None:
+    name = aws.name("web")
+    target = aws.target()
+    creates = record_calls(target.runtime, "CreateService")
+    shipment = ship(
+        app_dir,
+        target=target,
+        name=name,
+        port=8000,
+        env={"MODE": "prod"},
+        secrets={"API_KEY": SECRET_ARN},
+        timeout=30,
+    )
+    assert shipment.changed and shipment.revision == "r1"
+    assert shipment.image == f"{aws.registry.address}/{name}@{shipment.digest}"
+    # The push went through the engine to the registry with the ECR login.
+    assert registry_digest(aws.registry, name, shipment.tag or "") == shipment.digest
+
+    (repo,) = aws.client("ecr").describe_repositories()["repositories"]
+    assert repo["repositoryName"] == name
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
+
+    ecs = aws.client("ecs")
+    (service,) = ecs.describe_services(cluster="cloudship", services=[name])["services"]
+    td = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
+    definition = td["taskDefinition"]
+    (container,) = definition["containerDefinitions"]
+    assert container["image"] == shipment.image
+    assert (definition["cpu"], definition["memory"]) == ("256", "512")
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    assert definition["networkMode"] == "awsvpc"
+    assert definition["runtimePlatform"]["cpuArchitecture"] == "X86_64"
+    assert container["secrets"] == [{"name": "API_KEY", "valueFrom": SECRET_ARN}]
+    assert {"name": "MODE", "value": "prod"} in container["environment"]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == f"/cloudship/{name}"
+    assert any(t["key"] == "cloudship:fingerprint" for t in td["tags"])
+
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName=EXECUTION_ROLE)["Role"]
+    assert definition["executionRoleArn"] == role["Arn"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert trust == {"Service": "ecs-tasks.amazonaws.com"}
+    attached = iam.list_attached_role_policies(RoleName=EXECUTION_ROLE)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [EXECUTION_POLICY]
+    secrets_policy = iam.get_role_policy(
+        RoleName=EXECUTION_ROLE, PolicyName=f"cloudship-secrets-{name}"
+    )
+    assert secrets_policy["PolicyDocument"]["Statement"][0]["Resource"] == [SECRET_ARN]
+
+    groups = aws.client("logs").describe_log_groups(logGroupNamePrefix=f"/cloudship/{name}")
+    assert groups["logGroups"][0]["retentionInDays"] == 30
+
+    # Network: the default VPC's default subnets and a group opening the port.
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    default_subnets = ec2.describe_subnets(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+            {"Name": "default-for-az", "Values": ["true"]},
+        ]
+    )["Subnets"]
+    awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(awsvpc["subnets"]) == sorted(s["SubnetId"] for s in default_subnets)
+    assert awsvpc["assignPublicIp"] == "ENABLED"
+    (group,) = ec2.describe_security_groups(GroupIds=awsvpc["securityGroups"])["SecurityGroups"]
+    assert group["GroupName"] == f"cloudship-{name}"
+    assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in group["IpPermissions"]] == [
+        (8000, "0.0.0.0/0")
+    ]
+    assert service["launchType"] == "FARGATE"
+
+    (create,) = creates
+    assert create["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True,
+        "rollback": True,
+    }
+
+
+def test_second_unchanged_ship_changes_nothing(aws: AwsTargets, app_dir: Path) -> None:
+    name = aws.name("same")
+    target = aws.target()
+    first = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    # moto's ECR never sees the push (it has no registry endpoint): record it as ECR would.
+    record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
+    registrations = record_calls(target.runtime, "RegisterTaskDefinition")
+    updates = record_calls(target.runtime, "UpdateService")
+
+    planned = plan(app_dir, target=target, name=name, port=8000)
+    assert not planned.changed, planned.actions
+
+    again = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    assert not again.changed
+    assert again.push is not None and again.push.skipped
+    assert again.revision == first.revision == "r1"
+    assert registrations == [] and updates == []
+    assert (
+        len(aws.client("ecs").list_task_definitions(familyPrefix=name)["taskDefinitionArns"]) == 1
+    )
+
+
+def test_scaling_updates_the_service_without_a_new_revision(aws: AwsTargets, app_dir: Path) -> None:
+    name = aws.name("scale")
+    target = aws.target()
+    ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    registrations = record_calls(target.runtime, "RegisterTaskDefinition")
+    updates = record_calls(target.runtime, "UpdateService")
+    scaled = ship(app_dir, target=target, name=name, port=8000, replicas=2, timeout=30)
+    assert scaled.changed and scaled.revision == "r1" and scaled.previous_revision is None
+    assert registrations == []
+    (update,) = updates
+    assert update["desiredCount"] == 2 and update["taskDefinition"].endswith(f"{name}:1")
+    (service,) = aws.client("ecs").describe_services(cluster="cloudship", services=[name])[
+        "services"
+    ]
+    assert service["desiredCount"] == 2
+
+
+def test_given_subnets_get_a_security_group_in_their_vpc(aws: AwsTargets, app_dir: Path) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    name = aws.name("own")
+    ship(app_dir, target=aws.target(subnets=[subnet], assign_public_ip=False), name=name, port=8000)
+    (service,) = aws.client("ecs").describe_services(cluster="cloudship", services=[name])[
+        "services"
+    ]
+    awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert awsvpc["subnets"] == [subnet]
+    assert awsvpc["assignPublicIp"] == "DISABLED"
+    (group,) = ec2.describe_security_groups(GroupIds=awsvpc["securityGroups"])["SecurityGroups"]
+    assert group["VpcId"] == vpc
+
+
+def test_target_group_makes_the_load_balancer_the_url(aws: AwsTargets, app_dir: Path) -> None:
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    balancer = elbv2.create_load_balancer(
+        Name="cs-test", Subnets=[s["SubnetId"] for s in subnets["Subnets"][:2]]
+    )["LoadBalancers"][0]
+    group = elbv2.create_target_group(
+        Name="cs-test", Protocol="HTTP", Port=8000, VpcId=vpc["VpcId"], TargetType="ip"
+    )["TargetGroups"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
+    )
+    name = aws.name("alb")
+    target = aws.target(target_group_arn=group["TargetGroupArn"])
+    creates = record_calls(target.runtime, "CreateService")
+    shipment = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    assert shipment.url == f"http://{balancer['DNSName']}"
+    (create,) = creates
+    assert create["loadBalancers"] == [
+        {"targetGroupArn": group["TargetGroupArn"], "containerName": "app", "containerPort": 8000}
+    ]
+
+
+def test_change_update_url_status_and_rollback(aws: AwsTargets, tmp_path: Path) -> None:
+    name = aws.name("roll")
+    target = aws.target()
+    app = write_app(tmp_path / "app", "v1")
+    first = ship(app, target=target, name=name, port=8000, timeout=30)
+    assert first.url is None  # moto starts no tasks for a service
+
+    updates = record_calls(target.runtime, "UpdateService")
+    write_app(app, "v2")
+    second = ship(app, target=target, name=name, port=8000, env={"MODE": "v2"}, timeout=30)
+    assert second.changed and second.revision == "r2" and second.previous_revision == "r1"
+    assert second.digest != first.digest
+    (update,) = updates
+    assert update["taskDefinition"].endswith(f"{name}:2")
+    assert update["deploymentConfiguration"]["deploymentCircuitBreaker"]["rollback"] is True
+
+    # A task of r2 with a public IP, as ECS would start it (moto starts none).
+    ecs, ec2 = aws.client("ecs"), aws.client("ec2")
+    ip = give_public_ip(ecs, ec2, "cloudship", start_service_task("cloudship", name))
+
+    current = status(name, target=target)
+    assert current.url == f"http://{ip}:8000"
+    assert [(r.id, r.state) for r in current.revisions] == [("r2", "serving"), ("r1", "standby")]
+    assert current.current is not None and current.current.digest == second.digest
+
+    back = rollback(name, target=target, timeout=30)
+    assert back.changed and back.revision == "r1" and back.previous == "r2"
+    assert back.digest == first.digest
+    (service,) = ecs.describe_services(cluster="cloudship", services=[name])["services"]
+    assert service["taskDefinition"].endswith(f"{name}:1")
+    # rollback never deregisters: both revisions stay
+    assert len(ecs.list_task_definitions(familyPrefix=name)["taskDefinitionArns"]) == 2
+
+
+def test_plan_of_a_new_service_creates_nothing(aws: AwsTargets, app_dir: Path) -> None:
+    planned = plan(app_dir, target=aws.target(), name=aws.name("plan"), port=8000)
+    assert planned.changed
+    text = "\n".join(planned.actions)
+    assert f"create IAM role {EXECUTION_ROLE}" in text
+    assert "create ECS service" in text and "circuit breaker" in text
+    nothing_created(aws)
+
+
+def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
+    name = aws.name("gone")
+    target = aws.target()
+    ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN}, timeout=30)
+    logs = aws.client("logs")
+    now_ms = int(time.time() * 1000)  # older events than the 30-day retention are rejected
+    logs.create_log_stream(logGroupName=f"/cloudship/{name}", logStreamName="ecs/app/task1")
+    logs.put_log_events(
+        logGroupName=f"/cloudship/{name}",
+        logStreamName="ecs/app/task1",
+        logEvents=[{"timestamp": now_ms + i, "message": f"line {i}"} for i in range(5)],
+    )
+    assert target.runtime.logs(name, tail=3) == ["line 2", "line 3", "line 4"]
+
+    target.runtime.destroy(name)
+    target.runtime.destroy(name)  # no error the second time
+    assert target.runtime.status(name) is None
+    assert (
+        aws.client("ecs").list_task_definitions(familyPrefix=name, status="ACTIVE")[
+            "taskDefinitionArns"
+        ]
+        == []
+    )
+    groups = aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"cloudship-{name}"]}]
+    )["SecurityGroups"]
+    assert groups == []
+    policies = aws.client("iam").list_role_policies(RoleName=EXECUTION_ROLE)["PolicyNames"]
+    assert f"cloudship-secrets-{name}" not in policies
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"cpu": 0.25, "memory": "4Gi"}, ConfigError, "with cpu=0.25 use memory 512Mi, 1Gi, 2Gi"),
+        ({"subnets": ["subnet-0123456789abcdef0"]}, ConfigError, "subnet-0123456789abcdef0"),
+        ({"secrets": {"TOKEN": "s3cr3t-plain-value"}}, ConfigError, "must be the ARN"),
+        ({"cpu_architecture": "ARM64"}, PlatformMismatchError, "platform=.linux/arm64."),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_created(
+    aws: AwsTargets, app_dir: Path, options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    name = aws.name("bad")
+    with pytest.raises(error, match=match) as caught:
+        ship(app_dir, target="aws", name=name, port=8000, registry=aws.registry.address, **options)
+    assert "s3cr3t" not in str(caught.value)
+    nothing_created(aws)
+    assert registry_digest(aws.registry, name, "latest") is None
+
+
+def test_missing_credentials_are_refused_before_anything_is_created(
+    aws: AwsTargets, app_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(AuthError, match="no usable AWS credentials"):
+        ship(app_dir, target=aws.target(), name=aws.name("nocreds"), port=8000)
+    nothing_created(aws)

@@ -1,0 +1,81 @@
+"""The provider: settings precedence, platforms, and validation before any AWS call."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.stub import Stubber
+from pydantic import SecretStr
+
+from cloudship.config import ConfigFile
+from cloudship.errors import ConfigError
+from cloudship.runtime import ServiceSpec
+from cloudship.targets import load_provider
+from cloudship_aws import AwsSettings, EcrRegistry, FargateRuntime, provider
+from cloudship_aws.session import AwsClients
+
+
+def test_aws_target_resolves_to_ecr_and_fargate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDSHIP_AWS_CLUSTER", "from-env")
+    assert load_provider("aws") is provider
+    config = ConfigFile.model_validate(
+        {"aws": {"cluster": "from-file", "cpu_architecture": "ARM64"}}
+    )
+    target = provider.target(config, {"subnets": ["subnet-1"]})
+    assert isinstance(target.registry, EcrRegistry)
+    assert isinstance(target.runtime, FargateRuntime)
+    assert target.paired
+    assert isinstance(target.runtime, FargateRuntime)
+    settings = target.runtime.settings
+    assert settings.cluster == "from-env"
+    assert settings.cpu_architecture == "ARM64"
+    assert settings.subnets == ["subnet-1"]
+    assert target.runtime.supported_platforms() == {"linux/arm64"}
+
+
+def test_unknown_setting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="clustr"):
+        provider.target(ConfigFile(), {"clustr": "x"})
+
+
+def test_default_platform_is_amd64(offline_clients: AwsClients) -> None:
+    runtime = FargateRuntime(AwsSettings(), offline_clients)
+    assert runtime.supported_platforms() == {"linux/amd64"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"cpu": 0.25, "memory": "4Gi"}, "512Mi, 1Gi, 2Gi"),
+        ({"cpu": 3}, "0.25, 0.5, 1, 2, 4, 8, 16"),
+        ({"secrets": {"TOKEN": SecretStr("plain-value")}}, "must be the ARN"),
+        ({"max_replicas": 3}, "autoscaling"),
+    ],
+)
+def test_validate_refuses_before_any_aws_call(
+    offline_clients: AwsClients, changes: dict[str, object], match: str
+) -> None:
+    runtime = FargateRuntime(AwsSettings(subnets=["subnet-1"]), offline_clients)
+    spec = ServiceSpec.model_validate({"name": "web", "port": 8000, **changes})
+    # Active stubbers with nothing queued: any AWS call would raise UnStubbedResponseError.
+    with (
+        Stubber(offline_clients.ec2),
+        Stubber(offline_clients.ecs),
+        Stubber(offline_clients.iam),
+        pytest.raises(ConfigError, match=match),
+    ):
+        runtime.validate(spec)
+
+
+def test_validate_checks_given_subnets_read_only(offline_clients: AwsClients) -> None:
+    runtime = FargateRuntime(AwsSettings(subnets=["subnet-1"]), offline_clients)
+    spec = ServiceSpec(name="web", port=8000)
+    with Stubber(offline_clients.ec2) as stub:
+        stub.add_client_error(
+            "describe_subnets",
+            service_error_code="InvalidSubnetID.NotFound",
+            service_message="The subnet ID 'subnet-1' does not exist",
+            expected_params={"SubnetIds": ["subnet-1"]},
+        )
+        with pytest.raises(ConfigError, match="subnet-1"):
+            runtime.validate(spec)
+        stub.assert_no_pending_responses()
