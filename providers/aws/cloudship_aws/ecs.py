@@ -23,7 +23,7 @@ from cloudship.events import DeployPhase, EventSink, ignore
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
-from cloudship_aws import iam, network, taskdef
+from cloudship_aws import iam, network, pullsecret, taskdef
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
@@ -129,6 +129,11 @@ class FargateRuntime(Runtime):
 
     # -- plan and deploy -----------------------------------------------------------------
 
+    def _foreign(self, image: ImageRef) -> bool:
+        """True when ``image`` is not in ECR (nor in the registry configured in its place)."""
+        host = image.domain
+        return not (pullsecret.is_ecr_host(host) or host == self._settings.registry)
+
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
         size = task_size(spec.cpu, spec.memory)
         service = describe_service(self._clients, self._settings, spec.name)
@@ -137,8 +142,19 @@ class FargateRuntime(Runtime):
         role = self._execution_role(create=False)
         actions: list[str] = []
         if image.digest and role and current_td and service is not None:
+            foreign = self._foreign(image)
             desired = taskdef.build(
-                spec, image, size, self._settings, execution_role=role, region=self._region()
+                spec,
+                image,
+                size,
+                self._settings,
+                execution_role=role,
+                region=self._region(),
+                repository_credentials=(
+                    pullsecret.existing_arn(self._clients.secretsmanager, spec.name)
+                    if foreign
+                    else None
+                ),
             )
             if (
                 self._fingerprint_of(current_td) == desired.fingerprint
@@ -184,7 +200,9 @@ class FargateRuntime(Runtime):
         on_event: EventSink = ignore,
         force: bool = False,
     ) -> Deployment:
-        """Pull credentials are not used: the task execution role pulls from ECR."""
+        """Images in ECR are pulled by the task execution role, so ``pull`` is not needed;
+        from any other registry (e.g. Docker Hub), ``pull`` is stored in Secrets Manager and
+        named in ``repositoryCredentials``."""
         deadline = time.monotonic() + timeout
         size = task_size(spec.cpu, spec.memory)
         secrets = taskdef.secret_arns(spec)
@@ -194,12 +212,24 @@ class FargateRuntime(Runtime):
         self._ensure_cluster()
         role = self._execution_role(create=True)
         assert role is not None
+        pull_secret = (
+            pullsecret.ensure(self._clients.secretsmanager, spec.name, pull)
+            if pull is not None and self._foreign(image)
+            else None
+        )
         if not self._settings.execution_role_arn:
-            iam.grant_secrets(self._clients.iam, spec.name, sorted(secrets.values()))
+            readable = [*secrets.values(), *([pull_secret] if pull_secret else [])]
+            iam.grant_secrets(self._clients.iam, spec.name, sorted(readable))
         self._ensure_log_group(spec.name)
         net = network.resolve(self._clients.ec2, self._settings, spec.name, spec.port)
         desired = taskdef.build(
-            spec, image, size, self._settings, execution_role=role, region=self._region()
+            spec,
+            image,
+            size,
+            self._settings,
+            execution_role=role,
+            region=self._region(),
+            repository_credentials=pull_secret,
         )
 
         service = describe_service(self._clients, self._settings, spec.name)
@@ -490,7 +520,8 @@ class FargateRuntime(Runtime):
 
     def destroy(self, service: str) -> None:
         """Scale to zero, delete the service, deregister its task definitions and remove what
-        cloudship created for it (security group, secrets policy). The log group stays."""
+        cloudship created for it (security group, secrets policy, registry-credentials
+        secret). The log group stays."""
         found = describe_service(self._clients, self._settings, service)
         cluster = self._settings.cluster
         if found is not None:
@@ -505,6 +536,7 @@ class FargateRuntime(Runtime):
                 self._clients.ecs.deregister_task_definition(taskDefinition=arn)
         if not self._settings.security_groups:
             network.delete_security_group(self._clients.ec2, service)
+        pullsecret.delete(self._clients.secretsmanager, service)
         if not self._settings.execution_role_arn:
             with aws_errors("checking the execution role", DeployError):
                 try:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sts import STSClient
 
 USER_AGENT = "cloudship"
@@ -101,6 +102,11 @@ class AwsClients:
     @cached_property
     def logs(self) -> CloudWatchLogsClient:
         client: CloudWatchLogsClient = self._client("logs")
+        return client
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        client: SecretsManagerClient = self._client("secretsmanager")
         return client
 
     @cached_property

@@ -103,7 +103,10 @@ def build(
     *,
     execution_role: str,
     region: str,
+    repository_credentials: str | None = None,
 ) -> TaskDefinition:
+    """The registration request. ``repository_credentials`` is the ARN of the secret ECS pulls
+    a non-ECR image with (``pullsecret``)."""
     if not image.digest:
         raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
     container: dict[str, Any] = {
@@ -123,6 +126,8 @@ def build(
             },
         },
     }
+    if repository_credentials:
+        container["repositoryCredentials"] = {"credentialsParameter": repository_credentials}
     if settings.container_health_check:
         container["healthCheck"] = _health_check(spec)
     request: dict[str, Any] = {
