@@ -165,7 +165,10 @@ def _check_platform(info: ImageInfo, target: Target, wanted: str | None) -> None
 
 
 TargetArg = str | Target | None
-ManyTargets = list[str | Target] | tuple[str | Target, ...]
+# Not Sequence[str | Target]: a str is itself a Sequence, which would make the overloads overlap.
+ManyTargets = (
+    list[str] | list[Target] | list[str | Target] | tuple[str | Target, ...] | Sequence[Target]
+)
 
 
 def _prepare(
@@ -373,8 +376,10 @@ def ship(
     threads, one call at a time.
     """
     wanted: list[str | Target | None]
-    many = isinstance(target, list | tuple)
-    wanted = list(target) if isinstance(target, list | tuple) else [target]
+    if target is None or isinstance(target, str | Target):
+        many, wanted = False, [target]
+    else:
+        many, wanted = True, list(target)
     if many and not wanted:
         raise ConfigError("target is an empty list", fix="name at least one target")
     started = time.monotonic()

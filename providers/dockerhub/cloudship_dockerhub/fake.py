@@ -108,6 +108,10 @@ class FakeHub:
 
 def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in separate writes: without TCP_NODELAY each answer
+        # waits ~40 ms on Nagle + delayed ACK.
+        disable_nagle_algorithm = True
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
             pass
 

@@ -150,6 +150,10 @@ class LocalEngineRunner:
         runner = self
 
         class Gateway(BaseHTTPRequestHandler):
+            # Headers and body go out in separate writes: without TCP_NODELAY each answer
+            # waits ~40 ms on Nagle + delayed ACK.
+            disable_nagle_algorithm = True
+
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: probes poll several times a second."""
 

@@ -61,6 +61,10 @@ class FakeArmServer:
         arm = self.arm
 
         class Handler(BaseHTTPRequestHandler):
+            # Headers and body go out in separate writes: without TCP_NODELAY each answer
+            # waits ~40 ms on Nagle + delayed ACK.
+            disable_nagle_algorithm = True
+
             protocol_version = "HTTP/1.1"
 
             def log_message(self, format: str, *args: Any) -> None:
