@@ -97,7 +97,7 @@ def _classify_stream_error(message: str, action: str) -> type[RegistryError] | t
 
 
 @contextmanager
-def _engine_call(what: str, *, api_errors: bool = True) -> Iterator[None]:
+def engine_errors(what: str, *, api_errors: bool = True) -> Iterator[None]:
     """The one place where docker-py/requests failures of an engine call become cloudship
     errors (stream error lines, and with ``api_errors=False`` API errors, are classified where
     streams are read)."""
@@ -168,19 +168,20 @@ class Engine:
 
         started = time.monotonic()
         try:
-            stream = self.client.api.build(
-                path=str(context),
-                tag=tag,
-                dockerfile=dockerfile,
-                buildargs=buildargs or None,
-                target=target,
-                platform=platform,
-                labels=labels or None,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            )
-            return self._read_build(stream, started, on_event)
+            with engine_errors(f"building {context}", api_errors=False):
+                stream = self.client.api.build(
+                    path=str(context),
+                    tag=tag,
+                    dockerfile=dockerfile,
+                    buildargs=buildargs or None,
+                    target=target,
+                    platform=platform,
+                    labels=labels or None,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                )
+                return self._read_build(stream, started, on_event)
         except APIError as exc:
             raise BuildError(
                 f"docker build of {context} was refused: {exc.explanation or exc}",
@@ -250,7 +251,8 @@ class Engine:
         from docker.errors import ImageNotFound
 
         try:
-            attrs = self.client.api.inspect_image(image)
+            with engine_errors(f"inspecting image {image}", api_errors=False):
+                attrs = self.client.api.inspect_image(image)
         except ImageNotFound:
             return None
         arch = attrs.get("Architecture", "amd64")
@@ -274,7 +276,7 @@ class Engine:
         )
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
-        with _engine_call(f"tagging {ref}"):
+        with engine_errors(f"tagging {ref}"):
             self.client.api.tag(image_id, ref.name, tag=ref.tag or "latest", force=True)
 
     def push(
@@ -363,7 +365,7 @@ class Engine:
         from docker.errors import APIError
 
         try:
-            with _engine_call(f"{action} of {ref}", api_errors=False):
+            with engine_errors(f"{action} of {ref}", api_errors=False):
                 yield from self._checked(start(), ref, action)
         except APIError as exc:
             text = str(exc.explanation or exc)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from cloudship.engine import Engine
+from cloudship.engine import Engine, engine_errors
 from cloudship.errors import (
     CloudshipError,
     ConfigError,
@@ -136,7 +136,8 @@ def _docker_errors(what: str) -> Iterator[None]:
     from docker.errors import APIError
 
     try:
-        yield
+        with engine_errors(what, api_errors=False):  # lost engine, read timeouts
+            yield
     except APIError as exc:
         text = str(exc.explanation or exc)
         if "port is already allocated" in text or "address already in use" in text:
