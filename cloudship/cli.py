@@ -357,15 +357,22 @@ def destroy(name: str, target: TargetOpt = None, settings: SetOpt = None) -> Non
 
 @app.command()
 def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the target names this installation knows."""
+    """List the target names this installation knows, and the named targets of the config."""
+    from pathlib import Path
+
+    from cloudship.config import find_config
     from cloudship.targets import available
 
-    names = available()
+    with _errors():
+        named = find_config(Path.cwd()).targets
+    names = sorted(set(available()) | set(named))
     if as_json:
         sys.stdout.write(json.dumps(names) + "\n")
-    else:
-        for target_name in names:
-            out.print(target_name)
+        return
+    for target_name in names:
+        table = named.get(target_name)
+        detail = f" (cloudship.toml: {table.get('registry')} + {table.get('runtime')})"
+        out.print(target_name + (detail if table else ""), highlight=False)
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ def test_ship_to_two_named_targets(
         app, ["ship", str(app_dir), "--name", name, "-t", "a", "-t", "b", "--json"]
     )
     assert shipped.exit_code == 0, shipped.output
+    listed = runner.invoke(app, ["targets"])
+    assert "a (cloudship.toml: local + local)" in listed.stdout
     body = json.loads(shipped.stdout)
     assert [s["target"] for s in body["shipped"]] == ["a", "b"] and body["failed"] == {}
     assert "a pull" in shipped.stderr and "b pull" in shipped.stderr, "each target's phases"
