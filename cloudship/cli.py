@@ -371,8 +371,10 @@ def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     for target_name in names:
         table = named.get(target_name)
-        detail = f" (cloudship.toml: {table.get('registry')} + {table.get('runtime')})"
-        out.print(target_name + (detail if table else ""), highlight=False)
+        detail = (
+            f" (cloudship.toml: {table.get('registry')} + {table.get('runtime')})" if table else ""
+        )
+        out.print(target_name + detail, highlight=False)
 
 
 def main() -> None:
