@@ -69,7 +69,6 @@ class _Timer:
 class _LocalImage:
     """The image to ship as the engine has it (built or given)."""
 
-    image_id: str
     info: ImageInfo
     tag: str
     build: BuildResult | None
@@ -102,7 +101,7 @@ def _local_image(
         info = engine.inspect(build.image_id)
         assert info is not None, "the engine just built it"
         chosen = tag or git_tag(source.path) or content_tag(build.image_id)
-        return _LocalImage(build.image_id, info, chosen, build)
+        return _LocalImage(info, chosen, build)
     info = engine.inspect(str(source.ref))
     if info is None:
         raise SourceError(
@@ -110,7 +109,7 @@ def _local_image(
             fix=f"build it first (docker build -t {source.ref} .), or ship the directory",
         )
     chosen = tag or source.ref.tag or content_tag(info.id)
-    return _LocalImage(info.id, info, chosen, None)
+    return _LocalImage(info, chosen, None)
 
 
 def _spec(
@@ -254,7 +253,7 @@ def _deliver(
             digest, push = known, PushSummary(skipped=True)
             sink(PushFinished(digest=digest, skipped=True))
         else:
-            engine.tag(local.image_id, ref)
+            engine.tag(local.info.id, ref)
             pushed = engine.push(ref, auth, on_event=sink, target=tgt.name)
             digest = pushed.digest
             push = PushSummary(
@@ -280,7 +279,7 @@ def _deliver(
         )
     build = (
         BuildSummary(
-            image_id=local.image_id,
+            image_id=local.info.id,
             steps=local.build.steps,
             cache_hits=local.build.cache_hits,
         )
@@ -397,7 +396,7 @@ def ship(
         settings=settings,
     )
     service = app.name or src.default_name
-    engine = engine or Engine()
+    engine = engine or Engine.shared()
     user_sink = _serialized(on_event or ignore)
 
     local: _LocalImage | None = None
@@ -552,7 +551,7 @@ def plan(
             changed=runtime_plan.changed,
             actions=runtime_plan.actions,
         )
-    engine = engine or Engine()
+    engine = engine or Engine.shared()
     local = _local_image(src, app, tag=tag, platform=app.platform, engine=engine, on_event=sink)
     _check_platform(local.info, tgt, app.platform)
     spec = _spec(service, app, app.port, env, secrets, local.info)

@@ -8,12 +8,13 @@ stream is read to its end and any ``error`` line is raised.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,6 @@ class BuildResult:
     steps: int
     cache_hits: int
     seconds: float
-    log: list[str] = field(repr=False, default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ class ImageInfo:
     id: str
     platform: str
     repo_digests: tuple[str, ...]
-    repo_tags: tuple[str, ...]
     exposed_ports: tuple[int, ...]
-    labels: dict[str, str]
 
     def digest_in(self, repository: str) -> str | None:
         """The digest this image has in ``repository`` (``host/path``), if it was pushed there."""
@@ -120,7 +118,16 @@ def engine_errors(what: str, *, api_errors: bool = True) -> Iterator[None]:
 
 
 class Engine:
-    """One Docker engine. The connection is opened on first use, not at construction."""
+    """One Docker engine. The connection is opened on first use, not at construction.
+
+    ``Engine.shared(host)`` gives every part of a ship (the build and a local runtime) the same
+    instance, so the engine is connected to and pinged once.
+    """
+
+    @staticmethod
+    @functools.cache
+    def shared(base_url: str | None = None) -> Engine:
+        return Engine(base_url)
 
     def __init__(self, base_url: str | None = None, *, timeout: int = 600) -> None:
         self._base_url = base_url
@@ -192,7 +199,6 @@ class Engine:
     def _read_build(
         self, stream: Iterable[dict[str, Any]], started: float, on_event: EventSink
     ) -> BuildResult:
-        log: list[str] = []
         tail: deque[str] = deque(maxlen=25)
         image_id: str | None = None
         step: tuple[int, int, str] | None = None
@@ -222,7 +228,6 @@ class Engine:
                 line = raw.rstrip()
                 if not line:
                     continue
-                log.append(line)
                 tail.append(line)
                 if match := _STEP.match(line):
                     finish_step()
@@ -242,7 +247,7 @@ class Engine:
             image_id = self.client.images.get(image_id).id
         seconds = time.monotonic() - started
         on_event(BuildFinished(image_id=image_id, steps=steps, cache_hits=hits, seconds=seconds))
-        return BuildResult(image_id, steps, hits, seconds, log)
+        return BuildResult(image_id, steps, hits, seconds)
 
     # -- images --------------------------------------------------------------------------
 
@@ -270,9 +275,7 @@ class Engine:
             id=attrs["Id"],
             platform=normalize_platform(platform),
             repo_digests=tuple(attrs.get("RepoDigests") or ()),
-            repo_tags=tuple(attrs.get("RepoTags") or ()),
             exposed_ports=ports,
-            labels=dict(config.get("Labels") or {}),
         )
 
     def tag(self, image_id: str, ref: ImageRef) -> None:

@@ -148,6 +148,26 @@ def resolve(
     return load_provider(target).target(config, dict(overrides or {}))
 
 
+def route_settings(
+    target: str, overrides: dict[str, Any], owners: dict[str, set[str]]
+) -> dict[str, dict[str, Any]]:
+    """Split keyword settings between the parts of a target by the setting names each part
+    has (a name several parts have goes to each); a name none has is a ``ConfigError``."""
+    routed: dict[str, dict[str, Any]] = {part: {} for part in owners}
+    for key, value in overrides.items():
+        parts = [part for part, names in owners.items() if key in names]
+        if not parts:
+            known = "; ".join(
+                f"{part}: {', '.join(sorted(names))}" for part, names in owners.items()
+            )
+            raise ConfigError(
+                f"target {target!r} has no setting {key!r}", fix=f"settings are {known}"
+            )
+        for part in parts:
+            routed[part][key] = value
+    return routed
+
+
 def _kind(table: dict[str, Any], key: str, kinds: dict[str, str], target: str) -> Provider:
     value = table.get(key)
     if value not in kinds:
@@ -176,16 +196,9 @@ def _compose(
         config = config.with_section(
             provider_name, {**config.section(provider_name), **table.get(provider_name, {})}
         )
-    routed: dict[str, dict[str, Any]] = {p: {} for p in providers}
-    for key, value in overrides.items():
-        owners = [p for p, prov in providers.items() if key in prov.settings_model.model_fields]
-        if not owners:
-            raise ConfigError(
-                f"target {name!r}: no provider of it has a setting {key!r}",
-                fix=f"check the setting name against the {sorted(providers)} settings",
-            )
-        for owner in owners:
-            routed[owner][key] = value
+    routed = route_settings(
+        name, overrides, {p: set(prov.settings_model.model_fields) for p, prov in providers.items()}
+    )
     if registry_provider is runtime_provider:
         built = registry_provider.target(config, routed[registry_provider.name])
         return Target(registry=built.registry, runtime=built.runtime, name=name, paired=True)

@@ -33,7 +33,7 @@ def cloudship_engine() -> Engine:
     from cloudship.engine import Engine
     from cloudship.errors import EngineError
 
-    engine = Engine()
+    engine = Engine.shared()
     try:
         _ = engine.client
     except EngineError as exc:

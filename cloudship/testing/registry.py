@@ -19,20 +19,7 @@ from types import TracebackType
 import httpx
 
 from cloudship.errors import RegistryError
-
-_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-http:
-  addr: {addr}
-  secret: cloudship-test-only
-{auth}"""
+from cloudship_local.embedded import registry_config
 
 _HTPASSWD = """\
 auth:
@@ -81,7 +68,7 @@ class ThrowawayRegistry:
 
     def _config(self, storage: str, addr: str, htpasswd: str | None) -> str:
         auth = _HTPASSWD.format(path=htpasswd) if htpasswd else ""
-        return _CONFIG.format(storage=storage, addr=addr, auth=auth)
+        return registry_config(storage, addr, secret="cloudship-test-only", auth=auth)
 
     def start(self) -> None:
         if self.users:

@@ -8,9 +8,7 @@ def info(*digests: str) -> ImageInfo:
         id="sha256:" + "0" * 64,
         platform="linux/amd64",
         repo_digests=digests,
-        repo_tags=(),
         exposed_ports=(),
-        labels={},
     )
 
 

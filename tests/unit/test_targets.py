@@ -65,3 +65,14 @@ def test_target_objects_pass_through() -> None:
     assert resolve(custom, ConfigFile()) is custom
     with pytest.raises(ConfigError, match="target must be a name"):
         resolve("", ConfigFile())
+
+
+def test_route_settings_splits_by_owner_and_names_unknown_keys() -> None:
+    owners = {"hub": {"token", "namespace"}, "run": {"host_port", "namespace"}}
+    routed = targets.route_settings("t", {"token": "x", "host_port": 1, "namespace": "n"}, owners)
+    assert routed == {
+        "hub": {"token": "x", "namespace": "n"},
+        "run": {"host_port": 1, "namespace": "n"},
+    }
+    with pytest.raises(ConfigError, match="target 't' has no setting 'hots_port'"):
+        targets.route_settings("t", {"hots_port": 1}, owners)

@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from cloudship.config import ConfigFile, load_settings
-from cloudship.errors import ConfigError
 from cloudship.registry import Registry
-from cloudship.targets import Provider, Target
+from cloudship.targets import Provider, Target, route_settings
 from cloudship_dockerhub.registry import DockerHubRegistry
 from cloudship_dockerhub.settings import DockerHubSettings
 from cloudship_local import provider as local_provider
@@ -31,16 +30,17 @@ class DockerHubProvider(Provider):
         )
 
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
-        hub_keys = set(DockerHubSettings.model_fields)
-        local_keys = set(LocalSettings.model_fields) - {"registry", "username", "password"}
-        unknown = set(overrides) - hub_keys - local_keys
-        if unknown:
-            raise ConfigError(
-                f"target 'dockerhub' has no setting {sorted(unknown)}",
-                fix=f"Docker Hub settings: {sorted(hub_keys)}; run settings: {sorted(local_keys)}",
-            )
-        registry = self.registry(config, {k: v for k, v in overrides.items() if k in hub_keys})
-        run_settings = {k: v for k, v in overrides.items() if k in local_keys}
+        routed = route_settings(
+            self.name,
+            overrides,
+            {
+                self.name: set(DockerHubSettings.model_fields),
+                # the local registry's settings do not apply: Docker Hub is the registry
+                "local": set(LocalSettings.model_fields) - {"registry", "username", "password"},
+            },
+        )
+        registry = self.registry(config, routed[self.name])
+        run_settings = routed["local"]
         if "project" not in config.section("local") and not os.environ.get(
             "CLOUDSHIP_LOCAL_PROJECT"
         ):

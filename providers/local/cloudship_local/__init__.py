@@ -21,7 +21,7 @@ class LocalProvider(Provider):
 
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
         settings = load_settings(LocalSettings, config.section(self.name), overrides)
-        engine = Engine(settings.docker_host)
+        engine = Engine.shared(settings.docker_host)
         embedded = EmbeddedRegistry(engine, settings.data_dir or data_dir(), settings.registry)
         return Target(
             registry=V2Registry(settings, embedded),

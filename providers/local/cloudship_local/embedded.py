@@ -21,18 +21,26 @@ from cloudship.errors import RegistryError
 CONTAINER_NAME = "cloudship-registry"
 IMAGE = "registry:2"
 
-_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-http:
-  addr: {address}
-"""
+
+def registry_config(
+    storage: str, address: str, *, secret: str | None = None, auth: str = ""
+) -> str:
+    """A distribution registry's ``config.yml``: filesystem storage with deletes, one address,
+    optionally an HTTP secret and an ``auth:`` section (``cloudship.testing`` uses both)."""
+    lines = [
+        "version: 0.1",
+        "log:",
+        "  level: warn",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {storage}",
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        f"  addr: {address}",
+        *([f"  secret: {secret}"] if secret else []),
+    ]
+    return "\n".join(lines) + "\n" + auth
 
 
 class EmbeddedRegistry:
@@ -94,7 +102,7 @@ class EmbeddedRegistry:
         storage = self._folder / "storage"
         storage.mkdir(exist_ok=True)
         config = self._folder / "config.yml"
-        config.write_text(_CONFIG.format(storage=storage, address=self._address))
+        config.write_text(registry_config(str(storage), self._address))
         log = (self._folder / "registry.log").open("ab")
         # A session of its own, so the registry outlives this Python process like a daemon.
         process = subprocess.Popen(
