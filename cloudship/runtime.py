@@ -13,12 +13,13 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
 
 from cloudship.errors import ConfigError
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef, is_loopback_host
 from cloudship.registry import Registry, RegistryAuth
+from cloudship.revisions import revision_id
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -124,14 +125,25 @@ class ServiceSpec(BaseModel):
 
 
 class Revision(BaseModel):
-    """One deployed version of a service."""
+    """One deployed version of a service.
 
-    id: str
+    ``id`` is ``r<number>`` on every runtime (see ``cloudship.revisions``); ``native_id`` is the
+    cloud's own id for it (task-definition ARN, Container Apps revision name, container name).
+    ``state="failed"`` marks a revision that failed its health gate: never a rollback target.
+    """
+
+    number: int = Field(ge=1)
+    native_id: str | None = None
     image: str
     digest: str
     state: Literal["serving", "standby", "failed", "stopped"]
     created: datetime | None = None
     url: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> str:
+        return revision_id(self.number)
 
 
 class Deployment(BaseModel):

@@ -38,7 +38,7 @@ def test_ship_status_logs_rollback_destroy(app_dir: Path, local_target: LocalTar
 
     refused = runner.invoke(app, ["rollback", name, *settings])
     assert refused.exit_code == 1
-    assert "no revision before r1" in refused.stderr
+    assert "no healthy revision older than r1" in refused.stderr
 
     gone = runner.invoke(app, ["destroy", name, *settings])
     assert gone.exit_code == 0

@@ -134,7 +134,9 @@ def test_rollback_on_demand_and_status_history(
     assert forward.revision == "r2"
     assert httpx.get(second.url).text == "v2\n"
     assert not rollback(name, target, to="r2").changed
-    with pytest.raises(RevisionNotFoundError, match=r"choose one of: r2, r1"):
+    with pytest.raises(
+        RevisionNotFoundError, match=r"choose one of: r2 \(serving\), r1 \(standby\)"
+    ):
         rollback(name, target, to="r9")
 
 

@@ -7,8 +7,8 @@ rollout (``rollout.py``). A revision is a task definition revision: ``r7`` is ``
 
 from __future__ import annotations
 
-import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
@@ -16,12 +16,12 @@ from botocore.exceptions import ClientError
 from cloudship.errors import (
     ConfigError,
     DeployError,
-    RevisionNotFoundError,
     ServiceNotFoundError,
 )
 from cloudship.events import DeployPhase, EventSink, ignore
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
+from cloudship.revisions import choose_rollback
 from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
 from cloudship_aws import iam, network, pullsecret, taskdef
 from cloudship_aws.cloudwatch import log_tail
@@ -41,9 +41,13 @@ LOG_TAIL = 20
 CIRCUIT_BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 
 
-def _revision_number(text: str) -> int | None:
-    match = re.fullmatch(r"(?:.*:)?r?(\d+)", text)
-    return int(match[1]) if match else None
+def _failed_revisions(service: Mapping[str, Any]) -> set[str]:
+    """Task definitions whose deployment ECS marked FAILED (circuit breaker)."""
+    return {
+        str(d.get("taskDefinition"))
+        for d in service.get("deployments", [])
+        if d.get("rolloutState") == "FAILED"
+    }
 
 
 class FargateRuntime(Runtime):
@@ -418,11 +422,7 @@ class FargateRuntime(Runtime):
         if found is None:
             return None
         serving = found.get("taskDefinition", "")
-        failed = {
-            d.get("taskDefinition")
-            for d in found.get("deployments", [])
-            if d.get("rolloutState") == "FAILED"
-        }
+        failed = _failed_revisions(found)
         revisions: list[Revision] = []
         url: str | None = None
         for arn in self._revisions(service)[:10]:
@@ -440,7 +440,8 @@ class FargateRuntime(Runtime):
                 url = self._urls.url(service, arn, port)
             revisions.append(
                 Revision(
-                    id=revision_id(arn),
+                    number=int(arn.rsplit(":", 1)[-1]),
+                    native_id=arn,
                     image=image,
                     digest=image.split("@", 1)[1] if "@" in image else "",
                     state="serving" if is_serving else ("failed" if arn in failed else "standby"),
@@ -460,24 +461,19 @@ class FargateRuntime(Runtime):
         if found is None:
             raise self._not_found(service)
         serving = found.get("taskDefinition", "")
-        arns = self._revisions(service)
-        numbers = {int(arn.rsplit(":", 1)[-1]): arn for arn in arns}
-        current = int(serving.rsplit(":", 1)[-1]) if serving else max(numbers, default=0) + 1
-        if to is None:
-            earlier = [n for n in numbers if n < current]
-            if not earlier:
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no revision before {revision_id(serving)}"
-                )
-            chosen = numbers[max(earlier)]
-        else:
-            number = _revision_number(to)
-            if number is None or number not in numbers:
-                known = ", ".join(revision_id(a) for a in arns)
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no revision {to!r}", fix=f"choose one of: {known}"
-                )
-            chosen = numbers[number]
+        failed = _failed_revisions(found)
+        # Only ids and states are needed to choose: no DescribeTaskDefinition per revision.
+        listed = [
+            Revision(
+                number=int(arn.rsplit(":", 1)[-1]),
+                native_id=arn,
+                image="",
+                digest="",
+                state="serving" if arn == serving else ("failed" if arn in failed else "standby"),
+            )
+            for arn in self._revisions(service)
+        ]
+        chosen = str(choose_rollback(service, listed, to).native_id)
         image, definition = self._image_of(chosen)
         port = next(
             (

@@ -16,6 +16,7 @@ with the user-assigned identity from ``identity.py``, never with a password.
 
 from __future__ import annotations
 
+import re
 import secrets as _random
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +33,7 @@ from cloudship.events import DeployPhase, EventSink, Notice, ignore
 from cloudship.images import ImageRef
 from cloudship.probe import wait_healthy
 from cloudship.registry import RegistryAuth
+from cloudship.revisions import choose_rollback, revision_id
 from cloudship.runtime import (
     Deployment,
     Plan,
@@ -82,6 +84,9 @@ def secret_name(variable: str) -> str:
 
 def _digest(image: str) -> str:
     return image.partition("@")[2]
+
+
+_SUFFIX_NUMBER = re.compile(r"--r(\d+)(?:-[a-z0-9]+)?$")
 
 
 class ContainerAppsRuntime(Runtime):
@@ -147,6 +152,17 @@ class ContainerAppsRuntime(Runtime):
                 self._clients.apps.container_apps_revisions.list_revisions(self._group, service)
             )
         return sorted(found, key=lambda r: str(r.created_time or ""), reverse=True)
+
+    @staticmethod
+    def _number(revision: ArmRevision, revisions: list[ArmRevision]) -> int:
+        """``web--r3-1a2b`` → 3; revisions named before cloudship numbered them count by age."""
+        match = _SUFFIX_NUMBER.search(str(revision.name))
+        if match:
+            return int(match[1])
+        return len(revisions) - revisions.index(revision)
+
+    def _id(self, revision: ArmRevision | None, revisions: list[ArmRevision]) -> str | None:
+        return revision_id(self._number(revision, revisions)) if revision is not None else None
 
     @staticmethod
     def _serving(revisions: list[ArmRevision]) -> ArmRevision | None:
@@ -225,11 +241,12 @@ class ContainerAppsRuntime(Runtime):
             and self._image(serving) == str(image)
         ):
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.name} already serves it"))
-            return self._deployment(app, serving, changed=False, previous=None)
+            return self._deployment(app, serving, revisions, changed=False, previous=None)
 
         environment_id = self._ensure_environment(on_event)
         registries, identity = self._pull_config(image, pull, on_event)
-        body = self._body(spec, image, environment_id, registries, identity, pull)
+        number = max((self._number(r, revisions) for r in revisions), default=0) + 1
+        body = self._body(spec, image, environment_id, registries, identity, pull, number)
         previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
         body["tags"] = {FINGERPRINT_TAG: previous_fingerprint, HEALTH_TAG: spec.health_path}
         if serving is not None:
@@ -241,7 +258,7 @@ class ContainerAppsRuntime(Runtime):
         new_name = str(created.latest_revision_name)
         fail = self._gate(spec.name, spec.health_path, new_name, deadline, on_event)
         if fail is not None:
-            rolled_back = serving.name if serving else None
+            rolled_back = self._id(serving, revisions)
             log_tail = self._log_tail(spec.name, new_name)  # before deactivation stops it
             if serving is not None:
                 self._deactivate(spec.name, new_name)
@@ -264,7 +281,11 @@ class ContainerAppsRuntime(Runtime):
         revision = self._revision(spec.name, new_name)
         on_event(DeployPhase(phase="done", detail=f"{new_name} serves {self._url(promoted)}"))
         return self._deployment(
-            promoted, revision, changed=True, previous=serving.name if serving else None
+            promoted,
+            revision,
+            self._revisions(spec.name),
+            changed=True,
+            previous=self._id(serving, revisions),
         )
 
     def _ensure_environment(self, on_event: EventSink) -> str:
@@ -323,6 +344,7 @@ class ContainerAppsRuntime(Runtime):
         registries: list[dict[str, Any]],
         identity: str | None,
         pull: RegistryAuth | None,
+        number: int,
     ) -> dict[str, Any]:
         cpu, memory = container_size(spec)
         low, high = self._replicas(spec)
@@ -350,7 +372,9 @@ class ContainerAppsRuntime(Runtime):
                     "registries": registries,
                 },
                 "template": {
-                    "revisionSuffix": f"cs{_random.token_hex(4)}",
+                    # r<N> is the core's revision id; the random tail keeps the name unique if an
+                    # app is deleted and re-created while Azure still knows the old revision.
+                    "revisionSuffix": f"r{number}-{_random.token_hex(2)}",
                     "containers": [
                         {
                             "name": CONTAINER,
@@ -436,12 +460,19 @@ class ContainerAppsRuntime(Runtime):
         return None if result.healthy else result.reason
 
     def _deployment(
-        self, app: ContainerApp, revision: ArmRevision, *, changed: bool, previous: str | None
+        self,
+        app: ContainerApp,
+        revision: ArmRevision,
+        revisions: list[ArmRevision],
+        *,
+        changed: bool,
+        previous: str | None,
     ) -> Deployment:
         image = self._image(revision)
+        known = revisions if any(r.name == revision.name for r in revisions) else [revision]
         return Deployment(
             service=str(app.name),
-            revision=str(revision.name),
+            revision=revision_id(self._number(revision, known)),
             image=image,
             digest=_digest(image),
             url=self._url(app),
@@ -455,16 +486,18 @@ class ContainerAppsRuntime(Runtime):
         app = self._app(service)
         if app is None:
             return None
+        found = self._revisions(service)
         revisions = [
             Revision(
-                id=str(r.name),
+                number=self._number(r, found),
+                native_id=str(r.name),
                 image=self._image(r),
                 digest=_digest(self._image(r)),
                 state=self._state(r),  # type: ignore[arg-type]
                 created=r.created_time,
                 url=f"https://{r.fqdn}" if r.fqdn else None,
             )
-            for r in self._revisions(service)
+            for r in found
         ]
         current = next((r for r in revisions if r.state == "serving"), None)
         return ServiceStatus(
@@ -483,21 +516,10 @@ class ContainerAppsRuntime(Runtime):
             )
         revisions = self._revisions(service)
         serving = self._serving(revisions)
-        if to is not None:
-            wanted = to if "--" in to else f"{service}--{to}"
-            chosen = next((r for r in revisions if r.name == wanted), None)
-            if chosen is None:
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no revision {to!r}",
-                    fix="pick one of: " + ", ".join(str(r.name) for r in revisions),
-                )
-        else:
-            older = revisions[revisions.index(serving) + 1 :] if serving else revisions
-            chosen = next((r for r in older if self._state(r) != "failed"), None)
-            if chosen is None:
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no earlier healthy revision to roll back to"
-                )
+        listed = self.status(service)
+        assert listed is not None, "the app exists"
+        picked = choose_rollback(service, listed.revisions, to)
+        chosen = next(r for r in revisions if r.name == picked.native_id)
         name = str(chosen.name)
         on_event(DeployPhase(phase="rollback", detail=name))
         if not chosen.active:
@@ -510,7 +532,7 @@ class ContainerAppsRuntime(Runtime):
             raise HealthCheckFailed(
                 f"revision {name} did not become healthy again: {fail}",
                 log_tail=self._log_tail(service, name),
-                rolled_back_to=str(serving.name) if serving else None,
+                rolled_back_to=self._id(serving, revisions),
             )
         body = self._current_body(service, app)
         body["tags"] = {**(app.tags or {}), FINGERPRINT_TAG: f"rollback-{name}"}
@@ -523,8 +545,9 @@ class ContainerAppsRuntime(Runtime):
         return self._deployment(
             updated,
             self._revision(service, name),
+            revisions,
             changed=serving is None or serving.name != name,
-            previous=str(serving.name) if serving else None,
+            previous=self._id(serving, revisions),
         )
 
     def _health_path(self, app: ContainerApp) -> str:
@@ -551,7 +574,7 @@ class ContainerAppsRuntime(Runtime):
         status = self.status(service)
         if status is None or status.current is None:
             raise ServiceNotFoundError(f"service {service!r} has no serving revision")
-        return self.logs_of(service, status.current.id, tail)
+        return self.logs_of(service, str(status.current.native_id), tail)
 
     def logs_of(self, service: str, revision: str, tail: int = 100) -> list[str]:
         """Last ``tail`` lines of ``revision`` from the Container Apps log stream."""

@@ -28,13 +28,13 @@ from cloudship.errors import (
     DeployError,
     HealthCheckFailed,
     PortInUseError,
-    RevisionNotFoundError,
     ServiceNotFoundError,
 )
 from cloudship.events import DeployPhase, EventSink, ignore
 from cloudship.images import ImageRef
 from cloudship.probe import ProbeResult, wait_healthy
 from cloudship.registry import RegistryAuth
+from cloudship.revisions import choose_rollback
 from cloudship.runtime import (
     Deployment,
     Plan,
@@ -119,15 +119,6 @@ def _death(container: Container) -> str | None:
     if state.get("Status") in ("exited", "dead"):
         return f"the container exited with code {state.get('ExitCode')}"
     return None
-
-
-def _revision_number(text: str) -> int:
-    digits = text[1:] if text[:1] in ("r", "R") else text
-    if not digits.isdigit():
-        raise ConfigError(
-            f"invalid revision {text!r}", fix="name a revision as shown by status, e.g. 'r2'"
-        )
-    return int(digits)
 
 
 @contextlib.contextmanager
@@ -522,7 +513,8 @@ class DockerRunRuntime(Runtime):
         serving = self._serving(revisions)
         listed = [
             Revision(
-                id=r.id,
+                number=r.number,
+                native_id=r.container.name,
                 image=r.image,
                 digest=r.digest,
                 state="serving" if r is serving else ("standby" if not r.running else "failed"),
@@ -550,24 +542,10 @@ class DockerRunRuntime(Runtime):
                 fix="ship it first, or check the name with `cloudship status`",
             )
         serving = self._serving(revisions)
-        if to is None:
-            below = serving.number if serving else revisions[0].number + 1
-            candidates = [r for r in revisions if r.number < below]
-            if not candidates:
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no revision before "
-                    f"{serving.id if serving else 'the current one'} to roll back to"
-                )
-            chosen = candidates[0]
-        else:
-            number = _revision_number(to)
-            found = [r for r in revisions if r.number == number]
-            if not found:
-                known = ", ".join(r.id for r in revisions)
-                raise RevisionNotFoundError(
-                    f"service {service!r} has no revision {to!r}", fix=f"choose one of: {known}"
-                )
-            chosen = found[0]
+        listed = self.status(service)
+        assert listed is not None, "it has revisions"
+        picked = choose_rollback(service, listed.revisions, to)
+        chosen = next(r for r in revisions if r.number == picked.number)
         if serving is not None and chosen.number == serving.number:
             return self._deployment(service, serving, changed=False, previous=None)
         on_event(DeployPhase(phase="rollback", detail=f"{chosen.id}"))
