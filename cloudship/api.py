@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 from pydantic import SecretStr, ValidationError
 
@@ -43,13 +43,13 @@ from cloudship.errors import (
 )
 from cloudship.events import Event, EventSink, PushFinished, ignore
 from cloudship.images import ImageRef, normalize_platform
-from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus
+from cloudship.options import DEFAULT_TIMEOUT, Options, ShipOptions, read_options
+from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus, service_name
 from cloudship.shipment import BuildSummary, PushSummary, Shipment, ShipPlan
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
 from cloudship.targets import Target, resolve
 
 DEFAULT_TARGET = "local"
-DEFAULT_TIMEOUT = 300.0
 
 
 @dataclass
@@ -171,36 +171,26 @@ ManyTargets = (
 
 
 def _prepare(
-    source: str | Path,
-    targets: Sequence[str | Target | None],
-    *,
-    name: str | None,
-    port: int | None,
-    env: Mapping[str, str] | None,
-    health_path: str | None,
-    cpu: float | None,
-    memory: str | None,
-    replicas: int | None,
-    platform: str | None,
-    settings: dict[str, Any],
+    source: str | Path, targets: Sequence[str | Target | None], options: Options
 ) -> tuple[BuildSource | ImageSource, AppSettings, list[Target]]:
     path = Path(source)
     # The config may name another Dockerfile, so read it before checking the source.
-    config = find_config(*([path] if path.is_dir() else []), Path.cwd())
+    config = find_config(*([path] if _is_dir(path) else []), Path.cwd())
     app = load_settings(
         AppSettings,
         config.app,
         dict(
-            name=name,
-            health_path=health_path,
-            cpu=cpu,
-            memory=memory,
-            replicas=replicas,
-            platform=platform,
-            port=port,
+            name=options.name,
+            health_path=options.health_path,
+            cpu=options.cpu,
+            memory=options.memory,
+            replicas=options.replicas,
+            platform=options.platform,
+            port=options.port,
         ),
     )
     resolved = detect(source, app.dockerfile)
+    settings = dict(options.settings or {})
     built = [_target(one, config, settings) for one in targets]
     names = [t.name for t in built]
     if len(set(names)) != len(names):
@@ -209,6 +199,13 @@ def _prepare(
             fix="give each Target(...) its own name=",
         )
     return resolved, app, built
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the file system is no directory
+        return False
 
 
 @dataclass(frozen=True)
@@ -220,18 +217,128 @@ class _Delivery:
     sink: EventSink
 
 
-def _deliver(
-    one: _Delivery,
-    src: BuildSource | ImageSource,
-    local: _LocalImage | None,
-    *,
-    engine: Engine,
-    force: bool,
-    timeout: float,
-    started: float,
-) -> Shipment:
+@dataclass(frozen=True)
+class _Preflight:
+    """What ``ship()`` and ``plan()`` both know once every check has passed."""
+
+    source: BuildSource | ImageSource
+    service: str
+    local: _LocalImage | None
+    deliveries: list[_Delivery]
+    build_time: float
+    options: Options
+
+
+def _targets(target: object) -> tuple[bool, list[str | Target | None]]:
+    """``(many, targets)`` from what was passed as ``target``."""
+    if target is None or isinstance(target, str | Target):
+        return False, [target]
+    if isinstance(target, list | tuple):
+        if not target:
+            raise ConfigError("target is an empty list", fix="name at least one target")
+        return True, list(target)
+    raise ConfigError(
+        f"target must be a name, a Target or a list of them, not a {type(target).__name__}",
+        fix="pass target='local' (see `cloudship targets`)",
+    )
+
+
+def _source_arg(source: object) -> str | Path:
+    if not isinstance(source, str | Path) or isinstance(source, bool):
+        raise SourceError(
+            f"source must be a directory path or an image reference, not a {type(source).__name__}",
+            fix="pass a directory with a Dockerfile, or an image such as 'app:v1'",
+        )
+    if not str(source).strip():
+        raise SourceError("source is empty", fix="pass a directory with a Dockerfile")
+    return source
+
+
+def _check_delivery(
+    tgt: Target, spec: ServiceSpec, src: BuildSource | ImageSource, local: _LocalImage | None
+) -> None:
+    """The checks every target passes, in ship and plan alike, before any remote call."""
+    tgt.runtime.validate(spec)
+    if local is not None:
+        _check_platform(local.info, tgt, spec.platform)
+    tgt.check_pull_path()
+    if isinstance(src, ImageSource) and src.remote and src.ref.registry:
+        tgt.runtime.check_pull_address(src.ref.registry)
+
+
+def _preflight(
+    source: object, target: object, options: Options, *, sink: EventSink
+) -> tuple[bool, _Preflight]:
+    """Source → config → targets → (spec, validate, pull path) → build → platform → spec again.
+
+    Everything that only needs the input is checked before the build, so bad input costs no
+    build; what needs the image (its platform, its EXPOSE) right after it. Nothing remote has
+    been called when this returns or raises."""
+    many, wanted = _targets(target)
+    src, app, targets = _prepare(_source_arg(source), wanted, options)
+    service = service_name(app.name or src.default_name)
+    secrets = options.secrets
+    remote = isinstance(src, ImageSource) and src.remote
+
+    # Before the build: a spec with the port known so far (any valid one when it comes from
+    # the image's EXPOSE), so the runtime's rules refuse bad sizes before anything is built.
+    for tgt in targets:
+        early = _spec(service, app, app.port or 1, options.env, secrets, None)
+        tgt.runtime.validate(early)
+        tgt.check_pull_path()
+        if remote and isinstance(src, ImageSource) and src.ref.registry:
+            tgt.runtime.check_pull_address(src.ref.registry)
+
+    engine = options.engine or Engine.shared()
+    local: _LocalImage | None = None
+    build_time = 0.0
+    if remote:
+        assert isinstance(src, ImageSource)
+        info = engine.inspect(str(src.ref))  # if the engine has it, its EXPOSE tells the port
+    else:
+        build_started = time.monotonic()
+        local = _local_image(
+            src, app, tag=options.tag, platform=app.platform, engine=engine, on_event=sink
+        )
+        build_time = round(time.monotonic() - build_started, 3)
+        info = local.info
+
+    deliveries: list[_Delivery] = []
+    for tgt in targets:  # every check, for every target, before anything is pushed anywhere
+        spec = _spec(service, app, app.port, options.env, secrets, info)
+        _check_delivery(tgt, spec, src, local)
+        deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name)))
+    return many, _Preflight(src, service, local, deliveries, build_time, options)
+
+
+@dataclass(frozen=True)
+class _PushDecision:
+    """Whether a target's registry already has the image, decided the same way for both."""
+
+    repository: str
+    ref: ImageRef
+    digest: str | None  # the digest the registry already has, or None: a push is needed
+
+
+def _push_decision(
+    tgt: Target, local: _LocalImage, service: str, *, force: bool, create: bool, sink: EventSink
+) -> _PushDecision:
+    """The registry already has ``local`` when the engine knows its digest in the repository
+    and the registry answers that digest for the tag (``force`` always pushes)."""
+    tgt.registry.prepare(sink)
+    repository = tgt.registry.repository(service, create=create)
+    ref = ImageRef.parse(repository).with_tag(local.tag)
+    known = local.info.digest_in(repository)
+    remote = tgt.registry.manifest_digest(ref.path, local.tag) if known else None
+    have = known if known and remote == known and not force else None
+    return _PushDecision(repository, ref, have)
+
+
+def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float) -> Shipment:
     """Push (unless the registry has it) and deploy to one target."""
     tgt, spec, sink = one.target, one.spec, one.sink
+    force, timeout = pre.options.force, pre.options.timeout
+    src, local = pre.source, pre.local
     timer = _Timer()
     if local is None:
         assert isinstance(src, ImageSource)
@@ -243,18 +350,14 @@ def _deliver(
         return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
     with timer.phase("push"):
-        tgt.registry.prepare(sink)
-        repository = tgt.registry.repository(spec.name)
+        decision = _push_decision(tgt, local, spec.name, force=force, create=True, sink=sink)
         auth = tgt.registry.credentials()
-        ref = ImageRef.parse(repository).with_tag(local.tag)
-        known = local.info.digest_in(repository)
-        remote = tgt.registry.manifest_digest(ref.path, local.tag) if known else None
-        if known and remote == known and not force:
-            digest, push = known, PushSummary(skipped=True)
+        if decision.digest is not None:
+            digest, push = decision.digest, PushSummary(skipped=True)
             sink(PushFinished(digest=digest, skipped=True))
         else:
-            engine.tag(local.info.id, ref)
-            pushed = engine.push(ref, auth, on_event=sink, target=tgt.name)
+            engine.tag(local.info.id, decision.ref)
+            pushed = engine.push(decision.ref, auth, on_event=sink, target=tgt.name)
             digest = pushed.digest
             push = PushSummary(
                 skipped=False,
@@ -272,7 +375,7 @@ def _deliver(
                 )
             )
 
-    pinned = ImageRef.parse(repository).with_digest(digest)
+    pinned = ImageRef.parse(decision.repository).with_digest(digest)
     with timer.phase("deploy"):
         deployment = tgt.runtime.deploy(
             spec, pinned, auth, timeout=timeout, on_event=sink, force=force
@@ -286,74 +389,27 @@ def _deliver(
         if local.build
         else None
     )
-    return _shipment(tgt, spec.name, local.tag, deployment, build, push, timer, started)
+    shipment = _shipment(tgt, spec.name, local.tag, deployment, build, push, timer, started)
+    shipment.timings["build"] = pre.build_time
+    return shipment
 
 
 @overload
 def ship(
-    source: str | Path,
-    target: TargetArg = None,
-    *,
-    name: str | None = None,
-    tag: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str | SecretStr] | None = None,
-    health_path: str | None = None,
-    cpu: float | None = None,
-    memory: str | None = None,
-    replicas: int | None = None,
-    platform: str | None = None,
-    force: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    on_event: EventSink | None = None,
-    engine: Engine | None = None,
-    **settings: Any,
+    source: str | Path, target: TargetArg = None, **options: Unpack[ShipOptions]
 ) -> Shipment: ...
 
 
 @overload
 def ship(
-    source: str | Path,
-    target: ManyTargets,
-    *,
-    name: str | None = None,
-    tag: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str | SecretStr] | None = None,
-    health_path: str | None = None,
-    cpu: float | None = None,
-    memory: str | None = None,
-    replicas: int | None = None,
-    platform: str | None = None,
-    force: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    on_event: EventSink | None = None,
-    engine: Engine | None = None,
-    **settings: Any,
+    source: str | Path, target: ManyTargets, **options: Unpack[ShipOptions]
 ) -> list[Shipment]: ...
 
 
 def ship(
     source: str | Path,
     target: TargetArg | ManyTargets = None,
-    *,
-    name: str | None = None,
-    tag: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str | SecretStr] | None = None,
-    health_path: str | None = None,
-    cpu: float | None = None,
-    memory: str | None = None,
-    replicas: int | None = None,
-    platform: str | None = None,
-    force: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    on_event: EventSink | None = None,
-    engine: Engine | None = None,
-    **settings: Any,
+    **options: Unpack[ShipOptions],
 ) -> Shipment | list[Shipment]:
     """Build ``source``, push it, deploy it by digest to ``target``, and return a Shipment.
 
@@ -362,78 +418,31 @@ def ship(
     file's ``target``, then ``"local"``. ``port`` is the port the app listens on in the
     container (default: the image's single EXPOSE). ``tag`` defaults to the git short SHA of a
     clean tree, else a content-derived tag; the deploy always uses the digest. Provider
-    settings (e.g. ``host_port=8080`` for ``local``) are accepted as extra keywords.
+    settings go in ``settings={"host_port": 8080}`` (other keywords are taken as provider
+    settings too). The options are ``cloudship.options.ShipOptions``.
 
     Re-shipping an unchanged source pushes nothing, restarts nothing and returns
     ``changed=False``; ``force=True`` pushes and deploys a new revision anyway.
 
     With a list of targets the image is built once, then pushed and deployed to every target
     concurrently, and a list of Shipments (in the order given) is returned. Every target is
-    checked (platform, spec, pull path) before anything is pushed anywhere; a target that fails
-    later does not undo the others: ``MultiTargetError`` then carries both the shipments that
-    succeeded and each failure with its cause. ``on_event`` may then be called from worker
-    threads, one call at a time.
+    checked (spec, platform, pull path) before anything is pushed anywhere — the same checks
+    ``plan()`` runs; a target that fails later does not undo the others: ``MultiTargetError``
+    then carries both the shipments that succeeded and each failure with its cause.
+    ``on_event`` may then be called from worker threads, one call at a time.
     """
-    wanted: list[str | Target | None]
-    if target is None or isinstance(target, str | Target):
-        many, wanted = False, [target]
-    else:
-        many, wanted = True, list(target)
-    if many and not wanted:
-        raise ConfigError("target is an empty list", fix="name at least one target")
     started = time.monotonic()
-    src, app, targets = _prepare(
-        source,
-        wanted,
-        name=name,
-        port=port,
-        env=env,
-        health_path=health_path,
-        cpu=cpu,
-        memory=memory,
-        replicas=replicas,
-        platform=platform,
-        settings=settings,
-    )
-    service = app.name or src.default_name
-    engine = engine or Engine.shared()
-    user_sink = _serialized(on_event or ignore)
-
-    local: _LocalImage | None = None
-    info: ImageInfo | None
-    build_time = 0.0
-    if isinstance(src, ImageSource) and src.remote:
-        info = engine.inspect(str(src.ref))  # if the engine has it, its EXPOSE tells the port
-    else:
-        build_started = time.monotonic()
-        local = _local_image(
-            src, app, tag=tag, platform=app.platform, engine=engine, on_event=user_sink
-        )
-        build_time = round(time.monotonic() - build_started, 3)
-        info = local.info
-
-    deliveries: list[_Delivery] = []
-    for tgt in targets:  # every check, for every target, before anything is pushed anywhere
-        if local is not None:
-            _check_platform(local.info, tgt, app.platform)
-        spec = _spec(service, app, app.port, env, secrets, info)
-        tgt.runtime.validate(spec)
-        tgt.check_pull_path()
-        if isinstance(src, ImageSource) and src.remote and src.ref.registry:
-            tgt.runtime.check_pull_address(src.ref.registry)
-        deliveries.append(_Delivery(tgt, spec, _stamped(user_sink, tgt.name)))
+    opts = read_options(options)
+    user_sink = _serialized(opts.on_event or ignore)
+    many, pre = _preflight(source, target, opts, sink=user_sink)
+    engine = opts.engine or Engine.shared()
 
     def run(one: _Delivery) -> Shipment:
-        shipment = _deliver(
-            one, src, local, engine=engine, force=force, timeout=timeout, started=started
-        )
-        if local is not None:
-            shipment.timings["build"] = build_time
-        return shipment
+        return _deliver(one, pre, engine=engine, started=started)
 
     if not many:
-        return run(deliveries[0])
-    return _deliver_all(deliveries, run)
+        return run(pre.deliveries[0])
+    return _deliver_all(pre.deliveries, run)
 
 
 def _deliver_all(
@@ -505,85 +514,69 @@ def _shipment(
     )
 
 
-def plan(
-    source: str | Path,
-    target: str | Target | None = None,
-    *,
-    name: str | None = None,
-    tag: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str | SecretStr] | None = None,
-    health_path: str | None = None,
-    cpu: float | None = None,
-    memory: str | None = None,
-    replicas: int | None = None,
-    platform: str | None = None,
-    on_event: EventSink | None = None,
-    engine: Engine | None = None,
-    **settings: Any,
-) -> ShipPlan:
-    """What ``ship()`` would do. Builds locally (to know the image) and only reads from the
-    registry and the runtime: nothing is pushed, created or started."""
-    sink = on_event or ignore
-    src, app, (tgt,) = _prepare(
-        source,
-        [target],
-        name=name,
-        port=port,
-        env=env,
-        health_path=health_path,
-        cpu=cpu,
-        memory=memory,
-        replicas=replicas,
-        platform=platform,
-        settings=settings,
-    )
-    service = app.name or src.default_name
-    if isinstance(src, ImageSource) and src.remote:
-        spec = _spec(service, app, app.port, env, secrets, None)
-        runtime_plan = tgt.runtime.plan(spec, src.ref)
+def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
+    tgt, spec, local = one.target, one.spec, pre.local
+    if local is None:
+        assert isinstance(pre.source, ImageSource)
+        runtime_plan = tgt.runtime.plan(spec, pre.source.ref)
         return ShipPlan(
             target=tgt.name,
-            name=service,
-            image=str(src.ref),
-            digest=src.ref.digest,
-            changed=runtime_plan.changed,
+            name=spec.name,
+            image=str(pre.source.ref),
+            digest=pre.source.ref.digest,
+            changed=runtime_plan.changed or pre.options.force,
             actions=runtime_plan.actions,
         )
-    engine = engine or Engine.shared()
-    local = _local_image(src, app, tag=tag, platform=app.platform, engine=engine, on_event=sink)
-    _check_platform(local.info, tgt, app.platform)
-    spec = _spec(service, app, app.port, env, secrets, local.info)
-    tgt.runtime.validate(spec)
     actions: list[str] = []
     if local.build:
         actions.append(
             f"build: {local.build.cache_hits} of {local.build.steps} steps from the layer cache"
         )
-    repository = tgt.registry.repository(service, create=False)
-    ref = ImageRef.parse(repository).with_tag(local.tag)
-    known = local.info.digest_in(repository)
-    remote = None
-    if known:
-        tgt.registry.prepare(sink)
-        remote = tgt.registry.manifest_digest(ref.path, local.tag)
-    if known and remote == known:
-        image = ImageRef.parse(repository).with_digest(known)
-        actions.append(f"push: nothing, {tgt.registry.address} already has {known[:19]}")
+    decision = _push_decision(
+        tgt, local, spec.name, force=pre.options.force, create=False, sink=one.sink
+    )
+    if decision.digest is not None:
+        image = ImageRef.parse(decision.repository).with_digest(decision.digest)
+        actions.append(f"push: nothing, {tgt.registry.address} already has {decision.digest[:19]}")
     else:
-        image = ref
-        actions.append(f"push {ref} to {tgt.registry.address}")
+        image = decision.ref
+        actions.append(f"push {decision.ref} to {tgt.registry.address}")
     runtime_plan = tgt.runtime.plan(spec, image)
     actions += runtime_plan.actions
     return ShipPlan(
         target=tgt.name,
-        name=service,
+        name=spec.name,
         image=str(image),
         digest=image.digest,
-        changed=runtime_plan.changed or image.digest is None,
+        changed=runtime_plan.changed or image.digest is None or pre.options.force,
         actions=actions,
     )
+
+
+@overload
+def plan(
+    source: str | Path, target: TargetArg = None, **options: Unpack[ShipOptions]
+) -> ShipPlan: ...
+
+
+@overload
+def plan(
+    source: str | Path, target: ManyTargets, **options: Unpack[ShipOptions]
+) -> list[ShipPlan]: ...
+
+
+def plan(
+    source: str | Path,
+    target: TargetArg | ManyTargets = None,
+    **options: Unpack[ShipOptions],
+) -> ShipPlan | list[ShipPlan]:
+    """What ``ship()`` would do, with the same options and the same checks in the same order:
+    a plan refuses exactly what the ship would refuse. Builds locally (to know the image) and
+    only reads from the registry and the runtime: nothing is pushed, created or started."""
+    opts = read_options(options)
+    many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
+    plans = [_plan_one(one, pre) for one in pre.deliveries]
+    return plans if many else plans[0]
 
 
 def _resolve_only(target: str | Target | None, settings: dict[str, Any]) -> Target:

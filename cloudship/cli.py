@@ -150,9 +150,82 @@ def _emit(as_json: bool, model: Any, human: Callable[[], None]) -> None:
         human()
 
 
+def _cli_type(annotation: Any) -> Any:
+    """The plain type typer should parse an option's value as (``int`` for ``StrictInt``)."""
+    import types
+    import typing
+
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _cli_type(inner[0])
+    return annotation
+
+
+def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the flags of every ``ShipOptions`` option (``cloudship.options``): the
+    options are declared once, for the Python API and the CLI alike. The command receives
+    them as ``**options``, already folded (``--env K=V`` → ``env={"K": "V"}``)."""
+    import functools
+    import inspect
+
+    from cloudship.options import DEFAULT_TIMEOUT, cli_flags
+
+    flags = [f for f in cli_flags() if not (for_plan and f[2].ship_only)]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        fixed = [
+            p
+            for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        added: list[inspect.Parameter] = []
+        for option, annotation, flag in flags:
+            decls = flag.flags or (f"--{option.replace('_', '-')}",)
+            default: Any = None
+            if flag.kind in ("pairs", "secret"):
+                kind: Any = list[str] | None
+            elif flag.kind == "flag":
+                kind, default = bool, False
+            else:
+                kind = _cli_type(annotation) | None
+                if option == "timeout":
+                    kind, default = float, DEFAULT_TIMEOUT
+            added.append(
+                inspect.Parameter(
+                    option,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=Annotated[kind, typer.Option(*decls, help=flag.help)],
+                )
+            )
+        kinds = {option: flag.kind for option, _, flag in flags}
+
+        @functools.wraps(command)
+        def run(*args: Any, **values: Any) -> None:
+            options = {k: v for k, v in values.items() if k in kinds}
+            rest = {k: v for k, v in values.items() if k not in kinds}
+            for option, kind in kinds.items():
+                if kind in ("pairs", "secret"):
+                    flag_name = "--secret" if kind == "secret" else "--env"
+                    options[option] = _pairs(options.get(option), flag_name)
+            command(*args, **rest, **options)
+
+        positional = [p for p in fixed if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        keyword = [p for p in fixed if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        run.__signature__ = inspect.Signature([*positional, *keyword, *added])  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in [*fixed, *added]}
+        return run
+
+    return decorate
+
+
 @app.command()
+@with_ship_options(for_plan=False)
 def ship(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
+    *,
     targets: Annotated[
         list[str] | None,
         typer.Option(
@@ -161,22 +234,9 @@ def ship(
             help="target name (default: config, then local); repeat to ship to several at once",
         ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="service name")] = None,
-    tag: Annotated[str | None, typer.Option(help="image tag (default: git SHA)")] = None,
-    port: Annotated[int | None, typer.Option(help="port the app listens on")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
-    secret: Annotated[
-        list[str] | None, typer.Option("--secret", help="KEY=VALUE, or KEY to read $KEY")
-    ] = None,
-    health_path: Annotated[str | None, typer.Option(help="HTTP path probed")] = None,
-    cpu: Annotated[float | None, typer.Option(help="vCPUs")] = None,
-    memory: Annotated[str | None, typer.Option(help="e.g. 512Mi")] = None,
-    replicas: Annotated[int | None, typer.Option()] = None,
-    platform: Annotated[str | None, typer.Option(help="e.g. linux/amd64")] = None,
-    force: Annotated[bool, typer.Option(help="push and deploy even if unchanged")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds for the health gate")] = 300.0,
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the Shipment as JSON")] = False,
+    **options: Any,
 ) -> None:
     """Build, push and deploy SOURCE; print its URL (one line per target)."""
     from cloudship.api import ship as do_ship
@@ -188,22 +248,7 @@ def ship(
     results: list[Shipment] = []
     try:
         result = do_ship(
-            source,
-            target,
-            name=name,
-            tag=tag,
-            port=port,
-            env=_pairs(env, "--env"),
-            secrets=_pairs(secret, "--secret"),
-            health_path=health_path,
-            cpu=cpu,
-            memory=memory,
-            replicas=replicas,
-            platform=platform,
-            force=force,
-            timeout=timeout,
-            on_event=Reporter(err),
-            **_settings(settings),
+            source, target, on_event=Reporter(err), settings=_settings(settings), **options
         )
         results = result if isinstance(result, list) else [result]
     except MultiTargetError as exc:
@@ -237,43 +282,20 @@ def _print_shipments(
 
 
 @app.command()
+@with_ship_options(for_plan=True)
 def plan(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
+    *,
     target: TargetOpt = None,
-    name: Annotated[str | None, typer.Option()] = None,
-    tag: Annotated[str | None, typer.Option()] = None,
-    port: Annotated[int | None, typer.Option()] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
-    secret: Annotated[
-        list[str] | None, typer.Option("--secret", help="KEY=VALUE, or KEY to read $KEY")
-    ] = None,
-    health_path: Annotated[str | None, typer.Option()] = None,
-    cpu: Annotated[float | None, typer.Option()] = None,
-    memory: Annotated[str | None, typer.Option()] = None,
-    replicas: Annotated[int | None, typer.Option()] = None,
-    platform: Annotated[str | None, typer.Option()] = None,
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    **options: Any,
 ) -> None:
-    """Show what `ship` would do, changing nothing remote (same options as ship)."""
+    """Show what `ship` would do, changing nothing remote (same options and checks as ship)."""
     from cloudship.api import plan as do_plan
 
     with _errors():
-        result = do_plan(
-            source,
-            target,
-            name=name,
-            tag=tag,
-            port=port,
-            env=_pairs(env, "--env"),
-            secrets=_pairs(secret, "--secret"),
-            health_path=health_path,
-            cpu=cpu,
-            memory=memory,
-            replicas=replicas,
-            platform=platform,
-            **_settings(settings),
-        )
+        result = do_plan(source, target, settings=_settings(settings), **options)
 
     def human() -> None:
         for action in result.actions:

@@ -207,8 +207,10 @@ class MemoryEngine(Engine):
             exposed_ports=ports,
             platform=built_platform,
         )
-        self.infos[image_id] = ImageInfo(
-            id=image_id, platform=built_platform, repo_digests=(), exposed_ports=ports
+        # Rebuilding the same content gives the same image, which keeps its RepoDigests.
+        self.infos.setdefault(
+            image_id,
+            ImageInfo(id=image_id, platform=built_platform, repo_digests=(), exposed_ports=ports),
         )
         self.tags[tag] = image_id
         on_event(BuildFinished(image_id=image_id, steps=len(steps), cache_hits=hits, seconds=0.0))
