@@ -35,10 +35,20 @@ from cloudship.errors import (
 
 if TYPE_CHECKING:
     from cloudship.api import destroy, logs, plan, rollback, ship, status
+    from cloudship.events import (
+        BuildFinished,
+        BuildStep,
+        DeployPhase,
+        Event,
+        Notice,
+        PushFinished,
+        PushProgress,
+    )
+    from cloudship.options import ShipOptions
     from cloudship.registry import Registry, RegistryAuth
-    from cloudship.runtime import Deployment, Runtime, ServiceSpec, ServiceStatus
+    from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
     from cloudship.shipment import Shipment, ShipPlan
-    from cloudship.targets import Target
+    from cloudship.targets import Provider, Target, register_target
 
 __version__ = "0.1.0"
 
@@ -52,6 +62,18 @@ _LAZY = {
     "Shipment": "cloudship.shipment",
     "ShipPlan": "cloudship.shipment",
     "Target": "cloudship.targets",
+    "Provider": "cloudship.targets",
+    "register_target": "cloudship.targets",
+    "ShipOptions": "cloudship.options",
+    "Plan": "cloudship.runtime",
+    "Revision": "cloudship.runtime",
+    "Event": "cloudship.events",
+    "Notice": "cloudship.events",
+    "BuildStep": "cloudship.events",
+    "BuildFinished": "cloudship.events",
+    "PushProgress": "cloudship.events",
+    "PushFinished": "cloudship.events",
+    "DeployPhase": "cloudship.events",
     "Registry": "cloudship.registry",
     "RegistryAuth": "cloudship.registry",
     "Runtime": "cloudship.runtime",
@@ -77,25 +99,36 @@ def __dir__() -> list[str]:
 __all__ = [
     "AuthError",
     "BuildError",
+    "BuildFinished",
+    "BuildStep",
     "CloudshipError",
     "ConfigError",
     "DeployError",
+    "DeployPhase",
     "Deployment",
     "EngineError",
+    "Event",
     "HealthCheckFailed",
     "MultiTargetError",
+    "Notice",
+    "Plan",
     "PlatformMismatchError",
     "PortInUseError",
+    "Provider",
     "ProviderNotInstalledError",
     "PushError",
+    "PushFinished",
+    "PushProgress",
     "Registry",
     "RegistryAuth",
     "RegistryError",
+    "Revision",
     "RevisionNotFoundError",
     "Runtime",
     "ServiceNotFoundError",
     "ServiceSpec",
     "ServiceStatus",
+    "ShipOptions",
     "ShipPlan",
     "Shipment",
     "SourceError",
@@ -105,6 +138,7 @@ __all__ = [
     "destroy",
     "logs",
     "plan",
+    "register_target",
     "rollback",
     "ship",
     "status",

@@ -2,9 +2,15 @@
 
 A target pairs a ``Registry`` with a ``Runtime``. Built-in names resolve through the sorted
 table below (module path + the SDK it needs + the extra that installs it); third parties add
-targets with the ``cloudship.providers`` entry-point group. Nothing is imported until a target
-is asked for, and a missing SDK gives an install hint, while an ImportError from inside a
-provider (a bug) propagates unchanged.
+targets with the ``cloudship.providers`` entry-point group or, in-process, with
+``register_target(name, provider)``. Nothing is imported until a target is asked for, and a
+missing SDK gives an install hint, while an ImportError from inside a provider (a bug)
+propagates unchanged.
+
+A named target in ``cloudship.toml`` (``[targets.NAME] registry = … runtime = …``) names each
+part by a provider's name (``"aws"``, or any plugin's) or by a kind a provider declares in
+``registry_kinds`` / ``runtime_kinds`` (``"ecr"``, ``"ecs"``): there is no closed list, so a
+plugin's registry or runtime composes with any other exactly as the built-in ones do.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ class Provider(ABC):
     name: ClassVar[str]
     #: the provider's settings model (``[name]`` table, ``CLOUDSHIP_<NAME>_*`` env, kwargs)
     settings_model: ClassVar[type[BaseModel]]
+    #: names a ``[targets.NAME]`` table may use for this provider's registry / runtime, besides
+    #: the provider's own name (e.g. ``{"ecr"}`` / ``{"ecs"}`` for aws)
+    registry_kinds: ClassVar[frozenset[str]] = frozenset()
+    runtime_kinds: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
@@ -68,35 +78,64 @@ class _Known(NamedTuple):
     #: top-level modules of the SDK the extra installs (any of them missing → install hint)
     sdk: tuple[str, ...]
     extra: str | None
+    #: the kinds the provider declares, repeated here so composing needs no import to find them
+    registry_kinds: frozenset[str] = frozenset()
+    runtime_kinds: frozenset[str] = frozenset()
 
 
 # name → where the provider lives, the SDK module it imports, and the extra that installs it.
 KNOWN_TARGETS: dict[str, _Known] = dict(
     sorted(
         {
-            "aws": _Known("cloudship_aws:provider", ("boto3", "botocore"), "aws"),
-            "azure": _Known("cloudship_azure:provider", ("azure",), "azure"),
+            "aws": _Known(
+                "cloudship_aws:provider",
+                ("boto3", "botocore"),
+                "aws",
+                frozenset({"ecr"}),
+                frozenset({"ecs"}),
+            ),
+            "azure": _Known(
+                "cloudship_azure:provider",
+                ("azure",),
+                "azure",
+                frozenset({"acr"}),
+                frozenset({"containerapps"}),
+            ),
             "dockerhub": _Known("cloudship_dockerhub:provider", (), "dockerhub"),
             "local": _Known("cloudship_local:provider", (), None),
         }.items()
     )
 )
 
+#: providers registered in this process with ``register_target``
+_REGISTERED: dict[str, Provider] = {}
 
-# Names a named target may use for its registry and its runtime → the provider that has it.
-REGISTRY_KINDS = {"acr": "azure", "dockerhub": "dockerhub", "ecr": "aws", "local": "local"}
-RUNTIME_KINDS = {"containerapps": "azure", "ecs": "aws", "local": "local"}
+
+def register_target(name: str, provider: Provider) -> None:
+    """Make ``provider`` available as target ``name`` in this process (as an entry point in
+    ``cloudship.providers`` does for an installed package); a later call replaces it."""
+    if not isinstance(provider, Provider):
+        raise ConfigError(
+            f"register_target({name!r}, ...) needs a cloudship Provider, "
+            f"not a {type(provider).__name__}",
+            fix="subclass cloudship.Provider and pass an instance",
+        )
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"invalid target name {name!r}", fix="use letters, digits, '-' and '_'")
+    _REGISTERED[name] = provider
 
 
 def available() -> list[str]:
-    """Every target name cloudship knows (built-in and from entry points), sorted."""
-    names = set(KNOWN_TARGETS)
+    """Every target name cloudship knows (built-in, registered, from entry points), sorted."""
+    names = set(KNOWN_TARGETS) | set(_REGISTERED)
     names.update(ep.name for ep in entry_points(group="cloudship.providers"))
     return sorted(names)
 
 
 def load_provider(name: str) -> Provider:
     """The provider for ``name``; raises ``ConfigError`` or ``ProviderNotInstalledError``."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     known = KNOWN_TARGETS.get(name)
     spec = known.module if known else None
     if spec is None:
@@ -168,14 +207,27 @@ def route_settings(
     return routed
 
 
-def _kind(table: dict[str, Any], key: str, kinds: dict[str, str], target: str) -> Provider:
+def _kind(table: dict[str, Any], key: str, target: str) -> Provider:
+    """The provider whose registry (``key="registry"``) or runtime a named target names: by
+    provider name, or by a kind a built-in row or a loaded plugin declares."""
     value = table.get(key)
-    if value not in kinds:
-        raise ConfigError(
-            f"target {target!r}: {key} = {value!r} is not one cloudship knows",
-            fix=f"use one of: {', '.join(sorted(kinds))}",
-        )
-    return load_provider(kinds[value])
+    if isinstance(value, str) and value in available():
+        return load_provider(value)
+    declared = "registry_kinds" if key == "registry" else "runtime_kinds"
+    for name, known in KNOWN_TARGETS.items():
+        if value in getattr(known, declared):
+            return load_provider(name)
+    plugins = [n for n in available() if n not in KNOWN_TARGETS]
+    kinds = {k for known in KNOWN_TARGETS.values() for k in getattr(known, declared)}
+    for name in plugins:  # only plugins are imported to read their kinds
+        provider = load_provider(name)
+        kinds |= getattr(provider, declared)
+        if value in getattr(provider, declared):
+            return provider
+    raise ConfigError(
+        f"target {target!r}: {key} = {value!r} is not a provider or a {key} kind cloudship knows",
+        fix=f"use one of: {', '.join(sorted(kinds | set(available())))}",
+    )
 
 
 def _compose(
@@ -183,8 +235,8 @@ def _compose(
 ) -> Target:
     """A named target from ``[targets.NAME]``: a registry from one provider, a runtime from
     another (or the same), with per-target settings over each provider's own table."""
-    registry_provider = _kind(table, "registry", REGISTRY_KINDS, name)
-    runtime_provider = _kind(table, "runtime", RUNTIME_KINDS, name)
+    registry_provider = _kind(table, "registry", name)
+    runtime_provider = _kind(table, "runtime", name)
     providers = {registry_provider.name: registry_provider, runtime_provider.name: runtime_provider}
     unknown = set(table) - {"registry", "runtime", *providers}
     if unknown:

@@ -21,6 +21,8 @@ from cloudship_aws.settings import AwsSettings
 class AwsProvider(Provider):
     name: ClassVar[str] = "aws"
     settings_model: ClassVar[type[BaseModel]] = AwsSettings
+    registry_kinds: ClassVar[frozenset[str]] = frozenset({"ecr"})
+    runtime_kinds: ClassVar[frozenset[str]] = frozenset({"ecs"})
 
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
         settings = load_settings(AwsSettings, config.section(self.name), overrides)

@@ -25,6 +25,8 @@ from cloudship_azure.settings import AzureSettings
 class AzureProvider(Provider):
     name: ClassVar[str] = "azure"
     settings_model: ClassVar[type[BaseModel]] = AzureSettings
+    registry_kinds: ClassVar[frozenset[str]] = frozenset({"acr"})
+    runtime_kinds: ClassVar[frozenset[str]] = frozenset({"containerapps"})
 
     def target(self, config: ConfigFile, overrides: dict[str, Any]) -> Target:
         overrides = dict(overrides)
