@@ -19,7 +19,7 @@ from types import TracebackType
 import httpx
 
 from cloudship.errors import RegistryError
-from cloudship_local.embedded import registry_config
+from cloudship.registry_config import registry_config
 
 _HTPASSWD = """\
 auth:

@@ -17,30 +17,10 @@ import httpx
 
 from cloudship.engine import Engine
 from cloudship.errors import RegistryError
+from cloudship.registry_config import registry_config
 
 CONTAINER_NAME = "cloudship-registry"
 IMAGE = "registry:2"
-
-
-def registry_config(
-    storage: str, address: str, *, secret: str | None = None, auth: str = ""
-) -> str:
-    """A distribution registry's ``config.yml``: filesystem storage with deletes, one address,
-    optionally an HTTP secret and an ``auth:`` section (``cloudship.testing`` uses both)."""
-    lines = [
-        "version: 0.1",
-        "log:",
-        "  level: warn",
-        "storage:",
-        "  filesystem:",
-        f"    rootdirectory: {storage}",
-        "  delete:",
-        "    enabled: true",
-        "http:",
-        f"  addr: {address}",
-        *([f"  secret: {secret}"] if secret else []),
-    ]
-    return "\n".join(lines) + "\n" + auth
 
 
 class EmbeddedRegistry:
