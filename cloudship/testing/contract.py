@@ -13,7 +13,7 @@ providing a few fixtures::
             return MyRuntime(...)
 
         @pytest.fixture
-        def cloudship_contract_release(self, ...):
+        def release(self, ...):
             def release(answer: str, *, healthy: bool = True) -> Release:
                 ...  # push an image that answers `answer` (or exits at once) and pin it
             return release
@@ -31,7 +31,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import pytest
 
@@ -53,6 +53,14 @@ class ReleaseFactory(Protocol):
     def __call__(self, answer: str, *, healthy: bool = True) -> Release: ...
 
 
+class Case(NamedTuple):
+    """What each contract test gets: the runtime, a spec for a fresh service, and images."""
+
+    runtime: Runtime
+    spec: ServiceSpec
+    release: ReleaseFactory
+
+
 class RuntimeContract:
     """Subclass and provide ``cloudship_contract_runtime`` and ``cloudship_contract_release``;
     override ``cloudship_contract_spec`` for a runtime that needs other settings, and
@@ -65,7 +73,7 @@ class RuntimeContract:
         raise NotImplementedError("provide the runtime under test")
 
     @pytest.fixture
-    def cloudship_contract_release(self) -> ReleaseFactory:
+    def release(self) -> ReleaseFactory:
         raise NotImplementedError("provide a factory of pullable images")
 
     @pytest.fixture
@@ -86,6 +94,15 @@ class RuntimeContract:
         assert url is not None, "a serving service has a URL"
         return httpx.get(url, timeout=10).text.strip()
 
+    @pytest.fixture
+    def cloudship_contract(
+        self,
+        cloudship_contract_runtime: Runtime,
+        cloudship_contract_release: ReleaseFactory,
+        cloudship_contract_spec: ServiceSpec,
+    ) -> Case:
+        return Case(cloudship_contract_runtime, cloudship_contract_spec, cloudship_contract_release)
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _deploy(
@@ -97,16 +114,9 @@ class RuntimeContract:
 
     # -- the contract ----------------------------------------------------------------------
 
-    def test_first_deploy_serves_r1(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        revision, url, changed, previous = self._deploy(
-            runtime, spec, cloudship_contract_release("v1")
-        )
+    def test_first_deploy_serves_r1(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        revision, url, changed, previous = self._deploy(runtime, spec, release("v1"))
         assert (revision, changed, previous) == ("r1", True, None)
         assert self.answer_of(runtime, spec.name, url) == "v1"
         state = runtime.status(spec.name)
@@ -115,33 +125,21 @@ class RuntimeContract:
         assert state.url == url
         assert [r.id for r in state.revisions] == ["r1"]
 
-    def test_unchanged_redeploy_changes_nothing(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        release = cloudship_contract_release("v1")
-        first = self._deploy(runtime, spec, release)
-        again = self._deploy(runtime, spec, release)
+    def test_unchanged_redeploy_changes_nothing(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        v1 = release("v1")
+        first = self._deploy(runtime, spec, v1)
+        again = self._deploy(runtime, spec, v1)
         assert again[0] == first[0] and again[2] is False
         state = runtime.status(spec.name)
         assert state is not None and [r.id for r in state.revisions] == ["r1"]
-        forced = self._deploy(runtime, spec, release, force=True)
+        forced = self._deploy(runtime, spec, v1, force=True)
         assert forced[0] == "r2" and forced[2] is True
 
-    def test_change_makes_the_next_revision(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        self._deploy(runtime, spec, cloudship_contract_release("v1"))
-        revision, url, changed, previous = self._deploy(
-            runtime, spec, cloudship_contract_release("v2")
-        )
+    def test_change_makes_the_next_revision(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        self._deploy(runtime, spec, release("v1"))
+        revision, url, changed, previous = self._deploy(runtime, spec, release("v2"))
         assert (revision, changed, previous) == ("r2", True, "r1")
         assert self.answer_of(runtime, spec.name, url) == "v2"
         state = runtime.status(spec.name)
@@ -149,15 +147,12 @@ class RuntimeContract:
         assert {r.id for r in state.revisions} == {"r1", "r2"}
 
     def test_failed_deploy_keeps_the_previous_revision_serving(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
+        self, cloudship_contract: Case
     ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        _, url, _, _ = self._deploy(runtime, spec, cloudship_contract_release("v1"))
+        runtime, spec, release = cloudship_contract
+        _, url, _, _ = self._deploy(runtime, spec, release("v1"))
         with pytest.raises(HealthCheckFailed) as failed:
-            self._deploy(runtime, spec, cloudship_contract_release("bad", healthy=False))
+            self._deploy(runtime, spec, release("bad", healthy=False))
         assert failed.value.rolled_back_to == "r1"
         assert self.answer_of(runtime, spec.name, url) == "v1"
         state = runtime.status(spec.name)
@@ -165,27 +160,19 @@ class RuntimeContract:
         assert all(r.state != "serving" for r in state.revisions if r.id != "r1")
 
     def test_failed_first_deploy_has_nothing_to_roll_back_to(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
+        self, cloudship_contract: Case
     ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
+        runtime, spec, release = cloudship_contract
         with pytest.raises(HealthCheckFailed) as failed:
-            self._deploy(runtime, spec, cloudship_contract_release("bad", healthy=False))
+            self._deploy(runtime, spec, release("bad", healthy=False))
         assert failed.value.rolled_back_to is None
         state = runtime.status(spec.name)
         assert state is None or state.current is None
 
-    def test_rollback_default_and_to(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        self._deploy(runtime, spec, cloudship_contract_release("v1"))
-        self._deploy(runtime, spec, cloudship_contract_release("v2"))
+    def test_rollback_default_and_to(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        self._deploy(runtime, spec, release("v1"))
+        self._deploy(runtime, spec, release("v2"))
         back = runtime.rollback(spec.name, timeout=self.timeout)
         assert (back.revision, back.previous, back.changed) == ("r1", "r2", True)
         assert self.answer_of(runtime, spec.name, back.url) == "v1"
@@ -198,16 +185,13 @@ class RuntimeContract:
             runtime.rollback(spec.name, "r99", timeout=self.timeout)
 
     def test_default_rollback_never_chooses_a_failed_revision(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
+        self, cloudship_contract: Case
     ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        self._deploy(runtime, spec, cloudship_contract_release("v1"))
+        runtime, spec, release = cloudship_contract
+        self._deploy(runtime, spec, release("v1"))
         with pytest.raises(HealthCheckFailed):
-            self._deploy(runtime, spec, cloudship_contract_release("bad", healthy=False))
-        revision, _, _, _ = self._deploy(runtime, spec, cloudship_contract_release("v3"))
+            self._deploy(runtime, spec, release("bad", healthy=False))
+        revision, _, _, _ = self._deploy(runtime, spec, release("v3"))
         back = runtime.rollback(spec.name, timeout=self.timeout)
         assert back.previous == revision
         assert self.answer_of(runtime, spec.name, back.url) == "v1"
@@ -218,26 +202,16 @@ class RuntimeContract:
             with pytest.raises(RevisionNotFoundError, match="failed its health gate"):
                 runtime.rollback(spec.name, failed_id, timeout=self.timeout)
 
-    def test_logs_are_lines(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        self._deploy(runtime, spec, cloudship_contract_release("v1"))
+    def test_logs_are_lines(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        self._deploy(runtime, spec, release("v1"))
         lines = runtime.logs(spec.name, tail=5)
         assert isinstance(lines, list) and all(isinstance(line, str) for line in lines)
         assert len(lines) <= 5
 
-    def test_destroy_twice_and_then_it_is_gone(
-        self,
-        cloudship_contract_runtime: Runtime,
-        cloudship_contract_release: ReleaseFactory,
-        cloudship_contract_spec: ServiceSpec,
-    ) -> None:
-        runtime, spec = cloudship_contract_runtime, cloudship_contract_spec
-        self._deploy(runtime, spec, cloudship_contract_release("v1"))
+    def test_destroy_twice_and_then_it_is_gone(self, cloudship_contract: Case) -> None:
+        runtime, spec, release = cloudship_contract
+        self._deploy(runtime, spec, release("v1"))
         runtime.destroy(spec.name)
         runtime.destroy(spec.name)
         assert runtime.status(spec.name) is None
@@ -298,4 +272,4 @@ class RegistryContract:
         assert registry.manifest_digest(path, digest) == digest
 
 
-__all__ = ["RegistryContract", "Release", "ReleaseFactory", "RuntimeContract"]
+__all__ = ["Case", "RegistryContract", "Release", "ReleaseFactory", "RuntimeContract"]
