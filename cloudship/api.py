@@ -38,12 +38,12 @@ from cloudship.errors import (
     DeployError,
     MultiTargetError,
     PlatformMismatchError,
-    ServiceNotFoundError,
     SourceError,
 )
 from cloudship.events import Event, EventSink, PushFinished, ignore
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.options import DEFAULT_TIMEOUT, Options, ShipOptions, read_options
+from cloudship.revisions import service_not_found
 from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus, service_name
 from cloudship.shipment import BuildSummary, PushSummary, Shipment, ShipPlan
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
@@ -588,10 +588,7 @@ def status(name: str, target: str | Target | None = None, **settings: Any) -> Se
     tgt = _resolve_only(target, settings)
     found = tgt.runtime.status(name)
     if found is None:
-        raise ServiceNotFoundError(
-            f"service {name!r} is not deployed on target {tgt.name!r}",
-            fix="check the name, or ship it first",
-        )
+        raise service_not_found(name, f"target {tgt.name!r}")
     return found
 
 
