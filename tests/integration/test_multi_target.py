@@ -97,7 +97,7 @@ def test_named_target_errors(app_dir: Path) -> None:
         '[targets.bad]\nregistry = "quay"\nruntime = "local"\n'
         '[targets.typo]\nregistry = "local"\nruntime = "local"\nlocall = {}\n'
     )
-    with pytest.raises(ConfigError, match="registry = 'quay' is not one cloudship knows"):
+    with pytest.raises(ConfigError, match="registry = 'quay' is not a provider or a registry kind"):
         ship(app_dir, "bad")
     with pytest.raises(ConfigError, match=r"unknown keys \['locall'\]"):
         ship(app_dir, "typo")
