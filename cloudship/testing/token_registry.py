@@ -41,10 +41,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
+import hashlib
 import json
 import threading
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,20 @@ NULL_GUID = "00000000-0000-0000-0000-000000000000"
 Grant = tuple[str, Collection[str]]
 #: login (a user name, or one secret of it) → what it may do
 Grants = Mapping[str, Sequence[Grant]]
+
+
+def secret_id(secret: str) -> str:
+    """A short, non-secret name for one secret, as ``TokenService.issued`` records it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Issued:
+    """One token handed out: to whom, with which secret (``secret_id``), granting what."""
+
+    subject: str
+    secret: str
+    access: list[dict[str, Any]]
 
 
 def hub_grants(users: Iterable[str]) -> dict[str, list[Grant]]:
@@ -152,6 +168,8 @@ class TokenService:
         self.url = f"http://127.0.0.1:{self.port}"
         #: every request line served (method, path, response status), for tests to assert on
         self.requests: list[tuple[str, str, int]] = []
+        #: every token issued (who, which secret by ``secret_id``, what access), in order
+        self.issued: list[Issued] = []
         self._server: ThreadingHTTPServer | None = None
 
     def configure(
@@ -234,6 +252,12 @@ class TokenService:
 
     def _access_token(self, subject: str, secret: str | None, scopes: list[str]) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
+        access = [
+            _access_entry(scope, self.granted(subject, secret, scope))
+            for scope in scopes
+            if scope.count(":") >= 2
+        ]
+        self.issued.append(Issued(subject, secret_id(secret) if secret else "", access))
         token = self.key.sign(
             {
                 "iss": self.issuer,
@@ -243,11 +267,7 @@ class TokenService:
                 "iat": now,
                 "nbf": now - dt.timedelta(seconds=5),
                 "exp": now + self.access_ttl,
-                "access": [
-                    _access_entry(scope, self.granted(subject, secret, scope))
-                    for scope in scopes
-                    if scope.count(":") >= 2
-                ],
+                "access": access,
             }
         )
         return {
