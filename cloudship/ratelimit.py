@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     import httpx
 
 DEFAULT_ATTEMPTS = 3
+#: what to do about a 429, Docker Hub's pull limit in particular
+RATE_LIMIT_FIX = (
+    "wait and ship again; on Docker Hub, pull limits are per account (10/hour per IP "
+    "anonymous, 100/hour for Personal accounts, none for paid plans), so sign in or upgrade "
+    "(https://docs.docker.com/docker-hub/usage/pulls/)"
+)
 MAX_WAIT = 60.0
 _QUOTA = re.compile(r"^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?")
 #: a ``*-Reset`` value above this is a unix timestamp, not a number of seconds
@@ -217,8 +223,6 @@ def with_rate_limit_retries(
             head = f"{what}: rate limited (HTTP 429) {tries} times in a row{quota}{said}; it resets"
         raise RegistryError(
             f"{head} {_when(last.retry_after, clock())}",
-            fix="wait and ship again; on Docker Hub, pull limits are per account (10/hour per "
-            "IP anonymous, 100/hour for Personal accounts, none for paid plans), so sign in "
-            "or upgrade (https://docs.docker.com/docker-hub/usage/pulls/)",
+            fix=RATE_LIMIT_FIX,
         ) from None
     raise AssertionError("unreachable: tenacity either returns or raises")

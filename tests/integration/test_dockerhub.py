@@ -9,10 +9,13 @@ Hub would refuse. The engine really pushes, and the runtime really pulls.
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -20,11 +23,14 @@ from pydantic import SecretStr
 from cloudship import AuthError, RegistryError, ship
 from cloudship.config import ConfigFile
 from cloudship.engine import Engine
+from cloudship.images import ImageRef
 from cloudship.targets import Target
+from cloudship.testing.pull_limit import PullLimitProxy
 from cloudship.testing.token_registry import TokenRegistry, hub_grants, secret_id
 from cloudship_dockerhub import provider
 from cloudship_dockerhub.fake import FakeHub, PersonalAccessToken, oat
 from cloudship_dockerhub.hub import HubClient, PrivateRepositoryLimitError
+from tests.conftest import write_app
 
 USER = "alice"
 PAT = "dckr_pat_not-a-real-token-123"  # Read, Write, Delete: what cloudship asks for
@@ -62,7 +68,7 @@ def hub(hub_registry: TokenRegistry) -> Iterator[FakeHub]:
         yield fake
 
 
-def hub_target(registry: TokenRegistry, hub: FakeHub, **settings: object) -> Target:
+def hub_target(registry: TokenRegistry, hub: FakeHub, /, **settings: object) -> Target:
     values: dict[str, object] = {
         "username": USER,
         "token": PAT,
@@ -218,6 +224,76 @@ def test_rate_limit_is_retried_then_reported(
     with pytest.raises(RegistryError, match="rate limited"):
         hub_target(hub_registry, hub).registry.repository("never-made")
     assert (USER, "never-made") not in hub.repositories
+
+
+def test_pull_rate_limit_answers_like_docker_hub_and_is_reported(
+    tmp_path: Path, hub_registry: TokenRegistry, hub: FakeHub, cloudship_engine: Engine
+) -> None:
+    name = f"hublimit-{uuid.uuid4().hex[:8]}"
+    # an image this engine does not have, so that a pull downloads it (a counted GET)
+    unique = write_app(tmp_path / "unique", body=f"only-{name}")
+    with PullLimitProxy(hub_registry.address) as proxy:
+        target = hub_target(hub_registry, hub, registry=proxy.address, registry_api=proxy.address)
+        repository = target.registry.repository(name)
+        built, _ = cloudship_engine.client.images.build(path=str(unique), rm=True)
+        ref = ImageRef.parse(repository).with_tag("v1")
+        try:
+            cloudship_engine.tag(str(built.id), ref)
+            digest = cloudship_engine.push(ref, target.registry.credentials()).digest
+            assert proxy.used == {}, "pushes are not pulls"
+            pinned = f"{repository}@{digest}"
+
+            def forget() -> None:  # the engine no longer has the image: the next pull is a GET
+                target.runtime.destroy(name)
+                client = cloudship_engine.client
+                deadline = time.monotonic() + 10
+                while str(built.id) in {image.id for image in client.images.list(all=True)}:
+                    # a container being removed still holds the image for a moment
+                    assert time.monotonic() < deadline, "the test image could not be removed"
+                    for container in client.containers.list(
+                        all=True, filters={"ancestor": built.id}
+                    ):
+                        container.remove(force=True)  # this test's own image's containers
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.images.remove(str(built.id), force=True)
+                    time.sleep(0.05)
+
+            forget()
+            proxy.used[USER] = proxy.limit - 1  # one pull left this hour
+            shipped = ship(pinned, target, name=name, port=8000)
+            assert shipped.url is not None and httpx.get(shipped.url).text == f"only-{name}\n"
+            assert proxy.used[USER] == proxy.limit
+
+            # what Docker's docs tell users to run to see their limit: a HEAD, not counted
+            token = httpx.get(
+                f"{hub_registry.tokens.url}/token",
+                params={"service": hub_registry.address, "scope": f"repository:{USER}/{name}:pull"},
+                auth=(USER, PAT),
+            ).json()["token"]
+            head = httpx.head(
+                f"http://{proxy.address}/v2/{USER}/{name}/manifests/{digest}",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/vnd.docker.distribution.manifest.v2+json",
+                },
+            )
+            assert head.status_code == 200
+            assert head.headers["ratelimit-limit"] == "100;w=3600"
+            assert head.headers["ratelimit-remaining"] == "0;w=3600"
+
+            forget()
+            with pytest.raises(RegistryError) as info:
+                ship(pinned, target, name=name, port=8000)
+            text = str(info.value)
+            assert "toomanyrequests" in text and "You have reached your pull rate limit" in text
+            assert "100/hour for Personal accounts" in text
+            assert proxy.requests[-1][0] == "GET" and proxy.requests[-1][3] == 429
+            assert target.runtime.status(name) is None, "nothing runs"
+            never_shown(info.value)
+        finally:
+            target.runtime.destroy(name)
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                cloudship_engine.client.images.remove(str(built.id), force=True)
 
 
 def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
