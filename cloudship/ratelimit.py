@@ -72,6 +72,8 @@ class RateLimit:
         limit, limit_window = _quota(lower.get("ratelimit-limit"))
         if remaining is None:
             remaining, _ = _quota(lower.get("x-ratelimit-remaining"))
+        if limit is None:
+            limit, _ = _quota(lower.get("x-ratelimit-limit"))
         reset = _reset(lower.get("ratelimit-reset") or lower.get("x-ratelimit-reset"), now)
         retry = lower.get("retry-after")
         return cls(
