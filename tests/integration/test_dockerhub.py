@@ -42,10 +42,20 @@ SECRETS = (PAT, READ_ONLY, BOB, OAT)
 pytestmark = pytest.mark.usefixtures("docker_config_guard")
 
 
+def untag(engine: Engine, address: str) -> None:
+    """Drop the engine's references to a throw-away registry (the engine is shared)."""
+    for image in engine.client.images.list():
+        for ref in [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]:
+            if ref.startswith(f"{address}/"):
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.client.images.remove(ref)
+
+
 @pytest.fixture(scope="module")
 def hub_registry(cloudship_engine: Engine) -> Iterator[TokenRegistry]:
     with TokenRegistry(users={USER: PAT}, grants=hub_grants([USER])) as registry:
         yield registry
+    untag(cloudship_engine, registry.address)
 
 
 @pytest.fixture
@@ -294,6 +304,7 @@ def test_pull_rate_limit_answers_like_docker_hub_and_is_reported(
             target.runtime.destroy(name)
             with contextlib.suppress(docker.errors.ImageNotFound):
                 cloudship_engine.client.images.remove(str(built.id), force=True)
+            untag(cloudship_engine, proxy.address)
 
 
 def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

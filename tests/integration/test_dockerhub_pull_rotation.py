@@ -1,4 +1,5 @@
-"""Docker Hub + Container Apps: a rotated Hub token reaches the app's registry secret.
+"""Docker Hub + Container Apps: the app stores the read-only ``pull_token``, and a rotated one
+reaches the app's registry secret.
 
 Container Apps pulls a foreign registry's image with the app's ``registries`` entry and its
 password secret (learn.microsoft.com/azure/container-apps/containers#container-registries), so
@@ -29,9 +30,11 @@ from cloudship.testing.token_registry import TokenRegistry, hub_grants
 from cloudship_azure.containerapps import PULL_TAG
 from cloudship_dockerhub import provider as hub_provider
 from cloudship_dockerhub.fake import FakeHub, PersonalAccessToken
+from tests.integration.test_dockerhub import untag
 
 USER = "alice"
-OLD, NEW = "dckr_pat_before-rotation-111", "dckr_pat_after-rotation-222"
+PUSH = "dckr_pat_push-token-000"  # Read, Write, Delete: creates and pushes
+OLD, NEW = "dckr_pat_before-rotation-111", "dckr_pat_after-rotation-222"  # Read-only pulls
 
 pytestmark = pytest.mark.usefixtures("docker_config_guard")
 
@@ -40,12 +43,13 @@ class Rig:
     def __init__(self, registry: TokenRegistry, hub: FakeHub, azure: AzureTargetFactory) -> None:
         self.registry, self.hub, self.azure = registry, hub, azure
 
-    def target(self, token: str) -> Target:
+    def target(self, pull_token: str) -> Target:
         hub_registry = hub_provider.registry(
             ConfigFile(),
             {
                 "username": USER,
-                "token": token,
+                "token": PUSH,
+                "pull_token": pull_token,
                 "registry": self.registry.address,
                 "registry_api": self.registry.address,
                 "hub_api": self.hub.url,
@@ -78,7 +82,13 @@ def rig(cloudship_engine: Engine) -> Iterator[Rig]:
     with ExitStack() as stack:
         registry = stack.enter_context(TokenRegistry(grants=hub_grants([USER])))
         hub = stack.enter_context(
-            FakeHub(users={USER: OLD}, tokens=[PersonalAccessToken(USER, NEW, "repo:admin")])
+            FakeHub(
+                users={USER: PUSH},
+                tokens=[
+                    PersonalAccessToken(USER, OLD, "repo:read"),
+                    PersonalAccessToken(USER, NEW, "repo:read"),
+                ],
+            )
         )
         registry.tokens.configure(hub.registry_logins(), hub.registry_grants())
         # The configuration of the PUT that creates a revision, as the revision sees it (the
@@ -115,15 +125,20 @@ def rig(cloudship_engine: Engine) -> Iterator[Rig]:
 
         arm.arm.apps.put = recording_put  # type: ignore[method-assign]
         stack.enter_context(arm)
+        stack.callback(untag, cloudship_engine, registry.address)
         yield Rig(registry, hub, AzureTargetFactory(arm, runner, credential))
 
 
-def test_a_rotated_token_rewrites_the_registry_secret(app_dir: Path, rig: Rig) -> None:
+def test_the_read_only_pull_token_is_stored_and_a_rotated_one_rewritten(
+    app_dir: Path, rig: Rig
+) -> None:
     name = rig.azure.name("hubaca")
     first = ship(app_dir, rig.target(OLD), name=name, port=8000, timeout=60)
-    assert first.changed and rig.stored_password(name) == OLD
+    assert first.changed
+    assert rig.stored_password(name) == OLD, "the app stores the read-only token, not the push one"
+    assert PUSH not in str(rig.app(name))
 
-    # rotate: the old token is deleted on the Hub; only the new one signs in anywhere
+    # rotate: the old pull token is deleted on the Hub; a pull with it now fails
     rig.hub.revoke(OLD)
     rig.registry.tokens.configure(rig.hub.registry_logins(), rig.hub.registry_grants())
     refused = httpx.get(
