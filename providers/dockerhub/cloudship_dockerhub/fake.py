@@ -8,7 +8,8 @@ It fails the way Docker Hub fails, by default; each rule names its source:
   "description"}``; name 2-255 chars matching ``^[a-z0-9]+(?:[._-][a-z0-9]+)*$``, description
   ≤ 100) — https://docs.docker.com/reference/api/hub/latest/operations/AuthCreateAccessToken/ ,
   …/CreateRepository/ , …/schemas/repo_creation_request/ . Errors carry ``message`` and
-  ``errinfo`` as the Hub's error schema does (…/hub/latest.yaml ``ValueError``).
+  ``errinfo``, the Hub's ``error`` schema (…/hub/latest/schemas/error/: "The message describes
+  the failure; errinfo can contain additional context").
 - **Access tokens expire after 10 minutes** ("The created access token. This expires in 10
   minutes.", …/schemas/AuthCreateTokenResponse/); then every call answers 401. The lifetime
   and the clock are injectable (``access_ttl``, ``clock``; ``advance()``) so tests need not
@@ -69,7 +70,10 @@ PRIVATE_REPOSITORIES: dict[str, int | None] = {
     "team": None,
     "business": None,
 }
+#: the Hub's UI text for the private-repository limit (docker/hub-feedback#1249, #1313)
 NO_MORE_PRIVATE = "No more private repositories available"
+#: what users report a Read & Write PAT gets from repository-management calls (e.g.
+#: gitlab.com/psyb0t/reusable-github-workflows v0.35.2 notes); the Hub does not document it
 INSUFFICIENT_SCOPE = "access denied: insufficient scope"
 
 
