@@ -342,7 +342,7 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
     timer = _Timer()
     if local is None:
         assert isinstance(src, ImageSource)
-        pull = tgt.registry.credentials() if src.ref.registry == tgt.registry.address else None
+        pull = tgt.registry.pull_credentials() if src.ref.registry == tgt.registry.address else None
         with timer.phase("deploy"):
             deployment = tgt.runtime.deploy(
                 spec, src.ref, pull, timeout=timeout, on_event=sink, force=force
@@ -377,8 +377,9 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
 
     pinned = ImageRef.parse(decision.repository).with_digest(digest)
     with timer.phase("deploy"):
+        pull = tgt.registry.pull_credentials()
         deployment = tgt.runtime.deploy(
-            spec, pinned, auth, timeout=timeout, on_event=sink, force=force
+            spec, pinned, pull, timeout=timeout, on_event=sink, force=force
         )
     build = (
         BuildSummary(

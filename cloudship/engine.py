@@ -29,6 +29,7 @@ from cloudship.errors import (
 )
 from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
 from cloudship.images import ImageRef, normalize_platform
+from cloudship.ratelimit import RATE_LIMIT_FIX
 from cloudship.registry import RegistryAuth
 
 if TYPE_CHECKING:
@@ -373,6 +374,8 @@ class Engine:
         except APIError as exc:
             text = str(exc.explanation or exc)
             kind = _classify_stream_error(text, action)
+            if "toomanyrequests" in text.lower():  # Docker Hub's pull limit
+                raise RegistryError(f"{action} of {ref}: {text}", fix=RATE_LIMIT_FIX) from exc
             raise kind(f"{action} of {ref}: {text}") from exc
 
     @staticmethod
@@ -387,5 +390,7 @@ class Engine:
                     AuthError: "check the registry credentials (they may have expired)",
                     RegistryError: f"check that the registry {ref.domain} is running",
                 }.get(kind, "see the registry's message above")
+                if "toomanyrequests" in str(message).lower():  # Docker Hub's pull limit
+                    kind, fix = RegistryError, RATE_LIMIT_FIX
                 raise kind(f"{action} of {ref}: {message}", fix=fix)
             yield line

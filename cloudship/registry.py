@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -24,6 +25,19 @@ class RegistryAuth(BaseModel):
     def stale(self, margin: timedelta = timedelta(minutes=5)) -> bool:
         """True when the credentials expire within ``margin`` (refresh before use)."""
         return self.expires_at is not None and datetime.now(UTC) + margin >= self.expires_at
+
+    def fingerprint(self) -> str:
+        """A non-secret digest of server, username and password, for "did they change?".
+
+        Runtimes that store pull credentials (a Secrets Manager secret, a Container Apps
+        registry secret) keep it next to what they compare for "unchanged", so a rotated token
+        is rewritten even when nothing else moved. PBKDF2 with the server and user as salt
+        and a truncated result: stable across processes, yet a stored value is no shortcut to
+        guessing a weak password. ``expires_at`` is left out on purpose.
+        """
+        salt = f"cloudship-registry-auth\0{self.server}\0{self.username}".encode()
+        secret = self.password.get_secret_value().encode()
+        return hashlib.pbkdf2_hmac("sha256", secret, salt, 10_000).hex()[:24]
 
     def docker_auth_config(self) -> dict[str, str]:
         """The ``auth_config`` docker-py sends as ``X-Registry-Auth``: memory only, never a file."""
@@ -55,6 +69,11 @@ class Registry(ABC):
     @abstractmethod
     def credentials(self) -> RegistryAuth | None:
         """Short-lived push/pull credentials, refreshed when stale; ``None`` for anonymous."""
+
+    def pull_credentials(self) -> RegistryAuth | None:
+        """What runtimes pull with; by default the push credentials. A registry may hand out
+        narrower ones (Docker Hub's optional read-only ``pull_token``)."""
+        return self.credentials()
 
     @abstractmethod
     def manifest_digest(self, repository: str, reference: str) -> str | None:

@@ -17,16 +17,36 @@ The token service speaks both dialects a token registry meets in the wild:
 
 It accepts exactly the configured Basic users and AAD access tokens, and refresh tokens it
 issued itself that have not expired; everything else gets ``401``.
+
+What a login may do is checked per repository and per action, the way Docker Hub's and the
+distribution token spec's token servers do: a token is issued for the *granted subset* of the
+requested scope, and the registry then refuses what the token lacks (``denied: requested
+access to the resource is denied`` on a push without ``push``)
+(https://distribution.github.io/distribution/spec/auth/token/ — "the token server should
+return the subset of access the client is granted"). Grants are general — a list of
+``(repository glob, actions)`` per login — so Docker Hub PAT permissions, organisation access
+tokens and ACR scope-map tokens are all expressed the same way::
+
+    TokenService(..., users={"alice": ["dckr_pat_rw", "dckr_pat_ro"]},
+                 grants={"alice": [("alice/*", {"pull", "push"})],   # every secret of alice
+                         "dckr_pat_ro": [("alice/*", {"pull"})]})    # this one secret only
+
+A grant keyed by a secret wins over one keyed by its user. ``grants=None`` grants every
+action on every repository to any valid login (a registry-wide admin login, as ACR's admin
+user); ``hub_grants(users)`` gives Docker Hub's rule — each user its own namespace.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import fnmatch
+import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,6 +56,32 @@ from cloudship.testing.registry import ThrowawayRegistry, free_port
 
 #: the user name ACR expects with a refresh token as password
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
+
+#: ``(repository glob, actions)``: e.g. ``("alice/*", {"pull", "push"})``
+Grant = tuple[str, Collection[str]]
+#: login (a user name, or one secret of it) → what it may do
+Grants = Mapping[str, Sequence[Grant]]
+
+
+def secret_id(secret: str) -> str:
+    """A short, non-secret name for one secret, as ``TokenService.issued`` records it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Issued:
+    """One token handed out: to whom, with which secret (``secret_id``), granting what."""
+
+    subject: str
+    secret: str
+    access: list[dict[str, Any]]
+
+
+def hub_grants(users: Iterable[str]) -> dict[str, list[Grant]]:
+    """Docker Hub's default: a user may pull and push in its own namespace only (a push to
+    someone else's namespace is ``denied``)."""
+    return {user: [(f"{user}/*", {"pull", "push"})] for user in users}
+
 
 _TOKEN_AUTH = """\
 auth:
@@ -102,14 +148,18 @@ class TokenService:
         *,
         service: str,
         issuer: str,
-        users: dict[str, str] | None = None,
+        users: Mapping[str, str | Collection[str]] | None = None,
         aad_tokens: Iterable[str] = (),
         refresh_ttl: dt.timedelta = dt.timedelta(hours=3),
         access_ttl: dt.timedelta = dt.timedelta(minutes=5),
+        grants: Grants | None = None,
     ) -> None:
         self.service = service
         self.issuer = issuer
-        self.users = dict(users or {})
+        self._lock = threading.Lock()
+        self.users: dict[str, set[str]] = {}
+        self.grants: dict[str, list[Grant]] | None = None
+        self.configure(users or {}, grants)
         self.aad_tokens = set(aad_tokens)
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
@@ -118,7 +168,41 @@ class TokenService:
         self.url = f"http://127.0.0.1:{self.port}"
         #: every request line served (method, path, response status), for tests to assert on
         self.requests: list[tuple[str, str, int]] = []
+        #: every token issued (who, which secret by ``secret_id``, what access), in order
+        self.issued: list[Issued] = []
         self._server: ThreadingHTTPServer | None = None
+
+    def configure(
+        self, users: Mapping[str, str | Collection[str]], grants: Grants | None = None
+    ) -> None:
+        """Replace the accepted logins and their grants (a running service picks them up)."""
+        with self._lock:
+            self.users = {
+                user: {secrets} if isinstance(secrets, str) else set(secrets)
+                for user, secrets in users.items()
+            }
+            self.grants = (
+                None if grants is None else {key: list(value) for key, value in grants.items()}
+            )
+
+    def granted(self, login: str, secret: str | None, scope: str) -> list[str]:
+        """The actions of ``scope`` (``repository:name:a,b``) that ``login`` may do."""
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        wanted = [a for a in actions.split(",") if a]
+        with self._lock:
+            if self.grants is None:
+                return wanted
+            rules = self.grants.get(secret or "") if secret else None
+            if rules is None:
+                rules = self.grants.get(login, [])
+        if kind != "repository":
+            return []
+        allowed: set[str] = set()
+        for pattern, granted in rules:
+            if fnmatch.fnmatchcase(name, pattern):
+                allowed |= set(granted)
+        return [a for a in wanted if a in allowed or "*" in allowed]
 
     # -- what the endpoints decide -----------------------------------------------------
 
@@ -150,7 +234,7 @@ class TokenService:
         claims = self.key.verify(refresh, audience=self.service, issuer=self.issuer)
         if claims is None or claims.get("grant_type") != "refresh_token":
             return 401, _error("UNAUTHORIZED", "the refresh token is not valid")
-        return 200, self._access_token(str(claims["sub"]), scopes)
+        return 200, self._access_token(str(claims["sub"]), None, scopes)
 
     def token_for_basic(
         self, user: str | None, password: str | None, scopes: list[str]
@@ -160,12 +244,20 @@ class TokenService:
             return 401, _error("UNAUTHORIZED", "authentication required")
         if user == NULL_GUID:
             return self.token_for_refresh(password, scopes)
-        if self.users.get(user) != password:
+        with self._lock:
+            known = password in self.users.get(user, set())
+        if not known:
             return 401, _error("UNAUTHORIZED", "incorrect username or password")
-        return 200, self._access_token(user, scopes)
+        return 200, self._access_token(user, password, scopes)
 
-    def _access_token(self, subject: str, scopes: list[str]) -> dict[str, Any]:
+    def _access_token(self, subject: str, secret: str | None, scopes: list[str]) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
+        access = [
+            _access_entry(scope, self.granted(subject, secret, scope))
+            for scope in scopes
+            if scope.count(":") >= 2
+        ]
+        self.issued.append(Issued(subject, secret_id(secret) if secret else "", access))
         token = self.key.sign(
             {
                 "iss": self.issuer,
@@ -175,7 +267,7 @@ class TokenService:
                 "iat": now,
                 "nbf": now - dt.timedelta(seconds=5),
                 "exp": now + self.access_ttl,
-                "access": [_access_entry(scope) for scope in scopes if scope.count(":") >= 2],
+                "access": access,
             }
         )
         return {
@@ -251,10 +343,10 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"code": code, "message": message}]}
 
 
-def _access_entry(scope: str) -> dict[str, Any]:
+def _access_entry(scope: str, actions: list[str]) -> dict[str, Any]:
     kind, rest = scope.split(":", 1)
-    name, _, actions = rest.rpartition(":")
-    return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
+    name, _, _ = rest.rpartition(":")
+    return {"type": kind, "name": name, "actions": actions}
 
 
 def _basic(header: str | None) -> tuple[str | None, str | None]:
@@ -281,11 +373,12 @@ class TokenRegistry(ThrowawayRegistry):
     def __init__(
         self,
         *,
-        users: dict[str, str] | None = None,
+        users: Mapping[str, str | Collection[str]] | None = None,
         aad_tokens: Iterable[str] = (),
         realm_path: str = "/token",
         issuer: str = "cloudship-test-token-issuer",
         refresh_ttl: dt.timedelta = dt.timedelta(hours=3),
+        grants: Grants | None = None,
     ) -> None:
         super().__init__()
         self.tokens = TokenService(
@@ -294,6 +387,7 @@ class TokenRegistry(ThrowawayRegistry):
             users=users,
             aad_tokens=aad_tokens,
             refresh_ttl=refresh_ttl,
+            grants=grants,
         )
         self.realm = self.tokens.url + realm_path
 

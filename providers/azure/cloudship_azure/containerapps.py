@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 FINGERPRINT_TAG = "cloudship-fingerprint"
 HEALTH_TAG = "cloudship-health-path"
+#: RegistryAuth.fingerprint() of the password pull secret (foreign registries only): a rotated
+#: token is a change, so the app's registry secret is rewritten (never the value itself)
+PULL_TAG = "cloudship-pull-credentials"
 CONTAINER = "app"
 #: consumption-plan cpu → memory (Gi) pairs: the total of all containers must be one of these
 #: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
@@ -233,11 +236,13 @@ class ContainerAppsRuntime(Runtime):
         app = self._app(spec.name)
         revisions = self._revisions(spec.name) if app else []
         serving = self._serving(revisions)
+        pull_tag = self._pull_tag(image, pull)
         if (
             app is not None
             and serving is not None
             and not force
             and (app.tags or {}).get(FINGERPRINT_TAG) == fingerprint
+            and (app.tags or {}).get(PULL_TAG, "") == pull_tag
             and self._image(serving) == str(image)
         ):
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.name} already serves it"))
@@ -249,6 +254,8 @@ class ContainerAppsRuntime(Runtime):
         body = self._body(spec, image, environment_id, registries, identity, pull, number)
         previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
         body["tags"] = {FINGERPRINT_TAG: previous_fingerprint, HEALTH_TAG: spec.health_path}
+        if pull_tag:
+            body["tags"][PULL_TAG] = pull_tag
         if serving is not None:
             body["properties"]["configuration"]["ingress"]["traffic"] = [
                 {"revisionName": serving.name, "weight": 100}
@@ -270,6 +277,8 @@ class ContainerAppsRuntime(Runtime):
                 fix="check the app's logs (cloudship logs) and its port and health path",
             )
         body["tags"] = {FINGERPRINT_TAG: fingerprint, HEALTH_TAG: spec.health_path}
+        if pull_tag:
+            body["tags"][PULL_TAG] = pull_tag
         body["properties"]["configuration"]["ingress"]["traffic"] = [
             {"revisionName": new_name, "weight": 100}
         ]
@@ -314,6 +323,12 @@ class ContainerAppsRuntime(Runtime):
                 self._group, name, ManagedEnvironment.from_dict(body)
             ).result()
         return str(created.id)
+
+    def _pull_tag(self, image: ImageRef, pull: RegistryAuth | None) -> str:
+        """The fingerprint of the password secret ``_pull_config`` would store, or ""."""
+        if pull is None or str(image.registry).lower() == self._registry.address.lower():
+            return ""
+        return pull.fingerprint()
 
     def _pull_config(
         self, image: ImageRef, pull: RegistryAuth | None, on_event: EventSink

@@ -1,4 +1,9 @@
-"""Docker Hub as a cloudship Registry: PAT login in memory, private repositories by default."""
+"""Docker Hub as a cloudship Registry: token login in memory, private repositories by default.
+
+Push credentials are the account's token; runtimes pull with the optional read-only
+``pull_token`` when one is set, so a pull secret stored in a cloud (ECS, Container Apps) can
+never push.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import ClassVar
 from cloudship.distribution import DistributionClient
 from cloudship.errors import AuthError
 from cloudship.registry import Registry, RegistryAuth
-from cloudship_dockerhub.hub import HubClient
+from cloudship_dockerhub.hub import HubClient, check_repository_name
 from cloudship_dockerhub.settings import DockerHubSettings
 
 
@@ -28,23 +33,40 @@ class DockerHubRegistry(Registry):
         self._auth = RegistryAuth(
             username=settings.username, password=settings.token, server=settings.registry
         )
-        self._hub = HubClient(settings.hub_api, settings.username, settings.token)
+        self._pull_auth = (
+            RegistryAuth(
+                username=settings.pull_username or settings.username,
+                password=settings.pull_token,
+                server=settings.registry,
+            )
+            if settings.pull_token is not None
+            else self._auth
+        )
+        self.hub = HubClient(settings.hub_api, settings.username, settings.token)
         self._api = DistributionClient(
             settings.registry_api, self._auth, insecure=settings.insecure
         )
+
+    def __repr__(self) -> str:
+        return f"DockerHubRegistry({self.address!r}, namespace={self.namespace!r})"
 
     @property
     def address(self) -> str:
         return self._settings.registry
 
     def repository(self, name: str, *, create: bool = True) -> str:
-        if create and self._hub.repository(self.namespace, name) is None:
-            self._hub.create_repository(self.namespace, name, private=self._settings.private)
+        check_repository_name(self.namespace, name)  # before any call, so nothing half-made
+        if create and self.hub.repository(self.namespace, name) is None:
+            self.hub.create_repository(self.namespace, name, private=self._settings.private)
         return f"{self.address}/{self.namespace}/{name}"
 
     def credentials(self) -> RegistryAuth:
-        # Pulls use them too: a private repository is never pulled anonymously.
         return self._auth
+
+    def pull_credentials(self) -> RegistryAuth:
+        # A private repository is never pulled anonymously: without a pull_token, the push
+        # token pulls too.
+        return self._pull_auth
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         return self._api.manifest_digest(repository, reference)

@@ -1,7 +1,10 @@
 """Settings of the Docker Hub registry: ``[dockerhub]``, ``CLOUDSHIP_DOCKERHUB_*``, kwargs.
 
 ``DOCKERHUB_USERNAME`` and ``DOCKERHUB_TOKEN`` (the names Docker's own docs and CI examples
-use) are read too. The token is a personal access token, held as a ``SecretStr``.
+use) are read too. The token is a personal access token with Read, Write, Delete permission
+(or an organization access token; then ``username`` is the organisation), held as a
+``SecretStr``. ``pull_token`` is an optional second, read-only token: runtimes that keep pull
+credentials (ECS, Container Apps, the local runtime's pulls) get it instead of the push token.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ class DockerHubSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("token", "CLOUDSHIP_DOCKERHUB_TOKEN", "DOCKERHUB_TOKEN"),
     )
+    #: a read-only token (PAT "Read-only", or an OAT with image pull) for runtimes' pulls
+    pull_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "pull_token", "CLOUDSHIP_DOCKERHUB_PULL_TOKEN", "DOCKERHUB_PULL_TOKEN"
+        ),
+    )
+    #: who ``pull_token`` belongs to (default: the username; an OAT's is the organisation)
+    pull_username: str | None = None
     #: user or organisation that owns the repositories (default: the username)
     namespace: str | None = None
     #: repositories cloudship creates are private unless this is False
