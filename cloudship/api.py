@@ -1,4 +1,4 @@
-"""``ship()``, ``plan()``, ``status()``, ``logs()``, ``rollback()``, ``destroy()``.
+"""``ship()``, ``plan()``, ``status()``, ``services()``, ``logs()``, ``rollback()``, ``destroy()``.
 
 ``ship`` reads top to bottom like the flow it runs::
 
@@ -38,6 +38,7 @@ from cloudship.errors import (
     DeployError,
     MultiTargetError,
     PlatformMismatchError,
+    ServiceNotFoundError,
     SourceError,
 )
 from cloudship.events import Event, EventSink, PushFinished, ignore
@@ -104,9 +105,17 @@ def _local_image(
         return _LocalImage(info, chosen, build)
     info = engine.inspect(str(source.ref))
     if info is None:
+        ref = source.ref
+        if ref.registry is None and ref.tag is None and ref.digest is None:
+            # "examples/monitr-app" reads as an image name too: a mistyped path is likelier
+            raise SourceError(
+                f"no such directory: {ref.repository} (in {Path.cwd()}), and no local image "
+                f"named {ref.repository}",
+                fix="check the path, or build the image first (docker build -t NAME .)",
+            )
         raise SourceError(
-            f"image {source.ref} is not in the local Docker engine",
-            fix=f"build it first (docker build -t {source.ref} .), or ship the directory",
+            f"image {ref} is not in the local Docker engine",
+            fix=f"build it first (docker build -t {ref} .), or ship the directory",
         )
     chosen = tag or source.ref.tag or content_tag(info.id)
     return _LocalImage(info, chosen, None)
@@ -584,20 +593,49 @@ def _resolve_only(target: str | Target | None, settings: dict[str, Any]) -> Targ
     return _target(target, find_config(Path.cwd()), settings)
 
 
+def _not_found(name: str, tgt: Target) -> ServiceNotFoundError:
+    return service_not_found(name, f"target {tgt.name!r}")
+
+
 def status(name: str, target: str | Target | None = None, **settings: Any) -> ServiceStatus:
     """The service's serving revision and history; ``ServiceNotFoundError`` if not deployed."""
     tgt = _resolve_only(target, settings)
     found = tgt.runtime.status(name)
     if found is None:
-        raise service_not_found(name, f"target {tgt.name!r}")
+        raise _not_found(name, tgt)
     return found
+
+
+def services(target: str | Target | None = None, **settings: Any) -> list[str]:
+    """The names of the services ``target`` runs (those cloudship deployed), sorted."""
+    return sorted(_resolve_only(target, settings).runtime.services())
 
 
 def logs(
     name: str, target: str | Target | None = None, tail: int = 100, **settings: Any
 ) -> list[str]:
     """The serving revision's last ``tail`` log lines."""
-    return _resolve_only(target, settings).runtime.logs(name, tail)
+    tgt = _resolve_only(target, settings)
+    try:
+        return tgt.runtime.logs(name, tail)
+    except ServiceNotFoundError:
+        raise _not_found(name, tgt) from None
+
+
+def follow_logs(
+    name: str,
+    target: str | Target | None = None,
+    tail: int = 100,
+    *,
+    stop: threading.Event | None = None,
+    **settings: Any,
+) -> Iterator[str]:
+    """The last ``tail`` log lines, then each new line as the service writes it, until
+    ``stop`` is set (or the caller stops iterating). Follows the service across deploys."""
+    tgt = _resolve_only(target, settings)
+    if tgt.runtime.status(name) is None:
+        raise _not_found(name, tgt)
+    return tgt.runtime.follow_logs(name, tail, stop=stop or threading.Event())
 
 
 def rollback(
@@ -614,6 +652,18 @@ def rollback(
     return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
 
 
-def destroy(name: str, target: str | Target | None = None, **settings: Any) -> None:
-    """Remove the service and all its revisions (images stay in the registry)."""
-    _resolve_only(target, settings).runtime.destroy(name)
+def destroy(
+    name: str, target: str | Target | None = None, *, missing_ok: bool = False, **settings: Any
+) -> bool:
+    """Remove the service and all its revisions (images stay in the registry); True when
+    there was something to remove.
+
+    A service the target does not run raises ``ServiceNotFoundError`` (a mistyped name is
+    not silently "destroyed"), unless ``missing_ok=True``: then it returns False."""
+    tgt = _resolve_only(target, settings)
+    if tgt.runtime.status(name) is None:
+        if missing_ok:
+            return False
+        raise _not_found(name, tgt)
+    tgt.runtime.destroy(name)
+    return True

@@ -78,7 +78,7 @@ class Reporter:
                 self.console.print(f"{prefix}[bold]push[/] skipped: registry has {event.digest}")
             else:
                 self.console.print(
-                    f"{prefix}[bold]pushed[/] {event.layers_pushed} layers "
+                    f"{prefix}[bold]pushed[/] {_count(event.layers_pushed, 'layer')} "
                     f"({event.bytes_pushed:,} bytes), {event.layers_existing} already there"
                 )
         elif isinstance(event, DeployPhase):
@@ -115,6 +115,28 @@ class Reporter:
             self.progress.stop()
             self.progress = None
             self.layers = {}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cloudship import __version__
+
+        sys.stdout.write(f"cloudship {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Ship containers: build, push, deploy by digest, health-gated, with rollback."""
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
@@ -282,6 +304,70 @@ def _print_shipments(
 
 
 @app.command()
+@with_ship_options(for_plan=False)
+def dev(
+    source: Annotated[str, typer.Argument(help="directory with a Dockerfile")] = ".",
+    *,
+    target: TargetOpt = None,
+    settings: SetOpt = None,
+    rm: Annotated[
+        bool, typer.Option("--rm", help="destroy the service when watching stops")
+    ] = False,
+    debounce: Annotated[
+        float, typer.Option(help="seconds of quiet after a save before shipping it")
+    ] = 0.1,
+    **options: Any,
+) -> None:
+    """Ship SOURCE, then re-ship it on every save (same cache and health gate); Ctrl-C stops
+    watching and leaves the service running (--rm destroys it)."""
+    from cloudship.dev import dev as do_dev
+
+    with _errors():
+        do_dev(
+            source,
+            target,
+            rm=rm,
+            debounce=debounce,
+            on_event=Reporter(err),
+            on_iteration=_print_iteration,
+            settings=_settings(settings),
+            **options,
+        )
+
+
+def _print_iteration(iteration: Any) -> None:
+    """One line per pass: what changed, what the cache saved, what moved, how long it took."""
+    changed = list(iteration.changed)
+    files = ", ".join(changed[:4]) + (f" (+{len(changed) - 4} more)" if len(changed) > 4 else "")
+    what = escape(files) if files else "first ship"
+    shipped = iteration.shipment
+    if shipped is not None:
+        build = (
+            f"{shipped.build.cache_hits}/{shipped.build.steps} steps from cache"
+            if shipped.build
+            else "no build"
+        )
+        push = shipped.push
+        moved = (
+            "push skipped"
+            if push is None or push.skipped
+            else f"{_count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
+        )
+        state = "[green]serving[/]" if shipped.changed else "[dim]unchanged[/]"
+        out.print(
+            f"[bold]#{iteration.number}[/] {what}: {build}, {moved}; {state} {shipped.revision} "
+            f"at {shipped.url} in {iteration.seconds:.2f}s",
+            highlight=False,
+        )
+        return
+    error = iteration.error
+    out.print(f"[bold]#{iteration.number}[/] {what}: [bold red]failed[/] ({type(error).__name__})")
+    err.print(escape(str(error)), highlight=False)
+    keeps = f"the last good version keeps serving at {iteration.url}" if iteration.url else ""
+    out.print(f"  {keeps or 'nothing serves yet'}; save again to retry", highlight=False)
+
+
+@app.command()
 @with_ship_options(for_plan=True)
 def plan(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
@@ -333,15 +419,33 @@ def logs(
     name: str,
     target: TargetOpt = None,
     tail: Annotated[int, typer.Option(help="number of lines")] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new lines (Ctrl-C stops)")
+    ] = False,
     settings: SetOpt = None,
 ) -> None:
-    """Print the serving revision's last log lines."""
+    """Print the serving revision's last log lines (-f: and new ones as they come)."""
+    import threading
+
+    from cloudship.api import follow_logs
     from cloudship.api import logs as do_logs
 
-    with _errors():
-        lines = do_logs(name, target, tail, **_settings(settings))
-    for line in lines:
-        sys.stdout.write(line + "\n")
+    if not follow:
+        with _errors():
+            lines = do_logs(name, target, tail, **_settings(settings))
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return
+    stop = threading.Event()
+    try:
+        with _errors():
+            for line in follow_logs(name, target, tail, stop=stop, **_settings(settings)):
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
 
 
 @app.command()
@@ -368,13 +472,63 @@ def rollback(
 
 
 @app.command()
-def destroy(name: str, target: TargetOpt = None, settings: SetOpt = None) -> None:
-    """Remove the service and all its revisions."""
+def destroy(
+    name: str,
+    target: TargetOpt = None,
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="exit 0 when the service does not exist")
+    ] = False,
+    settings: SetOpt = None,
+) -> None:
+    """Remove the service and all its revisions (images stay in the registry)."""
     from cloudship.api import destroy as do_destroy
 
     with _errors():
-        do_destroy(name, target, **_settings(settings))
-    out.print(f"destroyed {name}")
+        removed = do_destroy(name, target, missing_ok=missing_ok, **_settings(settings))
+    out.print(f"destroyed {name}" if removed else f"{name} is not deployed: nothing to destroy")
+
+
+@app.command()
+def services(
+    target: TargetOpt = None,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
+) -> None:
+    """List the services cloudship deployed on a target, with what serves each."""
+    from cloudship.api import services as do_services
+    from cloudship.api import status as do_status
+    from cloudship.errors import ServiceNotFoundError
+
+    chosen = _settings(settings)
+    with _errors():
+        names = do_services(target, **chosen)
+        found = []
+        for service in names:
+            try:
+                found.append(do_status(service, target, **chosen))
+            except ServiceNotFoundError:  # destroyed between the listing and the look-up
+                continue
+    if as_json:
+        body = [
+            {
+                "name": one.service,
+                "url": one.url,
+                "revision": one.current.id if one.current else None,
+                "digest": one.current.digest if one.current else None,
+            }
+            for one in found
+        ]
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    if not found:
+        err.print("no services (ship one with `cloudship ship DIR`)")
+        return
+    table = Table(box=None)
+    for column in ("service", "revision", "url"):
+        table.add_column(column)
+    for one in found:
+        table.add_row(one.service, one.current.id if one.current else "-", one.url or "not serving")
+    out.print(table)
 
 
 @app.command()

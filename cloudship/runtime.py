@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
 
-from cloudship.errors import ConfigError
+from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef, is_loopback_host
 from cloudship.registry import Registry, RegistryAuth
@@ -249,3 +251,40 @@ class Runtime(ABC):
     @abstractmethod
     def destroy(self, service: str) -> None:
         """Remove the service and every revision; no error when it does not exist."""
+
+    def services(self) -> list[str]:
+        """The names of the services cloudship deployed here (in this runtime's scope).
+
+        Not abstract, so providers written before it still construct; those that do not
+        implement it refuse clearly when asked."""
+        raise CloudshipError(
+            f"runtime {self.kind!r} cannot list its services yet",
+            fix="name the service you mean: `cloudship status NAME --target ...`",
+        )
+
+    def follow_logs(self, service: str, tail: int = 100, *, stop: threading.Event) -> Iterator[str]:
+        """The last ``tail`` lines, then new ones as they come, until ``stop`` is set.
+
+        The default polls ``logs()`` every ``poll_interval`` seconds and yields the lines after
+        the part it has already seen; runtimes that can stream (``docker logs -f``) override
+        it."""
+        seen: list[str] = []
+        while not stop.is_set():
+            lines = self.logs(service, tail if not seen else max(tail, 1000))
+            yield from _new_lines(seen, lines)
+            seen = lines[-1000:]
+            stop.wait(self.poll_interval)
+
+    #: seconds between two reads of the default ``follow_logs``
+    poll_interval: ClassVar[float] = 2.0
+
+
+def _new_lines(seen: list[str], lines: list[str]) -> list[str]:
+    """The lines of ``lines`` after its longest prefix that ends ``seen`` (the overlap of two
+    reads of a log tail)."""
+    if not seen:
+        return lines
+    for size in range(min(len(seen), len(lines)), 0, -1):
+        if seen[-size:] == lines[:size]:
+            return lines[size:]
+    return lines
