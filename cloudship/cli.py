@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import (
@@ -30,12 +31,58 @@ from cloudship.events import (
     PushProgress,
 )
 
+
+class _LazyGroup(TyperGroup):
+    """Builds ``ship``, ``dev`` and ``plan`` (whose flags come from ``ShipOptions``, which
+    imports pydantic) only when one of them runs or shows its own help: ``cloudship --help``
+    and the other commands stay fast. Click's documented lazy-subcommand pattern."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*_SHIP_LIKE, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in _SHIP_LIKE and cmd_name not in self.commands:
+            function = _SHIP_LIKE[cmd_name][0]
+            return TyperCommand(cmd_name, help=function.__doc__)  # for the command list only
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: Any, args: list[str]
+    ) -> tuple[str | None, Any, list[str]]:
+        if args and args[0] in _SHIP_LIKE and args[0] not in self.commands:
+            function, for_plan = _SHIP_LIKE[args[0]]
+            single = typer.Typer(**_TYPER)
+            single.command(name=args[0])(with_ship_options(for_plan=for_plan)(function))
+            self.commands[args[0]] = typer.main.get_command(single)
+        return super().resolve_command(ctx, args)
+
+
+_SHIP_LIKE: dict[str, tuple[Callable[..., None], bool]] = {}
+
+
+def _ship_like(*, for_plan: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a command that takes ``ShipOptions`` flags (built lazily: ``_LazyGroup``)."""
+
+    def register(function: Callable[..., None]) -> Callable[..., None]:
+        _SHIP_LIKE[function.__name__] = (function, for_plan)
+        return function
+
+    return register
+
+
+_TYPER: dict[str, Any] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    # Plain click help: typer's rich help imports rich.markdown (markdown-it, pygments), which
+    # alone would take `cloudship --help` past 0.3 s.
+    "rich_markup_mode": None,
+}
 app = typer.Typer(
     name="cloudship",
+    cls=_LazyGroup,
     help="Ship containers: build, push, deploy by digest, health-gated, with rollback.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    **_TYPER,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -243,8 +290,7 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
     return decorate
 
 
-@app.command()
-@with_ship_options(for_plan=False)
+@_ship_like(for_plan=False)
 def ship(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
     *,
@@ -260,7 +306,9 @@ def ship(
     as_json: Annotated[bool, typer.Option("--json", help="print the Shipment as JSON")] = False,
     **options: Any,
 ) -> None:
-    """Build, push and deploy SOURCE; print its URL (one line per target)."""
+    """Build, push and deploy SOURCE; print its URL.
+
+    With several --target, SOURCE is built once and each target prints its own line."""
     from cloudship.api import ship as do_ship
     from cloudship.errors import MultiTargetError
     from cloudship.shipment import Shipment
@@ -303,8 +351,7 @@ def _print_shipments(
         out.print(f"  image {result.image}", highlight=False)
 
 
-@app.command()
-@with_ship_options(for_plan=False)
+@_ship_like(for_plan=False)
 def dev(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile")] = ".",
     *,
@@ -318,8 +365,11 @@ def dev(
     ] = 0.1,
     **options: Any,
 ) -> None:
-    """Ship SOURCE, then re-ship it on every save (same cache and health gate); Ctrl-C stops
-    watching and leaves the service running (--rm destroys it)."""
+    """Ship SOURCE, then re-ship it on every save (Ctrl-C stops watching).
+
+    Each save goes through the same layer cache and health gate as `ship`; a save that fails
+    to build or fails the gate keeps the last good version serving. The service keeps running
+    after Ctrl-C unless --rm is given."""
     from cloudship.dev import dev as do_dev
 
     with _errors():
@@ -367,8 +417,7 @@ def _print_iteration(iteration: Any) -> None:
     out.print(f"  {keeps or 'nothing serves yet'}; save again to retry", highlight=False)
 
 
-@app.command()
-@with_ship_options(for_plan=True)
+@_ship_like(for_plan=True)
 def plan(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
     *,
@@ -377,7 +426,9 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     **options: Any,
 ) -> None:
-    """Show what `ship` would do, changing nothing remote (same options and checks as ship)."""
+    """Show what `ship` would do, changing nothing.
+
+    Same options and checks as `ship`; builds locally, only reads remote state."""
     from cloudship.api import plan as do_plan
 
     with _errors():
@@ -424,7 +475,10 @@ def logs(
     ] = False,
     settings: SetOpt = None,
 ) -> None:
-    """Print the serving revision's last log lines (-f: and new ones as they come)."""
+    """Print the service's log lines (-f: follow).
+
+    The serving revision's last lines; with -f, new lines as they come, across deploys,
+    until Ctrl-C."""
     import threading
 
     from cloudship.api import follow_logs
@@ -480,7 +534,10 @@ def destroy(
     ] = False,
     settings: SetOpt = None,
 ) -> None:
-    """Remove the service and all its revisions (images stay in the registry)."""
+    """Remove the service and all its revisions.
+
+    Images stay in the registry. A service that does not exist is an error (exit 1) unless
+    --missing-ok."""
     from cloudship.api import destroy as do_destroy
 
     with _errors():
@@ -494,7 +551,9 @@ def services(
     settings: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
 ) -> None:
-    """List the services cloudship deployed on a target, with what serves each."""
+    """List the services deployed on a target.
+
+    One line per service: its serving revision and URL."""
     from cloudship.api import services as do_services
     from cloudship.api import status as do_status
     from cloudship.errors import ServiceNotFoundError
@@ -533,7 +592,9 @@ def services(
 
 @app.command()
 def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the target names this installation knows, and the named targets of the config."""
+    """List the targets you can ship to.
+
+    The target names this installation knows, and the named targets of the config."""
     from pathlib import Path
 
     from cloudship.config import find_config
