@@ -16,21 +16,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Unpack, overload
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from pydantic import SecretStr, ValidationError
 
-from cloudship.config import (
-    AppSettings,
-    ConfigFile,
-    find_config,
-    load_settings,
-    validation_problems,
-)
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
@@ -49,6 +41,9 @@ from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus, service_na
 from cloudship.shipment import BuildSummary, PushSummary, Shipment, ShipPlan
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
 from cloudship.targets import Target, resolve
+
+if TYPE_CHECKING:  # pydantic-settings costs ~0.14 s to import: loaded by the first ship()
+    from cloudship.config import AppSettings, ConfigFile
 
 DEFAULT_TARGET = "local"
 
@@ -154,6 +149,8 @@ def _spec(
             platform=app.platform,
         )
     except ValidationError as exc:
+        from cloudship.config import validation_problems
+
         raise ConfigError(f"invalid service settings: {validation_problems(exc)}") from None
 
 
@@ -182,6 +179,8 @@ ManyTargets = (
 def _prepare(
     source: str | Path, targets: Sequence[str | Target | None], options: Options
 ) -> tuple[BuildSource | ImageSource, AppSettings, list[Target]]:
+    from cloudship.config import AppSettings, find_config, load_settings
+
     path = Path(source)
     # The config may name another Dockerfile, so read it before checking the source.
     config = find_config(*([path] if _is_dir(path) else []), Path.cwd())
@@ -458,6 +457,8 @@ def ship(
 def _deliver_all(
     deliveries: list[_Delivery], run: Callable[[_Delivery], Shipment]
 ) -> list[Shipment]:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     done: dict[str, Shipment] = {}
     failed: dict[str, CloudshipError] = {}
     with ThreadPoolExecutor(max_workers=len(deliveries), thread_name_prefix="ship") as pool:
@@ -590,6 +591,8 @@ def plan(
 
 
 def _resolve_only(target: str | Target | None, settings: dict[str, Any]) -> Target:
+    from cloudship.config import find_config
+
     return _target(target, find_config(Path.cwd()), settings)
 
 

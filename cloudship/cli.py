@@ -46,9 +46,7 @@ class _LazyGroup(TyperGroup):
             return TyperCommand(cmd_name, help=function.__doc__)  # for the command list only
         return super().get_command(ctx, cmd_name)
 
-    def resolve_command(
-        self, ctx: Any, args: list[str]
-    ) -> tuple[str | None, Any, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         if args and args[0] in _SHIP_LIKE and args[0] not in self.commands:
             function, for_plan = _SHIP_LIKE[args[0]]
             single = typer.Typer(**_TYPER)
@@ -365,7 +363,9 @@ def dev(
     ] = 0.1,
     **options: Any,
 ) -> None:
-    """Ship SOURCE, then re-ship it on every save (Ctrl-C stops watching).
+    """Ship SOURCE, then re-ship it on every save.
+
+    Ctrl-C stops watching.
 
     Each save goes through the same layer cache and health gate as `ship`; a save that fails
     to build or fails the gate keeps the last good version serving. The service keeps running
@@ -475,7 +475,7 @@ def logs(
     ] = False,
     settings: SetOpt = None,
 ) -> None:
-    """Print the service's log lines (-f: follow).
+    """Print the service's last log lines, or follow them.
 
     The serving revision's last lines; with -f, new lines as they come, across deploys,
     until Ctrl-C."""

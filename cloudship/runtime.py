@@ -2,6 +2,8 @@
 
 A runtime only ever receives a digest-pinned reference (``repo@sha256:…``): it pulls that
 exact image from the registry and runs it. It never sees source code or a mutable tag.
+
+The models use ``defer_build`` (schemas built on first use; see ``cloudship.shipment``).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def memory_bytes(text: str) -> int:
 class ServiceSpec(BaseModel):
     """What to run, independent of where. Each runtime validates it before creating anything."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     port: int = Field(ge=1, le=65535)
@@ -134,6 +136,8 @@ class Revision(BaseModel):
     ``state="failed"`` marks a revision that failed its health gate: never a rollback target.
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     number: int = Field(ge=1)
     native_id: str | None = None
     image: str
@@ -151,6 +155,8 @@ class Revision(BaseModel):
 class Deployment(BaseModel):
     """The outcome of a deploy or rollback: what serves now, and whether anything moved."""
 
+    model_config = ConfigDict(defer_build=True)
+
     service: str
     revision: str
     image: str
@@ -163,6 +169,8 @@ class Deployment(BaseModel):
 class ServiceStatus(BaseModel):
     """A service's serving revision and its history, newest first."""
 
+    model_config = ConfigDict(defer_build=True)
+
     service: str
     url: str | None
     current: Revision | None
@@ -171,6 +179,8 @@ class ServiceStatus(BaseModel):
 
 class Plan(BaseModel):
     """What a deploy would do, computed without changing anything."""
+
+    model_config = ConfigDict(defer_build=True)
 
     service: str
     image: str
@@ -265,15 +275,17 @@ class Runtime(ABC):
     def follow_logs(self, service: str, tail: int = 100, *, stop: threading.Event) -> Iterator[str]:
         """The last ``tail`` lines, then new ones as they come, until ``stop`` is set.
 
-        The default polls ``logs()`` every ``poll_interval`` seconds and yields the lines after
-        the part it has already seen; runtimes that can stream (``docker logs -f``) override
-        it."""
-        seen: list[str] = []
-        while not stop.is_set():
-            lines = self.logs(service, tail if not seen else max(tail, 1000))
+        The default polls ``logs()`` every ``poll_interval`` seconds, always for the same
+        window of lines, and yields what follows the overlap with the previous read (best
+        effort: more than a window between two reads loses lines). Runtimes that can stream
+        (``docker logs -f``) override it."""
+        window = max(tail, 1000)
+        seen = self.logs(service, window)
+        yield from seen[-tail:] if tail else []
+        while not stop.wait(self.poll_interval):
+            lines = self.logs(service, window)
             yield from _new_lines(seen, lines)
-            seen = lines[-1000:]
-            stop.wait(self.poll_interval)
+            seen = lines
 
     #: seconds between two reads of the default ``follow_logs``
     poll_interval: ClassVar[float] = 2.0

@@ -1,17 +1,25 @@
-"""What ``ship()`` and ``plan()`` return."""
+"""What ``ship()`` and ``plan()`` return.
+
+Models here and in ``runtime``/``registry`` use ``defer_build``: their schemas are built on first
+use, not at import, which keeps ``from cloudship import ship`` fast (benchmarks/import_time.py).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BuildSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     image_id: str
     steps: int
     cache_hits: int
 
 
 class PushSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     skipped: bool
     layers_pushed: int = 0
     layers_existing: int = 0
@@ -24,6 +32,8 @@ class Shipment(BaseModel):
     ``image`` is the digest-pinned reference the runtime pulled; ``changed`` is False when
     nothing had to move (no push, no new revision).
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     target: str
     name: str
@@ -42,6 +52,8 @@ class Shipment(BaseModel):
 class ShipPlan(BaseModel):
     """What ``ship()`` would do; computed with a local build and read-only registry and
     runtime look-ups, changing nothing remote."""
+
+    model_config = ConfigDict(defer_build=True)
 
     target: str
     name: str

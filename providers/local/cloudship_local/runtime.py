@@ -595,9 +595,7 @@ class DockerRunRuntime(Runtime):
         """Services of this project: containers labelled with a service name."""
         return sorted({(c.get("Labels") or {})[L_SERVICE] for c in self._listing(L_SERVICE)})
 
-    def follow_logs(
-        self, service: str, tail: int = 100, *, stop: threading.Event
-    ) -> Iterator[str]:
+    def follow_logs(self, service: str, tail: int = 100, *, stop: threading.Event) -> Iterator[str]:
         """``docker logs -f`` of the serving revision; across a deploy, on to the next one."""
         following: str | None = None
         back: int | str = tail
