@@ -53,7 +53,7 @@ def test_each_save_ships_failures_keep_the_last_good_version(
         name=name,
         timeout=60,
         iterations=5,
-        debounce=0.05,
+        debounce=0.3,  # write_app writes two files: one batch even on a loaded machine
         on_iteration=edit,
         rm=True,
     )
