@@ -130,8 +130,8 @@ def record_push(ecr: Any, registry: ThrowawayRegistry, repository: str, tag: str
     """Copy ``repository:tag`` from ``registry`` into moto's ECR with ``PutImage`` and return
     its digest. moto has no registry endpoint, so a push never reaches it; after this, ECR's
     ``DescribeImages`` knows the image exactly as it would after a real push (moto would
-    otherwise invent a digest: the real one is passed as ``imageDigest``). Calling it again for
-the same push is harmless."""
+    otherwise invent a digest: the real one is passed as ``imageDigest``). Calling it again
+    for the same push is harmless."""
     import httpx
 
     from cloudship.distribution import MANIFEST_ACCEPT
