@@ -652,7 +652,10 @@ def rollback(
 ) -> Deployment:
     """Serve an earlier revision: ``to`` (e.g. ``"r2"``), else the one before the current."""
     tgt = _resolve_only(target, settings)
-    return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
+    try:
+        return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
+    except ServiceNotFoundError:
+        raise _not_found(name, tgt) from None  # the same words as status and logs
 
 
 def destroy(

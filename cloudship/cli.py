@@ -6,6 +6,7 @@ scripts. Exit codes: 0 success, 1 a cloudship error, 2 bad input (``ConfigError`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -370,10 +371,17 @@ def dev(
     Each save goes through the same layer cache and health gate as `ship`; a save that fails
     to build or fails the gate keeps the last good version serving. The service keeps running
     after Ctrl-C unless --rm is given."""
+    import signal
+
     from cloudship.dev import dev as do_dev
 
-    with _errors():
-        do_dev(
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a process manager, `kill`) stops like Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    with _errors(), contextlib.ExitStack() as restore:
+        restore.callback(signal.signal, signal.SIGTERM, previous)
+        passes = do_dev(
             source,
             target,
             rm=rm,
@@ -383,6 +391,12 @@ def dev(
             settings=_settings(settings),
             **options,
         )
+    served = [p.shipment for p in passes if p.shipment is not None]
+    if served:
+        last = served[-1]
+        state = f"{last.name} destroyed" if rm else f"{last.name} keeps serving at {last.url}"
+        count = f"{len(passes)} {'pass' if len(passes) == 1 else 'passes'}"
+        err.print(f"stopped watching after {count}; {state}")
 
 
 def _print_iteration(iteration: Any) -> None:
@@ -398,11 +412,12 @@ def _print_iteration(iteration: Any) -> None:
             else "no build"
         )
         push = shipped.push
-        moved = (
-            "push skipped"
-            if push is None or push.skipped
-            else f"{_count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
-        )
+        if push is None or push.skipped:
+            moved = "push skipped"
+        elif push.layers_pushed == 0:
+            moved = f"no new layers ({push.layers_existing} already there)"
+        else:
+            moved = f"{_count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
         state = "[green]serving[/]" if shipped.changed else "[dim]unchanged[/]"
         out.print(
             f"[bold]#{iteration.number}[/] {what}: {build}, {moved}; {state} {shipped.revision} "

@@ -55,8 +55,8 @@ def test_destroy_of_a_missing_service_is_an_error_unless_missing_ok(
     assert "destroyed" not in missing.stdout
     tolerated = runner.invoke(app, ["destroy", "never-shipped", "--missing-ok", *flags])
     assert tolerated.exit_code == 0 and "not deployed: nothing to destroy" in tolerated.stdout
-    # status and logs word it the same way
-    for command in ("status", "logs"):
+    # status, logs and rollback word it the same way
+    for command in ("status", "logs", "rollback"):
         same = runner.invoke(app, [command, "never-shipped", *flags])
         assert same.exit_code == 1
         assert "service 'never-shipped' is not deployed on target 'local'" in same.stderr
