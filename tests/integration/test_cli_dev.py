@@ -6,6 +6,7 @@ in an editor would while the loop waits), so each pass sees exactly the edit mad
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,10 @@ EXITS = '["busybox", "false"]'
 def test_each_save_ships_failures_keep_the_last_good_version(
     tmp_path: Path, local_target: LocalTargetFactory
 ) -> None:
-    folder = write_app(tmp_path / "web", "v1")
+    # content of this run's own: a layer the registry has from an earlier run is not pushed
+    run = uuid.uuid4().hex[:8]
+    v1, v2, v3 = (f"{v}-{run}" for v in ("v1", "v2", "v3"))
+    folder = write_app(tmp_path / "web", v1)
     (folder / ".dockerignore").write_text("notes.txt\n")
     target = local_target.target()
     name = local_target.name("dev")
@@ -37,15 +41,15 @@ def test_each_save_ships_failures_keep_the_last_good_version(
         step = iteration.number
         if step == 1:
             (folder / "notes.txt").write_text("not in the build context\n")
-            (folder / "www" / "index.html").write_text("v2\n")
+            (folder / "www" / "index.html").write_text(v2 + "\n")
         elif step == 2:
             (folder / "Dockerfile").write_text(
                 (folder / "Dockerfile").read_text().replace("COPY www", "RUN false\nCOPY www")
             )
         elif step == 3:
-            write_app(folder, "v2", cmd=EXITS)  # builds, then never answers: gate fails
+            write_app(folder, v2, cmd=EXITS)  # builds, then never answers: gate fails
         elif step == 4:
-            write_app(folder, "v3")
+            write_app(folder, v3)
 
     history = dev(
         folder,
@@ -75,7 +79,7 @@ def test_each_save_ships_failures_keep_the_last_good_version(
     assert fixed.ok and fixed.shipment is not None
     assert set(fixed.changed) == {"Dockerfile", "www/index.html"}
     # what served after each pass: the new version, or the last good one after a failure
-    assert answers == ["v1\n", "v2\n", "v2\n", "v2\n", "v3\n"]
+    assert answers == [f"{v}\n" for v in (v1, v2, v2, v2, v3)]
     assert broken.url == unhealthy.url == edited.url
     # rm=True destroyed the service once the loop stopped
     assert target.runtime.status(name) is None
