@@ -28,13 +28,23 @@ table name, then the key, upper-cased). Secrets in settings are ``SecretStr``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from cloudship.errors import ConfigError
 from cloudship.validation import (
@@ -71,6 +81,17 @@ class AppSettings(BaseSettings):
     dockerfile: DockerfilePath = "Dockerfile"
     build_args: BuildArgs = Field(default_factory=dict)
     build_target: BuildTarget | None = None
+
+
+# ``[app]`` as TOML gives it: the same fields, strictly typed. TOML has real types, so
+# `port = true` or `port = "80"` there is a typo, while the same keys from the environment are
+# strings and stay lax in AppSettings. (A settings model ignores ``strict=`` in validation, so
+# this is a plain model built from AppSettings' own fields, never a second list of them.)
+AppTable: type[BaseModel] = create_model(
+    "AppTable",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{name: (info.annotation, info) for name, info in AppSettings.model_fields.items()},  # type: ignore[call-overload]
+)
 
 
 class ConfigFile(BaseModel):
@@ -223,9 +244,7 @@ def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
             exc, {"targets": "see docs/targets.md#named-targets-in-cloudshiptoml"}, where=str(path)
         ) from None
     try:
-        # Strictly typed, as TOML has real types: `port = true` or `port = "80"` is a typo
-        # here, while the same keys from the environment are strings and stay lax.
-        AppSettings.model_validate(config.app, strict=True)
+        AppTable.model_validate(config.app)
     except ValidationError as exc:
         raise config_error(exc, AppSettings, where=f"[app] in {path}") from None
     return config
@@ -238,6 +257,21 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
+def _refuse_bools_for_numbers(cls: type[BaseModel], values: Mapping[str, Any]) -> None:
+    """pydantic's lax mode takes ``True`` for an int (``host_port=True`` → port 1): refuse it
+    for every number-typed field of a settings model, whichever provider owns it."""
+    for key, value in values.items():
+        info = cls.model_fields.get(key)
+        if info is None or not isinstance(value, bool):
+            continue
+        accepted = set(typing.get_args(info.annotation)) or {info.annotation}
+        if bool not in accepted and accepted & {int, float}:
+            raise ConfigError(
+                f"invalid {cls.__name__} settings: {key}: a bool is not a number here",
+                fix=f"give {key} a number, not true/false",
+            )
+
+
 def load_settings(
     cls: type[S], file_values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> S:
@@ -245,13 +279,22 @@ def load_settings(
 
     ``None`` overrides are ignored, so ``ship(port=None)`` means "not given".
     """
-    env_values = EnvSettingsSource(cls)()
+    prefix = cls.model_config.get("env_prefix", "")
+    try:
+        env_values = EnvSettingsSource(cls)()
+    except SettingsError as exc:  # a dict/list-valued variable that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = f"{prefix}{found[1]}".upper() if found else f"a {prefix}* variable"
+        raise ConfigError(
+            f"{variable} is not valid JSON for {cls.__name__}",
+            fix=f"""set it to a JSON object, e.g. {variable}='{{"KEY": "value"}}', or unset it""",
+        ) from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    _refuse_bools_for_numbers(cls, {**file_values, **given})
     merged = {**file_values, **env_values, **given}
     try:
         return cls(**merged)
     except ValidationError as exc:
-        prefix = cls.model_config.get("env_prefix", "")
         raise config_error(
             exc,
             cls,

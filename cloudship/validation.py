@@ -40,8 +40,8 @@ type              accepts
 ``EnvMap``        a mapping of variable names (``[A-Za-z_][A-Za-z0-9_]*``) to strings without NUL
 ``SecretMap``     the same, values ``str`` or ``SecretStr`` (stored as ``SecretStr``)
 ``BuildArgs``     a mapping of build-arg names to strings
-``DockerfilePath`` a relative path, ≤ 4096 characters, no NUL (``sources.detect`` then keeps it
-                  inside the build context)
+``DockerfilePath`` a path ≤ 4096 characters without NUL (``sources.detect`` then refuses
+                  absolute paths and any that leave the build context)
 ``RevisionId``    1-255 printable ASCII characters without spaces (``r2`` or a cloud's own id)
 ``Flag``          a bool (not ``1``/``"yes"`` in strict models)
 ================  =======================================================================
@@ -382,18 +382,18 @@ BuildArgs = Annotated[
 ]
 
 
-def _relative_path(value: str) -> str:
+def _sane_path(value: str) -> str:
+    # Where it points (inside the build context, not absolute) is checked by sources.detect,
+    # which knows the context and raises SourceError.
     problem = path_problem(value)
     if problem:
         raise ValueError(problem)
-    if value.startswith("/") or value.startswith("~"):
-        raise ValueError("must be relative to the build directory")
     return value
 
 
 DockerfilePath = Annotated[
     str,
-    AfterValidator(_relative_path),
+    AfterValidator(_sane_path),
     Hint("name a file inside the source directory, e.g. dockerfile = 'Dockerfile.prod'"),
 ]
 _REVISION = re.compile(r"^[!-~]{1,255}$")
