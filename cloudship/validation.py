@@ -74,6 +74,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     ValidationError,
 )
 
@@ -408,7 +409,7 @@ def _revision(value: str) -> str:
 RevisionId = Annotated[
     str, AfterValidator(_revision), Hint("name a revision from `cloudship status`, e.g. to='r2'")
 ]
-Flag = Annotated[bool, Hint("pass True or False")]
+Flag = Annotated[StrictBool, Hint("pass True or False")]
 BuildTarget = Annotated[
     str,
     Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
@@ -443,12 +444,19 @@ def _hint_in(annotation: object) -> str | None:
     return None
 
 
-def field_hints(model: type[BaseModel]) -> dict[str, str]:
-    """Field name → its type's ``Hint``, for every field that has one."""
+def field_hints(model: type) -> dict[str, str]:
+    """Field name → its type's ``Hint``, for every field of ``model`` (a pydantic model or a
+    ``TypedDict``) that has one."""
     hints: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        found = next((m.text for m in info.metadata if isinstance(m, Hint)), None)
-        found = found or _hint_in(info.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for name, info in model.model_fields.items():
+            found = next((m.text for m in info.metadata if isinstance(m, Hint)), None)
+            found = found or _hint_in(info.annotation)
+            if found:
+                hints[name] = found
+        return hints
+    for name, annotation in typing.get_type_hints(model, include_extras=True).items():
+        found = _hint_in(annotation)
         if found:
             hints[name] = found
     return hints
@@ -466,7 +474,7 @@ def problems(exc: ValidationError) -> list[tuple[str, str]]:
 
 def config_error(
     exc: ValidationError,
-    model: type[BaseModel] | Mapping[str, str],
+    model: type | Mapping[str, str],
     *,
     where: str,
     also: str | None = None,
