@@ -477,3 +477,61 @@ def test_check_ship_arguments_reports_every_bad_field_at_once() -> None:
         check_ship_arguments("web", port=True, cpu=math.inf, timeout=-1)
     for field in ("port", "cpu", "timeout"):
         assert f"{field}:" in caught.value.message and f"{field}:" in (caught.value.fix or "")
+
+
+# -- the CLI: the same refusals, as exit code 2 and a message, never a traceback ------------------
+
+
+@pytest.fixture
+def cli_calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """``--target recording`` and ``Engine.shared()`` record into the returned calls."""
+    from cloudship import engine as engine_module
+    from cloudship.targets import KNOWN_TARGETS, _Known
+    from tests.unit.recording import provider
+
+    provider.calls.log.clear()
+    known = _Known("tests.unit.recording:provider", (), None)
+    monkeypatch.setitem(KNOWN_TARGETS, "recording", known)
+    recording = RecordingEngine(provider.calls)
+    monkeypatch.setattr(engine_module.Engine, "shared", staticmethod(lambda *_: recording))
+    return provider.calls
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["ship", "{src}", "--cpu", "inf"], "cpu"),
+        (["ship", "{src}", "--cpu", "1e-12"], "cpu"),
+        (["ship", "{src}", "--memory", "0"], "memory"),
+        (["ship", "{src}", "--port", "0"], "port"),
+        (["ship", "{src}", "--timeout", "-1"], "timeout"),
+        (["ship", "{src}", "--timeout", "nan"], "timeout"),
+        (["ship", "{src}", "--health-path", "/\n"], "health_path"),
+        (["ship", "{src}", "--env", "8000"], "--env"),
+        (["ship", "{src}", "--env", "BAD-NAME=1"], "env"),
+        (["ship", "{src}", "--name", "Not_A_Label"], "name"),
+        (["ship", "x" * 300], "source"),
+        (["plan", "{src}", "--platform", "linux"], "platform"),
+        (["status", "Bad_Name"], "name"),
+        (["logs", "web", "--tail", "0"], "tail"),
+        (["rollback", "web", "--to", "r 2"], "to"),
+        (["rollback", "web", "--timeout", "0"], "timeout"),
+        (["destroy", "web_"], "name"),
+    ],
+)
+def test_cli_refuses_with_exit_2_naming_the_field(
+    cli_calls: Calls, src: Path, args: list[str], named: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from cloudship.cli import app
+
+    argv = [arg.replace("{src}", str(src)) for arg in args] + ["--target", "recording"]
+    if args[0] in ("status", "logs", "rollback", "destroy"):
+        argv = [argv[0], "--target", "recording", *argv[1:-2]]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "ConfigError" in result.output or "SourceError" in result.output
+    assert named in result.output and "fix:" in result.output
+    assert cli_calls.created == []
