@@ -1,92 +1,84 @@
-"""A target and an engine that record every call, for engine-free tests of the boundary.
+"""The in-memory doubles (``cloudship.testing.memory``) as *oracles* for boundary tests.
 
-They are deliberately also *oracles*: whatever reaches them must already satisfy the rules the
-boundary promises (a Dockerfile inside its context, a finite cpu of at least 0.01, a URL path
-to probe, string env, ...). A refused input that slips through therefore fails the test at the
-call that would have built, pushed or started something — not later, and not silently.
+Whatever reaches them must already satisfy what the boundary promises: a Dockerfile inside its
+context, a finite cpu of at least 0.01, memory of at least 6Mi, a URL path to probe,
+string-valued env, a DNS-label service name, a positive tail and timeout. Input the boundary
+should have refused that slips through fails the test at the call that would have built,
+pushed or started something — not later, and not silently. (The memory engine reads the
+Dockerfile it is given, so without this check an escaping path would be read.)
 
-The lead's first-class in-memory doubles (``cloudship.testing.memory``) are meant to replace
-these once they land; these stay small on purpose.
+``Calls`` gathers one registry, the runtimes and engines made for it, and answers what a test
+asks: what was called (``log``), what was built or deployed (``of``), and whether anything
+was left behind (``created``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
 from cloudship.config import ConfigFile
-from cloudship.engine import BuildResult, ImageInfo, PushResult
+from cloudship.engine import BuildResult, PushResult
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef
-from cloudship.registry import Registry, RegistryAuth
-from cloudship.runtime import Deployment, Plan, Runtime, ServiceSpec, ServiceStatus
+from cloudship.registry import RegistryAuth
+from cloudship.runtime import Deployment, Plan, ServiceSpec, ServiceStatus, memory_bytes
 from cloudship.targets import Provider, Target
+from cloudship.testing.memory import MemoryEngine, MemoryRegistry, MemoryRuntime
 
-PLATFORM = "linux/amd64"
-_URL_PATH = re.compile(r"^/(?!/)[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$")
+_URL_PATH = re.compile(r"^/(?!/)(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Refused(AssertionError):
-    """Input the boundary should have refused reached a recording double."""
-
-
-@dataclass
-class Calls:
-    """Everything the doubles were asked to do, in order: ``(what, detail)``."""
-
-    log: list[tuple[str, Any]] = field(default_factory=list)
-
-    def record(self, what: str, detail: Any = None) -> None:
-        self.log.append((what, detail))
-
-    def of(self, what: str) -> list[Any]:
-        return [detail for name, detail in self.log if name == what]
-
-    @property
-    def created(self) -> list[tuple[str, Any]]:
-        """Calls that leave something behind: an image, a tag, a repository, a revision."""
-        lasting = {"build", "tag", "push", "create_repository", "deploy", "rollback", "destroy"}
-        return [(name, detail) for name, detail in self.log if name in lasting]
+    """Input the boundary should have refused reached a double."""
 
 
 def check_spec(spec: ServiceSpec) -> None:
-    """The portable floor every runtime may rely on (the boundary's promise)."""
-    if not (isinstance(spec.port, int) and not isinstance(spec.port, bool)):
-        raise Refused(f"port is {type(spec.port).__name__}")
-    if not 1 <= spec.port <= 65535:
-        raise Refused(f"port {spec.port}")
-    if spec.cpu is not None and not (math.isfinite(spec.cpu) and spec.cpu >= 0.01):
-        raise Refused(f"cpu {spec.cpu}")
-    if spec.memory is not None:
-        from cloudship.runtime import memory_bytes
-
-        if memory_bytes(spec.memory) < 6 * 1024**2:
-            raise Refused(f"memory {spec.memory}")
-    if not _URL_PATH.match(spec.health_path) or len(spec.health_path) > 1024:
+    """The portable floor every runtime may rely on, checked independently of the validators."""
+    if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 0 < spec.port < 65536:
+        raise Refused(f"port {spec.port!r}")
+    if spec.cpu is not None and not (math.isfinite(spec.cpu) and 0.01 <= spec.cpu <= 1024):
+        raise Refused(f"cpu {spec.cpu!r}")
+    if spec.memory is not None and memory_bytes(spec.memory) < 6 * 1024**2:
+        raise Refused(f"memory {spec.memory!r}")
+    if len(spec.health_path) > 1024 or not _URL_PATH.match(spec.health_path):
         raise Refused(f"health path {spec.health_path!r}")
-    if not re.match(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", spec.name):
+    if not _LABEL.match(spec.name):
         raise Refused(f"service name {spec.name!r}")
     for key, value in spec.env.items():
-        if not isinstance(value, str) or not re.match(r"^[A-Za-z_]\w*$", key):
+        if not _VAR.match(key) or not isinstance(value, str) or "\x00" in value:
             raise Refused(f"env {key!r}")
     for key, secret in spec.secrets.items():
-        if not isinstance(secret, SecretStr) or not re.match(r"^[A-Za-z_]\w*$", key):
+        if not _VAR.match(key) or not isinstance(secret, SecretStr):
             raise Refused(f"secret {key!r}")
 
 
-class RecordingEngine:
-    """An Engine stand-in (``ship(engine=...)``): builds nothing, pushes nothing."""
+def _check_service(service: object) -> None:
+    if not isinstance(service, str) or not _LABEL.match(service):
+        raise Refused(f"service name {service!r} reached the runtime")
 
-    def __init__(self, calls: Calls, *, exposed: tuple[int, ...] = (8000,)) -> None:
-        self.calls = calls
-        self.exposed = exposed
-        self.images: dict[str, ImageInfo] = {}
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise Refused(f"timeout {timeout!r}")
+    if not (math.isfinite(timeout) and 0 < timeout <= 86_400):
+        raise Refused(f"timeout {timeout!r}")
+
+
+class OracleEngine(MemoryEngine):
+    """The memory engine, refusing to build what the boundary must have refused."""
+
+    def __init__(self, calls: Calls) -> None:
+        super().__init__(calls.registry)
+        self.specs_built: list[dict[str, Any]] = []
+        self.tagged: list[str] = []
+        calls.engines.append(self)
 
     def build(
         self,
@@ -101,23 +93,28 @@ class RecordingEngine:
         on_event: EventSink = ignore,
     ) -> BuildResult:
         root = context.resolve()
-        if not (context / dockerfile).resolve().is_relative_to(root):
-            raise Refused(f"build with a Dockerfile outside its context: {dockerfile!r}")
-        if not (context / dockerfile).is_file():
-            raise Refused(f"build without a Dockerfile: {dockerfile!r}")
+        if Path(dockerfile).is_absolute() or not (context / dockerfile).resolve().is_relative_to(
+            root
+        ):
+            raise Refused(f"a build with a Dockerfile outside its context: {dockerfile!r}")
         for key, value in (buildargs or {}).items():
-            if not isinstance(key, str) or not isinstance(value, str):
+            if not _VAR.match(key) or not isinstance(value, str):
                 raise Refused(f"build arg {key!r}")
-        self.calls.record("build", {"context": context, "dockerfile": dockerfile})
-        image_id = "sha256:" + hashlib.sha256(str(root).encode()).hexdigest()
-        self.images[image_id] = ImageInfo(image_id, PLATFORM, (), self.exposed)
-        return BuildResult(image_id=image_id, steps=3, cache_hits=3, seconds=0.0)
-
-    def inspect(self, image: str) -> ImageInfo | None:
-        return self.images.get(image)
+        self.specs_built.append({"context": context, "dockerfile": dockerfile})
+        return super().build(
+            context,
+            tag=tag,
+            dockerfile=dockerfile,
+            buildargs=buildargs,
+            target=target,
+            platform=platform,
+            labels=labels,
+            on_event=on_event,
+        )
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
-        self.calls.record("tag", str(ref))
+        self.tagged.append(str(ref))
+        super().tag(image_id, ref)
 
     def push(
         self,
@@ -127,49 +124,24 @@ class RecordingEngine:
         on_event: EventSink = ignore,
         target: str | None = None,
     ) -> PushResult:
-        self.calls.record("push", str(ref))
-        digest = "sha256:" + hashlib.sha256(str(ref).encode()).hexdigest()
-        return PushResult(digest=digest, layers_pushed=1, layers_existing=0, bytes_pushed=1)
+        return super().push(ref, auth, on_event=on_event, target=target)
 
 
-class RecordingRegistry(Registry):
-    kind = "recording"
+class OracleRuntime(MemoryRuntime):
+    """The memory runtime, refusing specs and arguments the boundary must have refused."""
 
     def __init__(self, calls: Calls) -> None:
-        self.calls = calls
-
-    @property
-    def address(self) -> str:
-        return "registry.example.test"  # never resolved: nothing here opens a socket
-
-    def repository(self, name: str, *, create: bool = True) -> str:
-        self.calls.record("create_repository" if create else "read_repository", name)
-        return f"{self.address}/{name}"
-
-    def credentials(self) -> RegistryAuth | None:
-        return RegistryAuth(username="u", password=SecretStr("p"), server=self.address)
-
-    def manifest_digest(self, repository: str, reference: str) -> str | None:
-        self.calls.record("manifest_digest", f"{repository}:{reference}")
-        return None
-
-
-class RecordingRuntime(Runtime):
-    kind = "recording"
-    platforms: ClassVar[frozenset[str]] = frozenset({PLATFORM})
-
-    def __init__(self, calls: Calls) -> None:
-        self.calls = calls
+        super().__init__(calls.registry)
+        self.deployed: list[ServiceSpec] = []
+        calls.runtimes.append(self)
 
     def validate(self, spec: ServiceSpec) -> None:
         check_spec(spec)
+        super().validate(spec)
 
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
         check_spec(spec)
-        self.calls.record("plan", spec.name)
-        return Plan(
-            service=spec.name, image=str(image), changed=True, current_digest=None, actions=[]
-        )
+        return super().plan(spec, image)
 
     def deploy(
         self,
@@ -182,60 +154,90 @@ class RecordingRuntime(Runtime):
         force: bool = False,
     ) -> Deployment:
         check_spec(spec)
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise Refused(f"timeout {timeout}")
-        if image.digest is None:
-            raise Refused(f"deploy of an unpinned image {image}")
-        self.calls.record("deploy", spec)
-        return Deployment(
-            service=spec.name,
-            revision="r1",
-            image=str(image),
-            digest=image.digest,
-            url="http://service.example.test/",
-            changed=True,
-        )
-
-    def _check_name(self, service: str) -> None:
-        if not isinstance(service, str) or not re.match(
-            r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", service
-        ):
-            raise Refused(f"service name {service!r} reached the runtime")
+        _check_timeout(timeout)
+        if not isinstance(force, bool):
+            raise Refused(f"force={force!r}")
+        self.deployed.append(spec)
+        return super().deploy(spec, image, pull, timeout=timeout, on_event=on_event, force=force)
 
     def status(self, service: str) -> ServiceStatus | None:
-        self._check_name(service)
-        self.calls.record("status", service)
-        return None
+        _check_service(service)
+        return super().status(service)
 
     def rollback(
         self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
     ) -> Deployment:
-        self._check_name(service)
-        if to is not None and not isinstance(to, str):
+        _check_service(service)
+        _check_timeout(timeout)
+        if to is not None and (not isinstance(to, str) or not re.match(r"^[!-~]{1,255}$", to)):
             raise Refused(f"to={to!r}")
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise Refused(f"timeout {timeout}")
-        from cloudship.errors import ServiceNotFoundError
-
-        self.calls.record("status", service)
-        raise ServiceNotFoundError(f"service {service!r} is not deployed", fix="ship it first")
+        return super().rollback(service, to, timeout=timeout, on_event=on_event)
 
     def logs(self, service: str, tail: int = 100) -> list[str]:
-        self._check_name(service)
+        _check_service(service)
         if isinstance(tail, bool) or not isinstance(tail, int) or tail < 1:
             raise Refused(f"tail={tail!r}")
-        self.calls.record("logs", service)
-        return []
+        return super().logs(service, tail)
 
     def destroy(self, service: str) -> None:
-        self._check_name(service)
-        self.calls.record("destroy", service)
+        _check_service(service)
+        super().destroy(service)
+
+
+class Calls:
+    """One memory registry and every oracle runtime and engine made for it."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.registry = MemoryRegistry()
+        self.runtimes: list[OracleRuntime] = []
+        self.engines: list[OracleEngine] = []
+
+    def shared_engine(self) -> OracleEngine:
+        """One engine per reset, for code that asks ``Engine.shared()`` more than once."""
+        return self.engines[0] if self.engines else OracleEngine(self)
+
+    @property
+    def log(self) -> list[tuple[str, str]]:
+        """Every registry and runtime call, and every build, tag and push."""
+        found = list(self.registry.calls)
+        for runtime in self.runtimes:
+            found += runtime.calls
+        for engine in self.engines:
+            found += [("build", str(b["context"])) for b in engine.specs_built]
+            found += [("tag", ref) for ref in engine.tagged]
+            found += [("push", ref) for ref in engine.pushed]
+        return found
+
+    @property
+    def created(self) -> list[tuple[str, str]]:
+        """What was left behind: images built or tagged, pushes, repositories, revisions."""
+        found = [("build", str(b["context"])) for e in self.engines for b in e.specs_built]
+        found += [("tag", ref) for e in self.engines for ref in e.tagged]
+        found += [("push", ref) for e in self.engines for ref in e.pushed]
+        found += [("repository", path) for path in self.registry.repositories]
+        found += [("revision", name) for runtime in self.runtimes for name in runtime.services]
+        return found
+
+    def of(self, what: str) -> list[Any]:
+        """``build``: what each build was given; ``deploy``: each spec a runtime was given;
+        anything else: the subjects of those registry/runtime calls."""
+        if what == "build":
+            return [b for engine in self.engines for b in engine.specs_built]
+        if what == "deploy":
+            return [spec for runtime in self.runtimes for spec in runtime.deployed]
+        return [subject for name, subject in self.log if name == what]
 
 
 def recording_target(calls: Calls, name: str = "recording") -> Target:
-    return Target(
-        registry=RecordingRegistry(calls), runtime=RecordingRuntime(calls), name=name, paired=True
-    )
+    """A target on ``calls``' registry with a fresh oracle runtime."""
+    return Target(registry=calls.registry, runtime=OracleRuntime(calls), name=name)
+
+
+def RecordingEngine(calls: Calls) -> OracleEngine:
+    return OracleEngine(calls)
 
 
 class _NoSettings(BaseModel):

@@ -489,11 +489,11 @@ def cli_calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     from cloudship.targets import KNOWN_TARGETS, _Known
     from tests.unit.recording import provider
 
-    provider.calls.log.clear()
+    provider.calls.reset()
     known = _Known("tests.unit.recording:provider", (), None)
     monkeypatch.setitem(KNOWN_TARGETS, "recording", known)
-    recording = RecordingEngine(provider.calls)
-    monkeypatch.setattr(engine_module.Engine, "shared", staticmethod(lambda *_: recording))
+    shared = staticmethod(lambda *_: provider.calls.shared_engine())
+    monkeypatch.setattr(engine_module.Engine, "shared", shared)
     return provider.calls
 
 
