@@ -9,16 +9,18 @@ understands, so a model declares a field once and gets the whole check::
     from pydantic import BaseModel, ConfigDict, ValidationError
     from cloudship.validation import Cpu, Port, Timeout, config_error
 
-    class ShipOptions(BaseModel):
-        model_config = ConfigDict(frozen=True, strict=True, arbitrary_types_allowed=True)
+    class DeployOptions(BaseModel):
+        model_config = ConfigDict(frozen=True, strict=True)  # keywords: Python values only
         port: Port | None = None
         cpu: Cpu | None = None
         timeout: Timeout = 300.0
 
     try:
-        options = ShipOptions(**keywords)
+        options = DeployOptions(**keywords)
     except ValidationError as exc:
-        raise config_error(exc, ShipOptions, where="ship() arguments") from None
+        raise config_error(exc, DeployOptions, where="deploy() options") from None
+
+(``cloudship.options.ShipOptions``, a ``TypedDict``, is declared the same way.)
 
 ================  =======================================================================
 type              accepts
@@ -53,8 +55,9 @@ only the Python type. Each type carries a ``Hint`` — what is accepted and an e
 ``config_error`` turns into the error's ``fix``. Messages name the field and the rule, never the
 value given: values may be secrets.
 
-``check_ship_arguments`` and ``check_service_arguments`` apply these to the public functions'
-arguments; ``ShipArguments`` is the model the first one uses.
+``cloudship.options.ShipOptions`` declares ``ship()``/``plan()``'s options with these types;
+``check_service_arguments`` applies them to ``status``/``logs``/``rollback``/``destroy``;
+``check_source`` is what ``sources.detect`` checks first.
 """
 
 from __future__ import annotations
@@ -505,28 +508,6 @@ def config_error(
 # -- the public functions' arguments ------------------------------------------------------
 
 
-class ShipArguments(BaseModel):
-    """``ship()``/``plan()``'s own keyword arguments (provider settings are checked by the
-    provider's settings model). Strict: ``port="80"`` is refused, as is ``port=True``."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    target: TargetArg = None
-    name: ServiceName | None = None
-    tag: Tag | None = None
-    port: Port | None = None
-    env: EnvMap | None = None
-    secrets: SecretMap | None = None
-    health_path: HealthPath | None = None
-    cpu: Cpu | None = None
-    memory: Memory | None = None
-    replicas: Replicas | None = None
-    platform: Platform | None = None
-    force: Flag = False
-    timeout: Timeout = 300.0
-    on_event: EventCallback = None
-
-
 class ServiceArguments(BaseModel):
     """``status``/``logs``/``rollback``/``destroy``'s arguments."""
 
@@ -550,19 +531,6 @@ def check_source(source: object) -> None:
             fix="pass a directory with a Dockerfile (str or Path), or an image reference "
             "such as 'app:v1'",
         ) from None
-
-
-def check_ship_arguments(source: object, call: str = "ship", **arguments: Any) -> None:
-    """Refuse bad ``ship()``/``plan()`` arguments with ``SourceError``/``ConfigError``.
-
-    ``arguments`` are ``ShipArguments``' fields (``target``, ``name``, ``port``, …); pass
-    each as given, ``None`` for "not given". Nothing is read from disk or the network.
-    """
-    check_source(source)
-    try:
-        ShipArguments(**arguments)
-    except ValidationError as exc:
-        raise config_error(exc, ShipArguments, where=f"{call}() arguments") from None
 
 
 def check_service_arguments(name: object, call: str, **arguments: Any) -> None:
@@ -592,7 +560,6 @@ __all__ = [
     "SecretMap",
     "ServiceArguments",
     "ServiceName",
-    "ShipArguments",
     "SourcePath",
     "Tag",
     "Tail",
@@ -600,7 +567,6 @@ __all__ = [
     "TargetName",
     "Timeout",
     "check_service_arguments",
-    "check_ship_arguments",
     "check_source",
     "config_error",
     "field_hints",

@@ -23,8 +23,8 @@ from cloudship import api
 from cloudship.config import MAX_CONFIG_DEPTH, find_config
 from cloudship.errors import CloudshipError, ConfigError, SourceError
 from cloudship.images import is_loopback_host
+from cloudship.options import read_options
 from cloudship.runtime import ServiceSpec
-from cloudship.validation import check_ship_arguments
 from tests.conftest import write_app
 from tests.unit.recording import Calls, RecordingEngine, recording_target
 
@@ -472,9 +472,9 @@ def test_service_spec_refuses_what_the_boundary_refuses(field: str, value: Any) 
         ServiceSpec(**{"name": "web", "port": 8000, field: value})
 
 
-def test_check_ship_arguments_reports_every_bad_field_at_once() -> None:
+def test_options_report_every_bad_field_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        check_ship_arguments("web", port=True, cpu=math.inf, timeout=-1)
+        read_options({"port": True, "cpu": math.inf, "timeout": -1})
     for field in ("port", "cpu", "timeout"):
         assert f"{field}:" in caught.value.message and f"{field}:" in (caught.value.fix or "")
 
