@@ -48,6 +48,7 @@ from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus, service_na
 from cloudship.shipment import BuildSummary, PushSummary, Shipment, ShipPlan
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
 from cloudship.targets import Target, resolve
+from cloudship.validation import check_service_arguments
 
 DEFAULT_TARGET = "local"
 
@@ -586,6 +587,7 @@ def _resolve_only(target: str | Target | None, settings: dict[str, Any]) -> Targ
 
 def status(name: str, target: str | Target | None = None, **settings: Any) -> ServiceStatus:
     """The service's serving revision and history; ``ServiceNotFoundError`` if not deployed."""
+    check_service_arguments(name, "status", target=target)
     tgt = _resolve_only(target, settings)
     found = tgt.runtime.status(name)
     if found is None:
@@ -597,6 +599,7 @@ def logs(
     name: str, target: str | Target | None = None, tail: int = 100, **settings: Any
 ) -> list[str]:
     """The serving revision's last ``tail`` log lines."""
+    check_service_arguments(name, "logs", target=target, tail=tail)
     return _resolve_only(target, settings).runtime.logs(name, tail)
 
 
@@ -610,10 +613,14 @@ def rollback(
     **settings: Any,
 ) -> Deployment:
     """Serve an earlier revision: ``to`` (e.g. ``"r2"``), else the one before the current."""
+    check_service_arguments(
+        name, "rollback", target=target, to=to, timeout=timeout, on_event=on_event
+    )
     tgt = _resolve_only(target, settings)
     return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
 
 
 def destroy(name: str, target: str | Target | None = None, **settings: Any) -> None:
     """Remove the service and all its revisions (images stay in the registry)."""
+    check_service_arguments(name, "destroy", target=target)
     _resolve_only(target, settings).runtime.destroy(name)

@@ -206,10 +206,11 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
         def run(*args: Any, **values: Any) -> None:
             options = {k: v for k, v in values.items() if k in kinds}
             rest = {k: v for k, v in values.items() if k not in kinds}
-            for option, kind in kinds.items():
-                if kind in ("pairs", "secret"):
-                    flag_name = "--secret" if kind == "secret" else "--env"
-                    options[option] = _pairs(options.get(option), flag_name)
+            with _errors():  # a bad --env/--secret item is bad input, not a traceback
+                for option, kind in kinds.items():
+                    if kind in ("pairs", "secret"):
+                        flag_name = "--secret" if kind == "secret" else "--env"
+                        options[option] = _pairs(options.get(option), flag_name)
             command(*args, **rest, **options)
 
         positional = [p for p in fixed if p.kind is not inspect.Parameter.KEYWORD_ONLY]

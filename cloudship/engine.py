@@ -25,7 +25,7 @@ from cloudship.errors import (
     EngineError,
     PushError,
     RegistryError,
-    TimeoutError,
+    ShipTimeoutError,
 )
 from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
 from cloudship.images import ImageRef, normalize_platform
@@ -106,7 +106,7 @@ def engine_errors(what: str, *, api_errors: bool = True) -> Iterator[None]:
     try:
         yield
     except requests.exceptions.ReadTimeout as exc:
-        raise TimeoutError(
+        raise ShipTimeoutError(
             f"the Docker engine did not answer in time during {what}",
             fix="check the engine's load; Engine(timeout=...) raises the limit",
         ) from exc

@@ -18,7 +18,8 @@
     │   │                               what was rolled back)
     │   ├── RevisionNotFoundError       rollback target does not exist
     │   └── ServiceNotFoundError        the named service is not deployed on that target
-    ├── TimeoutError                    an operation ran out of its time budget
+    ├── ShipTimeoutError                an operation ran out of its time budget
+    │                                   (``TimeoutError``: deprecated alias)
     └── MultiTargetError                some targets of a multi-target ship failed (carries
                                         the shipments that succeeded and each failure)
 
@@ -30,6 +31,7 @@ or ``repr()`` of an error ever contains a credential.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -131,8 +133,17 @@ class ServiceNotFoundError(DeployError):
     """status/logs/rollback named a service the target does not run."""
 
 
-class TimeoutError(CloudshipError, builtins.TimeoutError):
-    """An operation ran out of its time budget; also a builtin ``TimeoutError``."""
+class ShipTimeoutError(CloudshipError, builtins.TimeoutError):
+    """An operation ran out of its time budget; also a builtin ``TimeoutError``.
+
+    Named so that ``from cloudship import *`` does not shadow the builtin ``TimeoutError``;
+    ``except TimeoutError`` (the builtin) still catches it.
+    """
+
+
+if TYPE_CHECKING:
+    #: Deprecated alias of ``ShipTimeoutError``.
+    TimeoutError = ShipTimeoutError
 
 
 class MultiTargetError(CloudshipError):
@@ -155,6 +166,25 @@ class MultiTargetError(CloudshipError):
         )
 
 
+def deprecated_timeout_alias(stacklevel: int = 2) -> type[ShipTimeoutError]:
+    """``ShipTimeoutError``, with a DeprecationWarning for code that still says TimeoutError."""
+    warnings.warn(
+        "cloudship's TimeoutError is now ShipTimeoutError; the old name will be removed",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return ShipTimeoutError
+
+
+def __getattr__(name: str) -> type[ShipTimeoutError]:
+    # The old name stays importable (``from cloudship.errors import TimeoutError``) with a
+    # DeprecationWarning, but is left out of ``__all__``: a star import must not shadow the
+    # builtin ``TimeoutError`` (whose ``except`` would then miss socket and asyncio timeouts).
+    if name == "TimeoutError":
+        return deprecated_timeout_alias(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AuthError",
     "BuildError",
@@ -171,6 +201,6 @@ __all__ = [
     "RegistryError",
     "RevisionNotFoundError",
     "ServiceNotFoundError",
+    "ShipTimeoutError",
     "SourceError",
-    "TimeoutError",
 ]

@@ -150,10 +150,10 @@ def test_port_in_use_is_refused_before_anything_moves(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "Bad_Name"}, "invalid service name"),
+        ({"name": "Bad_Name"}, "name: must be 1-63 lower-case"),
         ({"replicas": 3}, "exactly one replica"),
         ({"health_path": "health"}, "health_path"),
-        ({"memory": "lots"}, "invalid memory"),
+        ({"memory": "lots"}, "memory: must be a number with a unit"),
         ({"env": {"BAD-NAME": "x"}}, "environment variable name"),
     ],
 )

@@ -28,7 +28,7 @@ from cloudship.errors import (
     RevisionNotFoundError,
     ServiceNotFoundError,
 )
-from cloudship.errors import TimeoutError as CloudshipTimeout
+from cloudship.errors import ShipTimeoutError as CloudshipTimeout
 from cloudship.events import DeployPhase, EventSink, Notice, ignore
 from cloudship.images import ImageRef
 from cloudship.probe import wait_healthy
