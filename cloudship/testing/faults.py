@@ -213,7 +213,7 @@ class FaultyRegistry:
 def _read_body(handler: http.server.BaseHTTPRequestHandler) -> bytes:
     """The request body, plain or chunked (dockerd uploads layers chunked)."""
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
