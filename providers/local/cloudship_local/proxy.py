@@ -238,7 +238,8 @@ def apply(container: Container, state: ProxyState) -> None:
 def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
     """Wait until no nginx worker of an earlier configuration is left (they finish the
     requests they hold first); True when drained within ``seconds``."""
-    script = "grep -las 'shutting down' /proc/[0-9]*/cmdline | wc -l"
+    # "[d]": the pattern must not match the command lines of this very sh and grep.
+    script = "grep -las 'shutting [d]own' /proc/[0-9]*/cmdline | wc -l"
     deadline = time.monotonic() + seconds
     while True:
         code, output = container.exec_run(["sh", "-c", script])
