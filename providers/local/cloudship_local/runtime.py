@@ -25,8 +25,8 @@ move behind a proxy on their next ship; that one switch has a gap of well under 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -226,9 +226,16 @@ class DockerRunRuntime(Runtime):
 
     # -- locking -------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _engine_id(self) -> str:
+        """The engine's own id: one lock per engine however its address is spelled."""
+        with _docker_errors("asking the engine for its id"):
+            info = self._engine.client.info()
+        return str(info.get("ID") or info.get("Name") or "default")
+
     def _lock_file(self, service: str) -> Path:
-        engine = self._settings.docker_host or os.environ.get("DOCKER_HOST") or "default"
-        return lock_path(self._settings.data_dir or data_dir(), engine, self._project, service)
+        folder = self._settings.data_dir or data_dir()
+        return lock_path(folder, self._engine_id, self._project, service)
 
     @contextlib.contextmanager
     def _locked(self, service: str, what: str, on_event: EventSink) -> Iterator[None]:

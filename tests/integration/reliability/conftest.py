@@ -79,6 +79,18 @@ class Poller:
                 seen.append(outcome)
         return seen
 
+    def assert_switched(self, old: str, new: str, *, overlap: float = 0.5) -> None:
+        """No failed request; ``old`` first and ``new`` last. During nginx's graceful reload
+        the old workers may still accept a connection for a few ms after the new ones start
+        (both answer: no request fails), so ``old`` may still be seen within ``overlap``
+        seconds of the first ``new``, never later."""
+        assert self.failures == [], self.summary()
+        assert {o for _, o in self.outcomes} == {old, new}, self.summary()
+        assert self.outcomes[0][1] == old and self.outcomes[-1][1] == new, self.summary()
+        first_new = next(t for t, o in self.outcomes if o == new)
+        late_old = [t - first_new for t, o in self.outcomes if o == old and t > first_new]
+        assert all(delay <= overlap for delay in late_old), (late_old, self.summary())
+
     def summary(self) -> str:
         return ", ".join(
             f"{n} x {what}" for what, n in Counter(o for _, o in self.outcomes).items()

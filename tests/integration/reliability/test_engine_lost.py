@@ -10,10 +10,12 @@ import httpx
 import pytest
 
 from cloudship import EngineError, ship, status
+from cloudship.config import ConfigFile
 from cloudship.engine import Engine
 from cloudship.events import DeployPhase, Event
 from cloudship.testing.faults import EngineSocketProxy
 from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local import provider
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller
 
@@ -26,7 +28,15 @@ def test_engine_lost_mid_deploy_is_an_engine_error_and_the_service_stays_up(
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     with EngineSocketProxy() as relay:
-        via_relay = local_target.target(docker_host=relay.docker_host)
+        # Not through the factory: its teardown destroys through every target it made.
+        via_relay = provider.target(
+            ConfigFile(),
+            {
+                "registry": local_target.registry.address,
+                "embedded": False,
+                "docker_host": relay.docker_host,
+            },
+        )
 
         def cut_at(event: Event) -> None:
             if isinstance(event, DeployPhase) and event.phase == phase:

@@ -24,8 +24,7 @@ def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
     with Poller(first.url) as poller:
         second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)
     assert second.revision == "r2" and second.url == first.url
-    assert poller.failures == [], poller.summary()
-    assert poller.answers() == ["v1", "v2"], poller.summary()
+    poller.assert_switched("v1", "v2")
     # The container that passed the gate is the one serving: started once, never restarted.
     serving = cloudship_engine.client.containers.get(f"cloudship-{name}-r2")
     assert serving.attrs["RestartCount"] == 0
@@ -42,8 +41,7 @@ def test_upgrade_to_an_app_that_takes_seconds_to_start_drops_no_request(
     assert first.url is not None
     with Poller(first.url) as poller:
         ship(slow_app(tmp_path / "v2", "v2", delay=3), target, name=name)
-    assert poller.failures == [], poller.summary()
-    assert poller.answers() == ["v1", "v2"], poller.summary()
+    poller.assert_switched("v1", "v2")
 
 
 def test_failed_upgrade_and_rollback_drop_no_request(
@@ -60,7 +58,6 @@ def test_failed_upgrade_and_rollback_drop_no_request(
     assert failed.value.rolled_back_to == "r2"
     assert "exited with code 3" in str(failed.value)
     assert back.revision == "r1"
-    assert poller.failures == [], poller.summary()
-    assert poller.answers() == ["v2", "v1"], poller.summary()
+    poller.assert_switched("v2", "v1")
     states = {r.id: r.state for r in status(name, target).revisions}
     assert states == {"r1": "serving", "r2": "standby"}
