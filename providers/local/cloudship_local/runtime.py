@@ -483,8 +483,10 @@ class DockerRunRuntime(Runtime):
         else:
             container = view.proxy
             with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
-                proxy.apply(container, state)
-                if not view.proxy_running:
+                if view.proxy_running:
+                    proxy.apply(container, state)
+                else:  # stopped by hand, or the engine restarted without it: no reload to do
+                    proxy.write_initial(container, state)
                     container.start()
         on_event(DeployPhase(phase="switch", detail=f"{new.id} behind {self._url(port)}"))
         try:
