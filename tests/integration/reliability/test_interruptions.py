@@ -84,7 +84,7 @@ def test_a_ship_killed_at_any_phase_leaves_the_service_up(
 
 
 def test_a_ship_under_way_refuses_another_and_its_death_frees_the_lock(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
     target, name = local_target.target(), local_target.name("lock")
     ship(write_app(tmp_path / "v1", "v1"), target, name=name)
@@ -96,6 +96,11 @@ def test_a_ship_under_way_refuses_another_and_its_death_frees_the_lock(
             ship(write_app(tmp_path / "v3", "v3"), target, name=name)
         assert f"pid {child.pid}" in refused.value.holder
         assert "ship of" in refused.value.holder
+        # status() leaves a ship under way alone: its revision in progress is neither listed
+        # nor tidied away.
+        during = status(name, target)
+        assert [r.id for r in during.revisions] == ["r1"]
+        assert f"cloudship-{name}-r2" in running_revisions(cloudship_engine, name)
     finally:
         child.kill()
         child.wait()

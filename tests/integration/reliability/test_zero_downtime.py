@@ -61,3 +61,14 @@ def test_failed_upgrade_and_rollback_drop_no_request(
     poller.assert_switched("v2", "v1")
     states = {r.id: r.state for r in status(name, target).revisions}
     assert states == {"r1": "serving", "r2": "standby"}
+
+
+def test_a_proxy_stopped_by_hand_is_started_again_by_the_next_ship(
+    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    target, name = local_target.target(), local_target.name("zd")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    cloudship_engine.client.containers.get(f"cloudship-{name}-proxy").stop()
+    second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)
+    assert second.url == first.url and second.url is not None
+    assert httpx.get(second.url).text.strip() == "v2"
