@@ -31,6 +31,7 @@ from cloudship.config import (
     load_settings,
     validation_problems,
 )
+from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
@@ -341,12 +342,15 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
     force, timeout = pre.options.force, pre.options.timeout
     src, local = pre.source, pre.local
     timer = _Timer()
+    # `timeout` bounds the whole ship from its start: the build is not cut short, but push,
+    # pull and health gate each get only what is left (cloudship.deadline).
+    deadline = Deadline(timeout, started=started)
     if local is None:
         assert isinstance(src, ImageSource)
         pull = tgt.registry.pull_credentials() if src.ref.registry == tgt.registry.address else None
         with timer.phase("deploy"):
             deployment = tgt.runtime.deploy(
-                spec, src.ref, pull, timeout=timeout, on_event=sink, force=force
+                spec, src.ref, pull, timeout=deadline.remaining(), on_event=sink, force=force
             )
         return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
@@ -358,7 +362,9 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
             sink(PushFinished(digest=digest, skipped=True))
         else:
             engine.tag(local.info.id, decision.ref)
-            pushed = engine.push(decision.ref, auth, on_event=sink, target=tgt.name)
+            pushed = engine.push(
+                decision.ref, auth, on_event=sink, target=tgt.name, deadline=deadline
+            )
             digest = pushed.digest
             push = PushSummary(
                 skipped=False,
@@ -378,9 +384,10 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
 
     pinned = ImageRef.parse(decision.repository).with_digest(digest)
     with timer.phase("deploy"):
+        deadline.check(f"the ship of {spec.name} to {tgt.name}")
         pull = tgt.registry.pull_credentials()
         deployment = tgt.runtime.deploy(
-            spec, pinned, pull, timeout=timeout, on_event=sink, force=force
+            spec, pinned, pull, timeout=deadline.remaining(), on_event=sink, force=force
         )
     build = (
         BuildSummary(

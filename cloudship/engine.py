@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudship.deadline import Deadline
 from cloudship.errors import (
     AuthError,
     BuildError,
+    CloudshipError,
     EngineError,
     PushError,
     RegistryError,
@@ -35,9 +37,19 @@ from cloudship.registry import RegistryAuth
 if TYPE_CHECKING:
     import docker
 
+_T = TypeVar("_T")
+
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _BUILT = re.compile(r"(?:^Successfully built |^sha256:)([0-9a-f]{12,64})\s*$")
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
+#: registry answers worth another attempt: 5xx, 429 and cut connections (the manifest PUT that
+#: dockerd sends last is among the calls this retries, by retrying the push)
+_TRANSIENT = re.compile(
+    r"\b(5\d\d|429)\b|too ?many ?requests|connection reset|broken pipe|unexpected EOF|"
+    r"\bEOF\b|server misbehaving|bad gateway|service unavailable|gateway time",
+    re.IGNORECASE,
+)
+PUSH_ATTEMPTS = 4
 _UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp")
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
@@ -86,6 +98,10 @@ def _familiar(name: str) -> str:
     return name
 
 
+def _is_transient(message: str) -> bool:
+    return bool(_TRANSIENT.search(message))
+
+
 def _classify_stream_error(message: str, action: str) -> type[RegistryError] | type[AuthError]:
     lowered = message.lower()
     if any(word in lowered for word in _AUTH_WORDS):
@@ -101,16 +117,24 @@ def engine_errors(what: str, *, api_errors: bool = True) -> Iterator[None]:
     errors (stream error lines, and with ``api_errors=False`` API errors, are classified where
     streams are read)."""
     import requests
+    import urllib3
     from docker.errors import APIError
 
     try:
         yield
-    except requests.exceptions.ReadTimeout as exc:
+    except CloudshipError:
+        raise
+    except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
         raise ShipTimeoutError(
             f"the Docker engine did not answer in time during {what}",
             fix="check the engine's load; Engine(timeout=...) raises the limit",
         ) from exc
-    except requests.exceptions.ConnectionError as exc:
+    except (
+        requests.exceptions.ConnectionError,
+        urllib3.exceptions.HTTPError,
+        ConnectionError,
+    ) as exc:
+        # A stream cut half-way surfaces as urllib3's or the socket's own error, not requests'.
         raise EngineError(f"lost the Docker engine during {what}: {exc}", fix=ENGINE_FIX) from exc
     except APIError as exc:
         if not api_errors:
@@ -290,15 +314,30 @@ class Engine:
         *,
         on_event: EventSink = ignore,
         target: str | None = None,
+        deadline: Deadline | None = None,
     ) -> PushResult:
         """Push ``ref`` (a tag); return the manifest digest the registry stored.
 
         Raises ``AuthError`` when the registry refuses the credentials and ``PushError`` for
-        any other error line in the stream.
+        any other error line in the stream. A failure the registry may not repeat (HTTP 5xx or
+        429, a reset connection) is retried with back-off: a push is idempotent (layers the
+        registry has are skipped, the manifest PUT is repeated). ``deadline`` bounds the whole
+        push, retries and a registry that stops answering included (``ShipTimeoutError``).
         """
+        return self._retrying(
+            lambda: self._push_once(ref, auth, on_event, target, deadline), ref, "push", deadline
+        )
 
-        def start() -> Iterable[dict[str, Any]]:
-            return self.client.api.push(  # type: ignore[no-any-return]
+    def _push_once(
+        self,
+        ref: ImageRef,
+        auth: RegistryAuth | None,
+        on_event: EventSink,
+        target: str | None,
+        deadline: Deadline | None,
+    ) -> PushResult:
+        def start(api: docker.APIClient) -> Iterable[dict[str, Any]]:
+            return api.push(  # type: ignore[no-any-return]
                 ref.name,
                 tag=ref.tag,
                 stream=True,
@@ -310,7 +349,7 @@ class Engine:
         sizes: dict[str, int] = {}
         pushed: set[str] = set()
         existing: set[str] = set()
-        for line in self._lines(start, ref, "push"):
+        for line in self._lines(start, ref, "push", deadline):
             layer, status = line.get("id"), str(line.get("status", ""))
             if isinstance(line.get("aux"), dict) and line["aux"].get("Digest"):
                 digest = line["aux"]["Digest"]
@@ -341,12 +380,20 @@ class Engine:
             bytes_pushed=sum(sizes.get(layer, 0) for layer in pushed),
         )
 
-    def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
-        """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id."""
-        assert ref.digest or ref.tag, "pull an exact reference"
+    def pull(
+        self, ref: ImageRef, auth: RegistryAuth | None, *, deadline: Deadline | None = None
+    ) -> str:
+        """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id.
 
-        def start() -> Iterable[dict[str, Any]]:
-            return self.client.api.pull(  # type: ignore[no-any-return]
+        Retried like :meth:`push`; ``deadline`` bounds the whole pull."""
+        assert ref.digest or ref.tag, "pull an exact reference"
+        return self._retrying(lambda: self._pull_once(ref, auth, deadline), ref, "pull", deadline)
+
+    def _pull_once(
+        self, ref: ImageRef, auth: RegistryAuth | None, deadline: Deadline | None
+    ) -> str:
+        def start(api: docker.APIClient) -> Iterable[dict[str, Any]]:
+            return api.pull(  # type: ignore[no-any-return]
                 ref.name,
                 tag=ref.digest or ref.tag,
                 stream=True,
@@ -354,29 +401,88 @@ class Engine:
                 auth_config=auth.docker_auth_config() if auth else None,
             )
 
-        for _ in self._lines(start, ref, "pull"):
+        for _ in self._lines(start, ref, "pull", deadline):
             pass
         info = self.inspect(str(ref))
         if info is None:
             raise RegistryError(f"pull of {ref} finished but the engine does not have the image")
         return info.id
 
+    def _retrying(
+        self, once: Callable[[], _T], ref: ImageRef, action: str, deadline: Deadline | None
+    ) -> _T:
+        """``once()`` again after a transient registry failure, with bounded back-off."""
+        from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, RegistryError | EngineError) and _is_transient(str(exc))
+
+        def stop(state: RetryCallState) -> bool:
+            too_many = bool(stop_after_attempt(PUSH_ATTEMPTS)(state))
+            return too_many or (deadline is not None and deadline.remaining() < 1.0)
+
+        def wait(state: RetryCallState) -> float:
+            pause = min(0.5 * 2.0 ** (state.attempt_number - 1), 4.0)
+            return min(pause, deadline.remaining()) if deadline else pause
+
+        for attempt in Retrying(
+            retry=retry_if_exception(transient), stop=stop, wait=wait, reraise=True
+        ):
+            with attempt:
+                if deadline is not None:
+                    deadline.check(f"{action} of {ref}")
+                return once()
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _streaming_api(self, deadline: Deadline | None) -> docker.APIClient:
+        """A client whose socket timeout is what is left of ``deadline``: a registry that stops
+        answering makes the engine's stream go quiet, and a quiet stream must not outlive the
+        ship (the shared client waits ``timeout``, 600 s, per read)."""
+        if deadline is None:
+            return self.client.api
+        import docker
+        from docker.utils import kwargs_from_env
+
+        kwargs: dict[str, Any] = (
+            {"base_url": self._base_url} if self._base_url else kwargs_from_env()
+        )
+        return docker.APIClient(
+            **kwargs,
+            timeout=max(0.5, deadline.remaining()),
+            version=self.client.api.api_version,
+        )
+
     def _lines(
-        self, start: Callable[[], Iterable[dict[str, Any]]], ref: ImageRef, action: str
+        self,
+        start: Callable[[docker.APIClient], Iterable[dict[str, Any]]],
+        ref: ImageRef,
+        action: str,
+        deadline: Deadline | None,
     ) -> Iterator[dict[str, Any]]:
         """Start the stream and yield every line, raising on the first error line (docker-py
         does not)."""
         from docker.errors import APIError
 
+        api = self._streaming_api(deadline)
         try:
             with engine_errors(f"{action} of {ref}", api_errors=False):
-                yield from self._checked(start(), ref, action)
+                for line in self._checked(start(api), ref, action):
+                    if deadline is not None:
+                        deadline.check(f"{action} of {ref}")
+                    yield line
+        except TimeoutError as exc:
+            if deadline is not None and deadline.remaining() < 1.0:
+                raise deadline.error(f"{action} of {ref}") from exc
+            raise
         except APIError as exc:
             text = str(exc.explanation or exc)
             kind = _classify_stream_error(text, action)
             if "toomanyrequests" in text.lower():  # Docker Hub's pull limit
                 raise RegistryError(f"{action} of {ref}: {text}", fix=RATE_LIMIT_FIX) from exc
             raise kind(f"{action} of {ref}: {text}") from exc
+        finally:
+            if api is not self.client.api:
+                api.close()
 
     @staticmethod
     def _checked(

@@ -17,6 +17,7 @@
     │   ├── HealthCheckFailed           the new revision never became healthy (log tail,
     │   │                               what was rolled back)
     │   ├── RevisionNotFoundError       rollback target does not exist
+    │   ├── ConcurrentShipError         another ship/rollback of the service is under way
     │   └── ServiceNotFoundError        the named service is not deployed on that target
     ├── ShipTimeoutError                an operation ran out of its time budget
     │                                   (``TimeoutError``: deprecated alias)
@@ -129,6 +130,14 @@ class RevisionNotFoundError(DeployError):
     """A rollback named a revision the service does not have."""
 
 
+class ConcurrentShipError(DeployError):
+    """Another ship (or rollback) of the same service holds its lock; ``holder`` names it."""
+
+    def __init__(self, message: str, *, holder: str, fix: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message, fix=fix)
+
+
 class ServiceNotFoundError(DeployError):
     """status/logs/rollback named a service the target does not run."""
 
@@ -189,6 +198,7 @@ __all__ = [
     "AuthError",
     "BuildError",
     "CloudshipError",
+    "ConcurrentShipError",
     "ConfigError",
     "DeployError",
     "EngineError",

@@ -65,8 +65,9 @@ class PushFinished(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeployPhase(Event):
-    """A runtime phase. The local runtime emits: pull, canary, start, probe, rollback,
-    unchanged, done; other runtimes document their own."""
+    """A runtime phase. The local runtime emits: waiting (for another ship's lock), unchanged,
+    pull, start, probe (again as progress, with what the app answered), switch, rollback,
+    done; other runtimes document their own."""
 
     phase: str
     detail: str = ""

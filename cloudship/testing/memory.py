@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo, PushResult
 from cloudship.errors import BuildError, DeployError, HealthCheckFailed, RegistryError
 from cloudship.events import BuildFinished, BuildStep, DeployPhase, EventSink, ignore
@@ -230,7 +231,10 @@ class MemoryEngine(Engine):
         *,
         on_event: EventSink = ignore,
         target: str | None = None,
+        deadline: Deadline | None = None,
     ) -> PushResult:
+        if deadline is not None:
+            deadline.check(f"push of {ref}")
         registry = self.registries.get(str(ref.registry))
         if registry is None:
             raise RegistryError(
@@ -262,7 +266,11 @@ class MemoryEngine(Engine):
             )
         return PushResult(digest=digest, layers_pushed=1, layers_existing=0, bytes_pushed=1)
 
-    def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
+    def pull(
+        self, ref: ImageRef, auth: RegistryAuth | None, *, deadline: Deadline | None = None
+    ) -> str:
+        if deadline is not None:
+            deadline.check(f"pull of {ref}")
         registry = self.registries.get(str(ref.registry))
         if registry is None or registry.image(ref) is None:
             raise RegistryError(f"manifest unknown: {ref}")

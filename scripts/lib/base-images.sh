@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Local stand-ins for the Docker Hub base images cloudship's demo and tests use
-# (busybox:latest, python:3.11-slim). Sourced by scripts/dev-env.
+# (busybox:latest, python:3.11-slim, and debian:bookworm-slim, the base of the local
+# runtime's nginx proxy image). Sourced by scripts/dev-env.
 #
 # Why: some machines (sandboxes, air-gapped CI) cannot reach Docker Hub, yet the
 # examples say `FROM python:3.11-slim` and the tests run `busybox`. We build
@@ -212,5 +213,20 @@ cs_build_python_stand_in() { # TAG
         --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
         --change 'ENV PIP_DISABLE_PIP_VERSION_CHECK=1' \
         --change 'CMD ["python3"]' \
+        "$CS_PY_TARBALL" "$tag" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# debian:bookworm-slim (base of the local runtime's proxy image, cloudship_local/proxy.py)
+# ---------------------------------------------------------------------------
+cs_build_debian_stand_in() { # TAG
+    local tag=$1
+    # The python stand-in's rootfs is a minbase bookworm with python3 on top: a superset of
+    # debian:bookworm-slim, and already cached, so no second debootstrap is needed.
+    cs_python_rootfs_tarball python:3.11-slim
+    docker import \
+        --change "LABEL $CS_STAND_IN_LABEL=true" \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
         "$CS_PY_TARBALL" "$tag" >/dev/null
 }

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from cloudship.config import ConfigFile
+from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, PushResult
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef
@@ -123,8 +124,9 @@ class OracleEngine(MemoryEngine):
         *,
         on_event: EventSink = ignore,
         target: str | None = None,
+        deadline: Deadline | None = None,
     ) -> PushResult:
-        return super().push(ref, auth, on_event=on_event, target=target)
+        return super().push(ref, auth, on_event=on_event, target=target, deadline=deadline)
 
 
 class OracleRuntime(MemoryRuntime):
