@@ -68,7 +68,7 @@ junk = st.one_of(
 )
 label = st.from_regex(r"\A[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?\Z")
 env_name = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,8}\Z")
-url_path = st.text(alphabet=string.ascii_letters + string.digits + "-._~/?=&%:", max_size=20)
+url_path = st.text(alphabet=string.ascii_letters + string.digits + "-._~/?=&:", max_size=20)
 # Never None and never a real target's name: those would reach a real engine and runtime.
 unknown_target = st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=12).filter(
     lambda name: name not in available()
