@@ -102,6 +102,13 @@ KNOWN_TARGETS: dict[str, _Known] = dict(
                 frozenset({"containerapps"}),
             ),
             "dockerhub": _Known("cloudship_dockerhub:provider", (), "dockerhub"),
+            "kubernetes": _Known(
+                "cloudship_kubernetes:provider",
+                ("lightkube", "httpx2"),
+                "kubernetes",
+                frozenset(),
+                frozenset({"kubernetes"}),
+            ),
             "local": _Known("cloudship_local:provider", (), None),
         }.items()
     )
