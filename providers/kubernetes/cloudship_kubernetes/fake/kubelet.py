@@ -142,6 +142,20 @@ class PodWorker:
 
         self.kubelet.store.update(self.pods, self.namespace, self.name, change)
 
+    def unready(self) -> None:
+        """A terminating pod stops being Ready at once, so Services and ``kubectl logs``
+        move on (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination)."""
+
+        def change(obj: Obj) -> None:
+            for cond in (obj.get("status") or {}).get("conditions") or []:
+                if cond.get("type") in ("Ready", "ContainersReady") and cond["status"] == "True":
+                    cond.update(status="False", lastTransitionTime=now())
+            for container in (obj.get("status") or {}).get("containerStatuses") or []:
+                container["ready"] = False
+
+        with contextlib.suppress(ApiError):
+            self.kubelet.store.update(self.pods, self.namespace, self.name, change)
+
     def event(self, kind: str, reason: str, message: str) -> None:
         pod = self.pod()
         if pod is not None:
@@ -449,6 +463,8 @@ class PodWorker:
 
         pod = self.pod()
         grace = int(((pod or {}).get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        if pod is not None and pod["metadata"].get("deletionTimestamp"):
+            self.unready()
         if self.container_id:
             if pod is not None:
                 self.event(

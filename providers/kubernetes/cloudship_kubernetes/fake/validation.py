@@ -381,7 +381,9 @@ _CHECKS = {
 def validate(kind: Kind, obj: Obj, old: Obj | None) -> None:
     meta = obj.get("metadata") or {}
     name = meta.get("name", "")
-    unknown = _unknown(obj, "object", "") + _unknown(meta, "metadata", "metadata.")
+    unknown = _unknown(meta, "metadata", "metadata.")
+    if kind.kind in _CHECKS:  # the objects cloudship writes; others have fields of their own
+        unknown += _unknown(obj, "object", "")
     problems: list[tuple[str, str]] = []
     name_rule = _LABEL_1035 if kind.kind == "Service" else _SUBDOMAIN
     if not name_rule.match(name) or len(name) > (63 if kind.kind == "Service" else 253):
