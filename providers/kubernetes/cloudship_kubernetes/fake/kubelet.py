@@ -492,15 +492,22 @@ class Kubelet:
     def __init__(
         self, store: Store, record: Any, cluster_id: str, client: DockerClient | None = None
     ) -> None:
-        import docker
-
         self.store, self.record, self.cluster_id = store, record, cluster_id
-        self.client = client or docker.from_env()
+        self._client = client
         self.stopping = threading.Event()
         self.workers: dict[str, PodWorker] = {}
         self.pulled: set[str] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="fake-k8s-kubelet")
+
+    @property
+    def client(self) -> DockerClient:
+        """The engine, connected on the first pod (a cluster that runs none needs none)."""
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env()
+        return self._client
 
     def start(self) -> None:
         self._thread.start()
@@ -565,6 +572,8 @@ class Kubelet:
         self._thread.join(timeout=5)
         with self._lock:
             workers = list(self.workers.values())
+        if self._client is None:
+            return
         # Containers first (force: no grace period for a cluster that is going away), so the
         # workers waiting on a graceful stop return at once.
         for container in self.client.containers.list(

@@ -232,10 +232,10 @@ def _pod_spec(spec: Obj, where: str) -> tuple[list[tuple[str, str]], list[str]]:
     return problems, unknown
 
 
-def _int_or_percent(value: Any, replicas: int, round_up: bool) -> int:
+def _int_or_percent(value: Any) -> int:
+    """The number in an IntOrString, as validation reads it (``"25%"`` → 25, unscaled)."""
     if isinstance(value, str) and value.endswith("%"):
-        share = int(value[:-1]) * replicas / 100
-        return int(-(-share // 1)) if round_up else int(share // 1)
+        return int(value[:-1])
     return int(value or 0)
 
 
@@ -261,11 +261,10 @@ def _deployment(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, s
             ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
         )
     rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-    count = replicas if isinstance(replicas, int) else 1
     if (
         rolling
-        and _int_or_percent(rolling.get("maxSurge", "25%"), count, True) == 0
-        and _int_or_percent(rolling.get("maxUnavailable", "25%"), count, False) == 0
+        and _int_or_percent(rolling.get("maxSurge", "25%")) == 0
+        and _int_or_percent(rolling.get("maxUnavailable", "25%")) == 0
     ):
         problems.append(
             (
