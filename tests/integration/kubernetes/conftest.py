@@ -76,7 +76,7 @@ def images(cloudship_engine: Engine, tmp_path: Path) -> Iterator[Images]:
 
 
 @pytest.fixture
-def release(
+def k8s_release(
     k8s: KubernetesTargetFactory, images: Images, k8s_settings: dict[str, str]
 ) -> ReleaseFactory:
     target = k8s.target(**k8s_settings)

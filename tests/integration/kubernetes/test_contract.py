@@ -20,5 +20,5 @@ class TestKubernetesRuntime(RuntimeContract):
         return k8s.target(**k8s_settings).runtime
 
     @pytest.fixture
-    def cloudship_contract_release(self, release: ReleaseFactory) -> ReleaseFactory:
-        return release
+    def cloudship_contract_release(self, k8s_release: ReleaseFactory) -> ReleaseFactory:
+        return k8s_release

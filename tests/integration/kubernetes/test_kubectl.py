@@ -140,12 +140,12 @@ def test_kubectl_reads_what_cloudship_shipped(
 def test_pull_errors_fail_fast_with_the_kubelet_events(
     k8s: KubernetesTargetFactory,
     kubectl: Kubectl,
-    release: ReleaseFactory,
+    k8s_release: ReleaseFactory,
     k8s_settings: dict[str, str],
 ) -> None:
     """A pull secret with a wrong password: ErrImagePull at once, not at the deadline."""
     name = k8s.name("nopull")
-    image = release("v1").image
+    image = k8s_release("v1").image
     wrong = RegistryAuth(username="puller", password=SecretStr("wrong"), server=image.registry)
     runtime = k8s.target(**k8s_settings).runtime
     started = time.monotonic()
