@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from cloudship.engine import Engine
 from cloudship.images import ImageRef
+from cloudship.registry import RegistryAuth
 from cloudship.testing.contract import Release, ReleaseFactory
 from cloudship.testing.kubernetes import KubernetesTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry
@@ -46,9 +48,15 @@ class Images:
     def __init__(self, engine: Engine, folder: Path) -> None:
         self.engine, self.folder, self.refs = engine, folder, list[str]()
 
-    def push(self, address: str, tag: str, answer: str, *, healthy: bool = True) -> ImageRef:
-        from cloudship.registry import RegistryAuth
-
+    def push(
+        self,
+        address: str,
+        tag: str,
+        answer: str,
+        *,
+        healthy: bool = True,
+        auth: RegistryAuth | None = None,
+    ) -> ImageRef:
         app = write_app(
             self.folder / uuid.uuid4().hex[:8], answer, **({} if healthy else {"cmd": EXITS})
         )
@@ -56,7 +64,9 @@ class Images:
         ref = ImageRef.parse(address).with_tag(tag)
         self.engine.tag(built.image_id, ref)
         self.refs += [str(ref), f"cloudship-k8s-test/{app.name}:latest"]
-        auth = RegistryAuth(username=USER, password=PASSWORD, server=ref.registry)
+        auth = auth or RegistryAuth(
+            username=USER, password=SecretStr(PASSWORD), server=ref.registry
+        )
         digest = self.engine.push(ref, auth).digest
         return ImageRef.parse(address).with_digest(digest)
 

@@ -21,6 +21,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -79,11 +80,22 @@ def _kubeconfig(url: str, ca_path: str, token: str, namespace: str) -> str:
 class FakeCluster:
     """A one-node cluster on the local Docker engine. ``kubeconfig`` is a file path."""
 
-    def __init__(self, *, namespace: str = "default", docker_client: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        namespace: str = "default",
+        docker_client: Any = None,
+        authenticate: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``authenticate(bearer_token)`` replaces the check of the cluster's own token (an
+        EKS-style authenticator: ``cloudship_kubernetes.fake.eks``)."""
         import trustme
 
         self.cluster_id = secrets.token_hex(6)
         self.token = secrets.token_urlsafe(24)
+        self.authenticate = authenticate or (
+            lambda token: secrets.compare_digest(token, self.token)
+        )
         self.store = Store()
         self.store.admit = self._admit
         self.network = Network(self.store)
@@ -231,7 +243,9 @@ class FakeCluster:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
-                    if self.headers.get("Authorization") != f"Bearer {cluster.token}":
+                    header = self.headers.get("Authorization") or ""
+                    scheme, _, token = header.partition(" ")
+                    if scheme != "Bearer" or not cluster.authenticate(token):
                         raise ApiError(401, "Unauthorized", "Unauthorized")
                     cluster.route(
                         self,
