@@ -147,3 +147,37 @@ def test_no_token_is_unauthorized(cluster: FakeCluster) -> None:
     trust = ssl.create_default_context(cafile=cluster.ca_path)
     answer = httpx.get(f"{cluster.url}/api/v1/namespaces", verify=trust)
     assert answer.status_code == 401 and answer.json()["reason"] == "Unauthorized"
+
+
+def _post_hpa(cluster: FakeCluster, spec: dict[str, Any]) -> Any:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    return httpx.post(
+        f"{cluster.url}/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+        json={
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "hpa"},
+            "spec": spec,
+        },
+        headers={"Authorization": f"Bearer {cluster.token}"},
+        verify=trust,
+    )
+
+
+def test_autoscalers_are_checked_against_the_published_schema(cluster: FakeCluster) -> None:
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    wrong_type = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": "5"})
+    assert wrong_type.status_code == 422 and "spec.maxReplicas" in wrong_type.json()["message"]
+    missing = _post_hpa(cluster, {"maxReplicas": 5})
+    assert missing.status_code == 422 and "spec.scaleTargetRef" in missing.json()["message"]
+    metric = {"type": "Resource", "resource": {"name": "cpu", "target": {"typ": "Utilization"}}}
+    unknown = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": 5, "metrics": [metric]})
+    assert unknown.status_code == 400
+    assert 'unknown field "spec.metrics[0].resource.target.typ"' in unknown.json()["message"]
+    good = dict(metric, resource={"name": "cpu", "target": {"type": "Utilization"}})
+    created = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": 5, "metrics": [good]})
+    assert created.status_code == 201, created.text

@@ -13,7 +13,8 @@ The rules are a subset of the API server's validation, each from its source or r
 - Secrets: ``kubernetes.io/dockerconfigjson`` needs a ``.dockerconfigjson`` key holding JSON,
   values are base64, the type is immutable
   (https://kubernetes.io/docs/concepts/configuration/secret/#secret-types);
-- HPAs (pkg/apis/autoscaling/validation): a scale target, ``1 <= minReplicas <= maxReplicas``;
+- HPAs (pkg/apis/autoscaling/validation): a scale target, ``1 <= minReplicas <= maxReplicas``,
+  and the structure of the published autoscaling/v2 OpenAPI schema (``schema``);
 - unknown fields in the parts cloudship writes are refused as ``kubectl --validate=strict``
   and ``fieldValidation=Strict`` do
   (https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation).
@@ -27,6 +28,7 @@ import json
 import re
 from typing import Any
 
+from cloudship_kubernetes.fake.schema import problems as schema_problems
 from cloudship_kubernetes.fake.store import ApiError, Kind, Obj
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -152,7 +154,6 @@ _KNOWN: dict[str, set[str]] = {
         "loadBalancerClass",
         "sessionAffinityConfig",
     },
-    "hpa.spec": {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior"},
 }
 
 
@@ -355,8 +356,10 @@ def _secret(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]]
 
 def _autoscaler(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
     problems: list[tuple[str, str]] = []
-    unknown: list[str] = []
-    unknown += _unknown(spec, "hpa.spec", "spec.")
+    structural, unknown = schema_problems(
+        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", spec, "spec"
+    )
+    problems += [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural]
     target = spec.get("scaleTargetRef") or {}
     if not target.get("kind") or not target.get("name"):
         problems.append(("spec.scaleTargetRef", "Required value"))
