@@ -194,7 +194,10 @@ class KubernetesRuntime(Runtime):
             self.api.delete(HPA, "HorizontalPodAutoscaler", spec.name)
 
     def _progress_deadline(self, timeout: float) -> int:
-        return max(int(timeout + 0.999), 1)
+        """``progressDeadlineSeconds``: inside the ship's timeout, so the controller's
+        ProgressDeadlineExceeded (with its reason) arrives before cloudship's own timeout."""
+        # The controller compares whole-second timestamps: leave it 3 s or a fifth of the time.
+        return max(int(timeout - max(3.0, timeout * 0.2)), 1)
 
     def _apply_deployment(
         self, spec: ServiceSpec, image: ImageRef, pull: bool, number: int, timeout: float

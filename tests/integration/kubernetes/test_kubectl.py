@@ -158,3 +158,29 @@ def test_pull_errors_fail_fast_with_the_kubelet_events(
     events = kubectl("get", "events")
     assert "Failed" in events and "Pulling" in events, events
     runtime.destroy(name)
+
+
+def test_a_pod_that_never_gets_ready_fails_at_the_progress_deadline(
+    k8s: KubernetesTargetFactory,
+    k8s_release: ReleaseFactory,
+    k8s_settings: dict[str, str],
+) -> None:
+    """It runs, but its health path answers 404: the controller's ProgressDeadlineExceeded,
+    not a crash, ends the rollout, and the serving revision is restored."""
+    name = k8s.name("never")
+    runtime = k8s.target(**k8s_settings).runtime
+    good = k8s_release("v1")
+    spec = ServiceSpec(name=name, port=8000)
+    first = runtime.deploy(spec, good.image, good.pull, timeout=60)
+    with pytest.raises(HealthCheckFailed) as failed:
+        runtime.deploy(
+            spec.model_copy(update={"health_path": "/missing"}), good.image, good.pull, timeout=8
+        )
+    assert "exceeded its progress deadline" in str(failed.value)
+    assert "Readiness probe failed" in str(failed.value)
+    assert failed.value.rolled_back_to == "r1"
+    assert httpx.get(first.url or "", timeout=10).text.strip() == "v1"
+    state = runtime.status(name)
+    assert state is not None and state.current is not None and state.current.id == "r1"
+    assert [r.state for r in state.revisions] == ["failed", "serving"]
+    runtime.destroy(name)
