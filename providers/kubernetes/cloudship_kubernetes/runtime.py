@@ -388,6 +388,9 @@ class KubernetesRuntime(Runtime):
         )
         unchanged = serving is not None and is_unchanged(serving_fp, fingerprint, force=force)
         if deployment and serving and unchanged and rollout_state(deployment).done:
+            # The pods stay; the pull secret is still rewritten when the registry's
+            # credentials changed (ECR's expire in 12 h), so a pod restarted later can pull.
+            self._apply_support(spec, pull)
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} serves it"))
             return Deployment(
                 service=spec.name,

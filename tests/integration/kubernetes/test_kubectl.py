@@ -172,6 +172,19 @@ def test_a_pod_that_never_gets_ready_fails_at_the_progress_deadline(
     good = k8s_release("v1")
     spec = ServiceSpec(name=name, port=8000)
     first = runtime.deploy(spec, good.image, good.pull, timeout=60)
+    before = len(k8s.cluster.requests)
+    again = runtime.deploy(spec, good.image, good.pull, timeout=60)
+    assert (again.changed, again.revision) == (False, "r1")
+    writes = [r for r in k8s.cluster.requests[before:] if r[0] in ("POST", "PUT", "PATCH")]
+    assert writes == []  # an unchanged ship writes nothing, not even the same objects again
+    assert good.pull is not None
+    rotated = good.pull.model_copy(update={"password": SecretStr("rotated-token")})
+    before = len(k8s.cluster.requests)
+    assert not runtime.deploy(spec, good.image, rotated, timeout=60).changed
+    writes = [r for r in k8s.cluster.requests[before:] if r[0] in ("POST", "PUT", "PATCH")]
+    assert [(method, path.split("?")[0]) for method, path in writes] == [
+        ("PUT", f"/api/v1/namespaces/default/secrets/{name}-pull")
+    ]  # new registry credentials reach the pull secret; the Deployment is not touched
     with pytest.raises(HealthCheckFailed) as failed:
         runtime.deploy(
             spec.model_copy(update={"health_path": "/missing"}), good.image, good.pull, timeout=8
