@@ -171,7 +171,7 @@ def _post_hpa(cluster: FakeCluster, spec: dict[str, Any]) -> Any:
 def test_autoscalers_are_checked_against_the_published_schema(cluster: FakeCluster) -> None:
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
     wrong_type = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": "5"})
-    assert wrong_type.status_code == 422 and "spec.maxReplicas" in wrong_type.json()["message"]
+    assert wrong_type.status_code == 400 and "spec.maxReplicas" in wrong_type.json()["message"]
     missing = _post_hpa(cluster, {"maxReplicas": 5})
     assert missing.status_code == 422 and "spec.scaleTargetRef" in missing.json()["message"]
     metric = {"type": "Resource", "resource": {"name": "cpu", "target": {"typ": "Utilization"}}}
@@ -181,3 +181,39 @@ def test_autoscalers_are_checked_against_the_published_schema(cluster: FakeClust
     good = dict(metric, resource={"name": "cpu", "target": {"type": "Utilization"}})
     created = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": 5, "metrics": [good]})
     assert created.status_code == 201, created.text
+
+
+def test_deployments_are_checked_against_the_published_schema(cluster: FakeCluster) -> None:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+
+    def post(spec: dict[str, Any]) -> Any:
+        return httpx.post(
+            f"{cluster.url}/apis/apps/v1/namespaces/default/deployments",
+            json={
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "s"},
+                "spec": spec,
+            },
+            headers={"Authorization": f"Bearer {cluster.token}"},
+            verify=trust,
+        )
+
+    template = {
+        "metadata": {"labels": {"app": "s"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+    }
+    base = {"replicas": 0, "selector": {"matchLabels": {"app": "s"}}, "template": template}
+    wrong = post({**base, "replicas": "1"})  # a JSON type mismatch fails decoding: 400
+    assert wrong.status_code == 400 and "cannot be handled as a Deployment" in wrong.text
+    surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": [1], "maxUnavailable": 0}}
+    assert post({**base, "strategy": surge}).status_code == 400
+    typo = post({**base, "strategy": {"type": "RollingUpdate", "rollingUpdat": {}}})
+    assert typo.status_code == 400 and "spec.strategy.rollingUpdat" in typo.json()["message"]
+    assert post({"replicas": 0, "template": template}).status_code == 422  # selector required
+    fine = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 0}}
+    assert post({**base, "strategy": fine}).status_code == 201

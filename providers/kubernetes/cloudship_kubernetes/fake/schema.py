@@ -5,7 +5,8 @@ kubernetes/kubernetes it was cut from (descriptions dropped). The walker checks 
 server's structural decoding checks: JSON types (``integer``, ``string``, ``boolean``,
 ``array``, ``object``), ``required`` properties, and unknown properties (refused as
 ``fieldValidation=Strict`` refuses them). A ``$ref`` to a schema not in the fragments is not
-checked: only what cloudship writes was cut out. So far: autoscaling/v2.
+checked: only what cloudship writes was cut out. So far: autoscaling/v2 (the HPA spec) and
+apps/v1 (the Deployment spec down to its strategy; the pod template has hand-kept rules).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def problems(name: str, value: Any, where: str = "") -> tuple[list[str], list[st
 def _walk(schema: dict[str, Any], value: Any, where: str) -> tuple[list[str], list[str]]:
     if "$ref" in schema:
         return problems(schema["$ref"].rsplit("/", 1)[-1], value, where)
+    if len(schema.get("allOf", [])) == 1:  # how the v3 spec wraps a $ref that has a default
+        return _walk(schema["allOf"][0], value, where)
+    if schema.get("format") == "int-or-string":
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return [f"{where}: Invalid value: expected an integer or a string"], []
+        return [], []
     bad: list[str] = []
     unknown: list[str] = []
     kind = schema.get("type")

@@ -4,7 +4,8 @@ The rules are a subset of the API server's validation, each from its source or r
 
 - names: DNS-1123 subdomains for most objects, DNS-1035 labels for Services
   (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/);
-- Deployments (pkg/apis/apps/validation/validation.go, ValidateDeploymentSpec): a selector
+- Deployments: the structure of the published apps/v1 OpenAPI schema (``schema``), and
+  (pkg/apis/apps/validation/validation.go, ValidateDeploymentSpec) a selector
   that matches the template's labels, ``replicas >= 0``, maxSurge and maxUnavailable not both
   0, progressDeadlineSeconds above minReadySeconds, an immutable selector;
 - pods (pkg/apis/core/validation/validation.go): at least one container, each with a DNS-label
@@ -31,6 +32,8 @@ from typing import Any
 from cloudship_kubernetes.fake.schema import problems as schema_problems
 from cloudship_kubernetes.fake.store import ApiError, Kind, Obj
 
+#: how ``schema`` words a JSON type mismatch
+UNDECODABLE = "Invalid value: expected"
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -64,16 +67,6 @@ _KNOWN: dict[str, set[str]] = {
         "finalizers",
         "managedFields",
         "selfLink",
-    },
-    "deployment.spec": {
-        "replicas",
-        "selector",
-        "template",
-        "strategy",
-        "minReadySeconds",
-        "revisionHistoryLimit",
-        "paused",
-        "progressDeadlineSeconds",
     },
     "pod.spec": {
         "containers",
@@ -243,12 +236,15 @@ def _int_or_percent(value: Any) -> int:
 def _deployment(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
     problems: list[tuple[str, str]] = []
     unknown: list[str] = []
-    unknown += _unknown(spec, "deployment.spec", "spec.")
+    structural, unknown = schema_problems("io.k8s.api.apps.v1.DeploymentSpec", spec, "spec")
+    problems += [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural]
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown  # the API server stops at decoding
     selector = (spec.get("selector") or {}).get("matchLabels") or {}
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
-    if not selector:
-        problems.append(("spec.selector", "Required value"))
+    if not selector and "selector" in spec:
+        problems.append(("spec.selector.matchLabels", "Required value"))
     elif any(labels.get(k) != v for k, v in selector.items()):
         problems.append(
             (
@@ -360,6 +356,8 @@ def _autoscaler(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, s
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", spec, "spec"
     )
     problems += [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural]
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown
     target = spec.get("scaleTargetRef") or {}
     if not target.get("kind") or not target.get("name"):
         problems.append(("spec.scaleTargetRef", "Required value"))
@@ -396,6 +394,14 @@ def validate(kind: Kind, obj: Obj, old: Obj | None) -> None:
         more, strange = check(obj, spec, old)
         problems += more
         unknown += strange
+    undecodable = [f"{field}: {why}" for field, why in problems if why.startswith(UNDECODABLE)]
+    if undecodable:  # a wrong JSON type fails decoding, before validation: 400, not 422
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+            + "; ".join(undecodable),
+        )
     if unknown:
         raise ApiError(400, "BadRequest", f"strict decoding error: {', '.join(unknown)}")
     if problems:
