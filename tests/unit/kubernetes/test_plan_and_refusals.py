@@ -87,3 +87,14 @@ def test_a_remote_cluster_cannot_pull_from_loopback(tmp_path: object) -> None:
     target = resolve("kubernetes", ConfigFile(), {"kubeconfig": config})
     with pytest.raises(ConfigError, match="cannot pull from the registry"):
         target.check_pull_path()
+
+
+def test_a_missing_kubeconfig_is_a_config_error_before_anything_is_pushed(
+    tmp_path: object,
+) -> None:
+    from pathlib import Path
+
+    missing = Path(str(tmp_path)) / "no-such-kubeconfig"
+    target = resolve("kubernetes", ConfigFile(), {"kubeconfig": missing})
+    with pytest.raises(ConfigError, match="kubeconfig"):
+        target.check_pull_path()
