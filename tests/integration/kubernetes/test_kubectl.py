@@ -4,11 +4,13 @@ rollout of and reads the logs of a service shipped with ``ship(..., target="kube
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 import cloudship
+from cloudship.engine import Engine
 from cloudship.errors import HealthCheckFailed
 from cloudship.registry import RegistryAuth
 from cloudship.runtime import ServiceSpec
@@ -82,10 +85,29 @@ def _ship(
     )
 
 
+@pytest.fixture
+def shipped(cloudship_engine: Engine) -> Iterator[list[str]]:
+    """Service names shipped with ship(): their image tags are removed from the shared engine."""
+    from docker.errors import APIError
+
+    names: list[str] = []
+    yield names
+    for image in cloudship_engine.client.images.list():
+        for tag in image.tags:
+            if any(f"/{name}:" in tag for name in names):
+                with contextlib.suppress(APIError):
+                    cloudship_engine.client.images.remove(tag)
+
+
 def test_kubectl_reads_what_cloudship_shipped(
-    k8s: KubernetesTargetFactory, kubectl: Kubectl, tmp_path: Path, k8s_settings: dict[str, str]
+    k8s: KubernetesTargetFactory,
+    kubectl: Kubectl,
+    tmp_path: Path,
+    k8s_settings: dict[str, str],
+    shipped: list[str],
 ) -> None:
     name = k8s.name("kctl")
+    shipped.append(name)
     first = _ship(k8s, tmp_path, name, "v1", k8s_settings)
     assert first.revision == "r1" and first.url is not None
     assert httpx.get(first.url, timeout=10).text.strip() == "v1"
