@@ -102,6 +102,20 @@ KNOWN_TARGETS: dict[str, _Known] = dict(
                 frozenset({"containerapps"}),
             ),
             "dockerhub": _Known("cloudship_dockerhub:provider", (), "dockerhub"),
+            "eks": _Known(
+                "cloudship_kubernetes.eks:provider",
+                ("boto3", "botocore", "lightkube", "httpx2"),
+                "eks",
+                frozenset(),
+                frozenset({"eks"}),
+            ),
+            "kubernetes": _Known(
+                "cloudship_kubernetes:provider",
+                ("lightkube", "httpx2"),
+                "kubernetes",
+                frozenset(),
+                frozenset({"kubernetes"}),
+            ),
             "local": _Known("cloudship_local:provider", (), None),
         }.items()
     )

@@ -13,7 +13,7 @@ def test_unknown_target_lists_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         resolve("azrue", ConfigFile())
     assert "unknown target 'azrue'" in str(info.value)
-    assert "aws, azure, dockerhub, local" in str(info.value)
+    assert "aws, azure, dockerhub, eks, kubernetes, local" in str(info.value)
 
 
 def test_known_names_are_sorted_and_listed() -> None:
@@ -76,3 +76,11 @@ def test_route_settings_splits_by_owner_and_names_unknown_keys() -> None:
     }
     with pytest.raises(ConfigError, match="target 't' has no setting 'hots_port'"):
         targets.route_settings("t", {"hots_port": 1}, owners)
+
+
+def test_kubernetes_provider_loads_without_io(tmp_path: Path) -> None:
+    target = resolve(
+        "kubernetes", ConfigFile(), {"registry": "127.0.0.1:1", "kubeconfig": tmp_path / "none"}
+    )
+    assert target.name == "kubernetes" and target.runtime.kind == "kubernetes"
+    assert target.registry.address == "127.0.0.1:1"
