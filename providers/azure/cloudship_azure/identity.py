@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from cloudship.errors import AuthError
 from cloudship.events import EventSink, Notice, ignore
@@ -24,12 +26,27 @@ ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 _PRINCIPAL_WAIT = 90.0
 
 
+#: how long a role assignment may take to take effect: "up to 10 minutes"
+#: (learn.microsoft.com/azure/role-based-access-control/troubleshooting)
+PROPAGATION = 600.0
+
+
+class PullIdentity(NamedTuple):
+    id: str
+    #: when its AcrPull assignment was created (a pull refused before it propagated is retried)
+    granted_at: datetime
+
+    def propagating(self) -> bool:
+        """True while the grant may not have taken effect everywhere yet."""
+        return (datetime.now(UTC) - self.granted_at).total_seconds() < PROPAGATION
+
+
 def ensure_pull_identity(
     clients: AzureClients, registry_id: str, *, on_event: EventSink = ignore
-) -> str:
-    """Create (or reuse) the pull identity and grant it AcrPull on ``registry_id``; return the
-    identity's resource id. Idempotent: the role assignment's name is derived from the
-    registry, role and principal, so a second run finds it instead of adding another."""
+) -> PullIdentity:
+    """Create (or reuse) the pull identity and grant it AcrPull on ``registry_id``.
+    Idempotent: the role assignment's name is derived from the registry, role and principal,
+    so a second run finds it instead of adding another."""
     settings = clients.settings
     with arm_errors(f"creating managed identity {settings.identity}"):
         identity = clients.identities.user_assigned_identities.create_or_update(
@@ -38,13 +55,14 @@ def ensure_pull_identity(
             {"location": settings.location, "tags": {"managed-by": "cloudship"}},
         )
     assert identity.id and identity.principal_id
-    _grant_acr_pull(clients, registry_id, str(identity.principal_id), on_event)
-    return str(identity.id)
+    granted = _grant_acr_pull(clients, registry_id, str(identity.principal_id), on_event)
+    return PullIdentity(str(identity.id), granted)
 
 
 def _grant_acr_pull(
     clients: AzureClients, registry_id: str, principal_id: str, on_event: EventSink
-) -> None:
+) -> datetime:
+    """When the assignment was made (now, if this call made it)."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{registry_id}|{ACR_PULL_ROLE}|{principal_id}"))
@@ -55,8 +73,9 @@ def _grant_acr_pull(
     operations = clients.authorization.role_assignments
     with arm_errors("reading the AcrPull role assignment"):
         try:
-            operations.get(registry_id, name)
-            return
+            found = operations.get(registry_id, name)
+            created = getattr(found, "created_on", None)
+            return created if isinstance(created, datetime) else datetime.now(UTC)
         except ResourceNotFoundError:
             pass
     on_event(Notice(message="granting the pull identity AcrPull on the registry"))
@@ -75,11 +94,11 @@ def _grant_acr_pull(
                         }
                     },
                 )
-                return
+                return datetime.now(UTC)
             except HttpResponseError as exc:
                 code = arm_code(exc)
                 if code == "RoleAssignmentExists":
-                    return
+                    return datetime.now(UTC)
                 if code == "PrincipalNotFound" and time.monotonic() < deadline:
                     time.sleep(clients.settings.poll_interval)
                     continue

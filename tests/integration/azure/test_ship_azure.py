@@ -15,7 +15,7 @@ from cloudship import ship
 from cloudship.errors import HealthCheckFailed, RevisionNotFoundError
 from cloudship.testing.azure import ACR_NAME, AzureTargetFactory
 from cloudship.testing.token_registry import TokenRegistry
-from cloudship_azure.fake import ACR_PULL
+from cloudship_azure.fake import ACR_PULL, ArmError
 from tests.conftest import write_app
 
 APPS = "Microsoft.App/containerApps"
@@ -173,8 +173,84 @@ def test_failing_revision_keeps_traffic_on_the_old_one(
     assert _serve(azure_target, good.url) == "good\n"
     status = cloudship.status(name, "azure", **settings)
     assert status.current is not None and status.current.id == good.revision
-    states = sorted(r.state for r in status.revisions)
-    assert states == ["serving", "stopped"]
+    states = {r.id: r.state for r in status.revisions}
+    assert states == {good.revision: "serving", "r2": "failed"}
+    # a failed revision is never a rollback target, by default or by name
+    with pytest.raises(RevisionNotFoundError, match="failed its health gate"):
+        cloudship.rollback(name, "azure", to="r2", **settings)
+    failed = next(r for r in azure_target.server.arm.apps.revisions[_app_key(azure_target, name)])
+    assert failed["properties"]["active"] is True  # r1 (the good one) is still active
+
+
+def _app_key(factory: AzureTargetFactory, name: str) -> str:
+    return next(i for i in factory.server.arm.ids(APPS) if i.endswith("/" + name)).lower()
+
+
+def test_failed_operation_is_a_failed_revision_even_when_logs_are_denied(
+    tmp_path: Path, azure_target: AzureTargetFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PUT's operation ends Failed (ContainerAppOperationError); the log stream token is
+    refused (403 AuthorizationFailed, a principal without getAuthToken/action): the user
+    still gets HealthCheckFailed naming Azure's error, and the bad revision is deactivated."""
+    name = azure_target.name("web")
+    settings = azure_target.settings()
+    app = write_app(tmp_path / "app", "good")
+    good = ship(app, "azure", name=name, port=8000, **settings)
+
+    def denied(*args: object) -> object:
+        raise ArmError(403, "AuthorizationFailed", "The client does not have authorization.")
+
+    monkeypatch.setattr(azure_target.server.arm.apps, "_auth_token", denied)
+    write_app(app, "bad", cmd='["sh", "-c", "exit 3"]')
+    events: list[object] = []
+    with pytest.raises(HealthCheckFailed) as failure:
+        ship(app, "azure", name=name, port=8000, timeout=60, on_event=events.append, **settings)
+    message = str(failure.value)
+    assert "Failed to provision revision for container app" in message
+    assert "exited with code 3" in message
+    assert failure.value.log_tail == [] and failure.value.rolled_back_to == good.revision
+    revisions = azure_target.server.arm.apps.revisions[_app_key(azure_target, name)]
+    assert [r["properties"]["active"] for r in revisions] == [True, False]
+    assert _serve(azure_target, good.url) == "good\n"
+
+
+def test_first_deploy_waits_for_the_acr_pull_grant_to_propagate(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """Role assignments take effect after a delay (the fake's default, as in Azure): the first
+    revision's pull is refused, the adapter restarts it with back-off until the grant works."""
+    arm = azure_target.server.arm
+    arm.role_propagation = 1.5
+    events: list[object] = []
+    shipment = ship(
+        app_dir,
+        "azure",
+        name=azure_target.name("web"),
+        port=8000,
+        on_event=events.append,
+        **azure_target.settings(poll_interval=0.2),
+    )
+    assert _serve(azure_target, shipment.url) == "v1\n"
+    restarts = [p for m, p, _ in arm.log if m == "POST" and p.endswith("/restart")]
+    assert restarts, "the refused pull was retried by restarting the revision"
+    assert any("AcrPull role is not in effect yet" in str(e) for e in events)
+
+
+def test_a_grant_that_never_takes_effect_fails_within_the_deadline(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    azure_target.server.arm.role_propagation = 3600
+    with pytest.raises(HealthCheckFailed) as failure:
+        ship(
+            app_dir,
+            "azure",
+            name=azure_target.name("web"),
+            port=8000,
+            timeout=3,
+            **azure_target.settings(poll_interval=0.2),
+        )
+    assert "unable to pull image using Managed identity" in str(failure.value)
+    assert failure.value.rolled_back_to is None
 
 
 def test_logs_and_destroy(app_dir: Path, azure_target: AzureTargetFactory) -> None:

@@ -300,15 +300,34 @@ def test_system_assigned_identity_cannot_pull_on_first_deploy(
     assert put.status_code == 201
     state = _revision_state(raw, "sysid")
     assert state["provisioningState"] == "Failed"
-    assert "AcrPull" in state["provisioningError"]
+    assert (
+        "unable to pull image using Managed identity system for registry"
+        in (state["provisioningError"])
+    )
+    # the PUT's operation fails with Azure's code and wording (azure-container-apps#1061)
+    status = _finish(raw, put.headers["Azure-AsyncOperation"])
+    assert status["status"] == "Failed"
+    assert status["error"]["code"] == "ContainerAppOperationError"
+    assert status["error"]["message"].startswith(
+        "Failed to provision revision for container app 'sysid'. Error details: "
+    )
+    app = raw.get("Microsoft.App/containerApps/sysid", params={"api-version": "2025-07-01"})
+    assert app.json()["properties"]["provisioningState"] == "Failed"
 
 
-def test_user_assigned_identity_with_acr_pull_can_pull(
-    server: FakeArmServer, sub: str, raw: httpx.Client
+def _finish(raw: httpx.Client, status_url: str) -> dict[str, Any]:
+    """Poll an operation until it is terminal."""
+    for _ in range(50):
+        status: dict[str, Any] = raw.get(status_url).json()
+        if status["status"] != "InProgress":
+            return status
+    raise AssertionError("the operation never ended")
+
+
+def _grant_pull(
+    server: FakeArmServer, sub: str, raw: httpx.Client, registry_id: str, principal: str
 ) -> None:
-    env_id = _environment(raw)
-    registry_id, identity_id, principal = _registry_and_identity(raw, server)
-    role = raw.put(
+    raw.put(
         f"{server.url}{registry_id}/providers/Microsoft.Authorization/roleAssignments/"
         "3f0c9c8e-1111-4222-8333-444455556666",
         params={"api-version": "2022-04-01"},
@@ -319,8 +338,86 @@ def test_user_assigned_identity_with_acr_pull_can_pull(
                 "principalId": principal,
             }
         },
+    ).raise_for_status()
+
+
+def test_a_fresh_acr_pull_grant_is_not_in_effect_until_it_propagates(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    """Granted, then deployed at once: the pull is refused as Azure refuses it; a restart of
+    the revision after the propagation delay pulls again and succeeds."""
+    server.arm.role_propagation = 0.3
+    env_id = _environment(raw)
+    registry_id, identity_id, principal = _registry_and_identity(raw, server)
+    _grant_pull(server, sub, raw, registry_id, principal)
+    body = _app_body(
+        env_id,
+        PRIVATE_IMAGE,
+        registries=[{"server": "pullfrom.azurecr.io", "identity": identity_id}],
     )
-    assert role.status_code == 201
+    body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}}
+    params = {"api-version": "2025-07-01"}
+    put = raw.put("Microsoft.App/containerApps/early", params=params, json=body)
+    assert _finish(raw, put.headers["Azure-AsyncOperation"])["status"] == "Failed"
+    state = _revision_state(raw, "early")
+    assert (
+        f"unable to pull image using Managed identity {identity_id}" in state["provisioningError"]
+    )
+    name = put.json()["properties"]["latestRevisionName"]
+    activate = raw.post(
+        f"Microsoft.App/containerApps/early/revisions/{name}/activate", params=params
+    )
+    assert activate.json()["error"]["code"] == "ContainerAppRevisionProvisioningFailed"
+
+    import time
+
+    time.sleep(0.35)
+    restart = raw.post(f"Microsoft.App/containerApps/early/revisions/{name}/restart", params=params)
+    assert restart.status_code == 200
+    assert _revision_state(raw, "early")["provisioningState"] == "Provisioned"
+
+
+def test_a_revision_that_never_provisions_expires_its_operation(
+    server: FakeArmServer, raw: httpx.Client
+) -> None:
+    env_id = _environment(raw)
+    server.arm.operation_timeout = 0.0
+
+    class Slow:
+        """A runner whose revisions stay Provisioning (an image that takes forever)."""
+
+        def start(self, *args: object) -> None: ...
+        def state(self, revision: str) -> tuple[str, str]:
+            return "Provisioning", ""
+
+        def stop(self, revision: str) -> None: ...
+        def logs(self, revision: str, tail: int) -> list[str]:
+            return []
+
+        def route(self, fqdn: str, revision: str | None) -> None: ...
+        def close(self) -> None: ...
+
+    server.arm.apps.runner = Slow()
+    put = raw.put(
+        "Microsoft.App/containerApps/slow",
+        params={"api-version": "2025-07-01"},
+        json=_app_body(env_id),
+    )
+    status = _finish(raw, put.headers["Azure-AsyncOperation"])
+    assert status["error"] == {
+        "code": "ContainerAppOperationError",
+        "message": "Failed to provision revision for container app 'slow'. "
+        "Error details: Operation expired.",
+    }
+
+
+def test_user_assigned_identity_with_acr_pull_can_pull(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    env_id = _environment(raw)
+    registry_id, identity_id, principal = _registry_and_identity(raw, server)
+    server.arm.role_propagation = 0.0  # the grant was made long ago
+    _grant_pull(server, sub, raw, registry_id, principal)
     body = _app_body(
         env_id,
         PRIVATE_IMAGE,

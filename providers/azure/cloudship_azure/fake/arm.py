@@ -12,13 +12,27 @@ Shapes follow real ARM (see the package docstring for what they were compared wi
 - long-running PUT/PATCH/DELETE: ``201``/``202`` with ``Azure-AsyncOperation`` (and
   ``Location`` on 202); the operation answers ``InProgress`` on the first poll(s) and
   ``Succeeded`` after, and only then does the resource's ``provisioningState`` turn terminal.
+- a container app PUT that creates a revision is not done until that revision runs: it ends
+  ``Failed`` with ``ContainerAppOperationError`` "Failed to provision revision for container app
+  '<app>'. Error details: …" when the revision fails (the body Azure answers, quoted in
+  microsoft/azure-container-apps#1061), and with "… Error details: Operation expired." when the
+  revision is still provisioning after ``operation_timeout`` (microsoft/azure-container-apps#646:
+  an image that cannot be pulled keeps the deployment running until it times out). Failed
+  operation bodies follow learn.microsoft.com/azure/azure-resource-manager/management/
+  async-operations (``status: Failed`` + ``error{code, message}``).
+- role assignments take ``role_propagation`` seconds to take effect ("it can take up to 10
+  minutes for changes to take effect", learn.microsoft.com/azure/role-based-access-control/
+  troubleshooting#symptom---role-assignment-changes-are-not-being-detected): a pull with an
+  identity granted AcrPull a moment ago is refused, as in microsoft/azure-container-apps#646.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,13 +105,33 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+#: an operation's end: ``("Succeeded", None)`` or ``("Failed", {"code", "message"})``
+Outcome = tuple[str, dict[str, str] | None]
+
+
 @dataclass
 class _Operation:
     id: str
     namespace: str
     polls_left: int
-    on_done: Callable[[], None]
+    on_done: Callable[[str], None]
+    #: None while the work goes on (e.g. a revision still provisioning); default: success
+    outcome: Callable[[], Outcome | None] | None = None
+    expires: float = float("inf")
+    expired: dict[str, str] | None = None
     status: str = "InProgress"
+    error: dict[str, str] | None = None
+
+    def settle(self) -> None:
+        """Move to a terminal status once the polls are used up and the work is done."""
+        if self.status != "InProgress" or self.polls_left > 0:
+            return
+        result = self.outcome() if self.outcome is not None else ("Succeeded", None)
+        if result is None and time.monotonic() >= self.expires:
+            result = ("Failed", self.expired or {"code": "OperationExpired", "message": ""})
+        if result is not None:
+            self.status, self.error = result
+            self.on_done(self.status)
 
 
 class FakeArm:
@@ -108,6 +142,9 @@ class FakeArm:
     ``<name>.azurecr.io`` (so an "ACR" can be a local token registry).
     ``runner``: optional; runs each active revision's image so it can really answer.
     ``polls``: how many status polls an async operation answers ``InProgress``.
+    ``role_propagation``: seconds before a new role assignment takes effect (Azure: minutes).
+    ``operation_timeout``: seconds a container app operation waits for its new revision to
+    provision before it fails with "Operation expired" (Azure's own is several minutes).
     """
 
     def __init__(
@@ -121,6 +158,8 @@ class FakeArm:
         polls: int = 1,
         poll_ms: int = 20,
         base_url: str = "https://127.0.0.1",
+        role_propagation: float = 1.0,
+        operation_timeout: float = 600.0,
     ) -> None:
         self.subscriptions = {subscription}
         self.tenant = tenant
@@ -129,6 +168,10 @@ class FakeArm:
         self.polls = polls
         self.poll_ms = poll_ms
         self.base_url = base_url
+        self.role_propagation = role_propagation
+        self.operation_timeout = operation_timeout
+        #: lower-cased role assignment id → time.monotonic() it was created
+        self.role_times: dict[str, float] = {}
         self.lock = threading.RLock()
         #: lower-cased resource id → the resource as ARM returns it
         self.resources: dict[str, dict[str, Any]] = {}
@@ -298,8 +341,9 @@ class FakeArm:
                 body = resources.merge(self._stored_request(rid, existing), body or {})
             if not isinstance(body, dict):
                 raise ArmError(400, "InvalidRequestContent", "The request body must be an object.")
+            new_revision: str | None = None
             if kind == "microsoft.app/containerapps":
-                resource = self.apps.put(rid, match["name"], body, existing)
+                resource, new_revision = self.apps.put(rid, match["name"], body, existing)
             elif kind in builders:
                 resource = builders[kind](self, rid, match["name"], body, existing)
             else:
@@ -318,10 +362,20 @@ class FakeArm:
             if kind == "microsoft.app/managedenvironments":
                 resource["properties"]["provisioningState"] = "InitializationInProgress"
 
-            def settle(resource: dict[str, Any] = resource, final: str = final) -> None:
-                resource["properties"]["provisioningState"] = final
+            def settle(
+                status: str, resource: dict[str, Any] = resource, final: str = final
+            ) -> None:
+                succeeded = status == "Succeeded"
+                resource["properties"]["provisioningState"] = final if succeeded else status
 
-            headers = self._start_operation(match["ns"], resource["location"], settle)
+            outcome: Callable[[], Outcome | None] | None = None
+            expired: dict[str, str] | None = None
+            if kind == "microsoft.app/containerapps":
+                outcome = functools.partial(self.apps.outcome, rid.lower(), new_revision)
+                expired = self.apps.operation_error(match["name"], "Operation expired.")
+            headers = self._start_operation(
+                match["ns"], resource["location"], settle, outcome, expired
+            )
             status = 202 if request.method == "PATCH" else (200 if existing else 201)
             if status == 202:
                 headers["Location"] = headers["Azure-AsyncOperation"]
@@ -342,7 +396,7 @@ class FakeArm:
             t.split("/")[1] for t in _LRO_TYPES
         }:
             return Response(200)
-        headers = self._start_operation(namespace, existing.get("location", "x"), lambda: None)
+        headers = self._start_operation(namespace, existing.get("location", "x"), lambda _: None)
         headers["Location"] = headers["Azure-AsyncOperation"]
         return Response(202, None, headers)
 
@@ -379,17 +433,29 @@ class FakeArm:
                 raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
             assignment = resources.role_assignment(self, rid, name, scope, request.json() or {})
             self.resources[rid.lower()] = assignment
+            self.role_times[rid.lower()] = time.monotonic()
             return Response(201, assignment)
 
     # -- async operations ----------------------------------------------------------------
 
     def _start_operation(
-        self, namespace: str, location: str, on_done: Callable[[], None]
+        self,
+        namespace: str,
+        location: str,
+        on_done: Callable[[str], None],
+        outcome: Callable[[], Outcome | None] | None = None,
+        expired: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        op = _Operation(str(uuid.uuid4()), namespace, self.polls, on_done)
-        if op.polls_left <= 0:
-            op.status = "Succeeded"
-            on_done()
+        op = _Operation(
+            str(uuid.uuid4()),
+            namespace,
+            self.polls,
+            on_done,
+            outcome,
+            time.monotonic() + self.operation_timeout,
+            expired,
+        )
+        op.settle()
         self._operations[op.id] = op
         sub = next(iter(self.subscriptions))
         location_slug = location.replace(" ", "").lower()
@@ -406,11 +472,12 @@ class FakeArm:
             if op is None:
                 raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' not found.")
             if op.status == "InProgress":
-                op.polls_left -= 1
+                op.polls_left = max(0, op.polls_left - 1)
                 body = {"id": op.id, "name": op.id, "status": "InProgress"}
-                if op.polls_left <= 0:
-                    op.status = "Succeeded"
-                    op.on_done()
+                op.settle()  # this poll still answers InProgress, the next one the end
                 return Response(200, body, {"x-ms-retry-after-ms": str(self.poll_ms)})
             now = datetime.now(UTC).isoformat()
-            return Response(200, {"id": op.id, "name": op.id, "status": op.status, "endTime": now})
+            done: dict[str, Any] = {"id": op.id, "name": op.id, "status": op.status, "endTime": now}
+            if op.error is not None:
+                done["error"] = op.error
+            return Response(200, done)

@@ -9,9 +9,18 @@ once that one runs, and stays on the old one if it fails.
 
 A revision's image is pulled with the registry entry of ``configuration.registries`` whose
 ``server`` matches the image host. For a registry the fake holds, a managed-identity pull
-succeeds only when that identity holds AcrPull on the registry; a system-assigned identity has
-no role assignment when the app is created, so the first revision fails to pull — the trap
-Azure users hit (MicrosoftDocs/azure-docs articles/container-apps/containers.md).
+succeeds only when that identity holds AcrPull on the registry and the assignment has
+propagated (``FakeArm.role_propagation``); a system-assigned identity has no role assignment
+when the app is created, so the first revision fails to pull — the trap Azure users hit
+(MicrosoftDocs/azure-docs articles/container-apps/containers.md; microsoft/azure-container-apps
+#646 and #836). The refusal reads as Azure's: "unable to pull image using Managed identity
+<id or 'system'> for registry <server>" inside the field-error text quoted in
+microsoft/azure-container-apps#1061. Restarting a revision pulls again ("After restarting the
+revision things start working again", microsoft/azure-container-apps#960).
+
+Revision ``runningState`` values are the spec's enum (``Running | Processing | Stopped |
+Degraded | Failed | Unknown``, specification/app/resource-manager/Microsoft.App/ContainerApps/
+stable/2025-07-01/ContainerAppsRevisions.json).
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
     from cloudship_azure.fake.arm import FakeArm, Request, Response
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: revision running states after which a new revision will not come up by itself
+TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
 _SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)Gi$")
 
@@ -119,7 +130,8 @@ class AppBook:
 
     def put(
         self, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str | None]:
+        """The resource as stored, and the name of the revision this PUT created (if any)."""
         resources.require(
             body,
             "location",
@@ -179,7 +191,41 @@ class AppBook:
         resource = self._view(rid, name, body, environment, identities, existing)
         self.arm.resources[key] = resource  # refresh() fills latest* fields in from it
         self.refresh(key)
-        return resource
+        return resource, new_revision["name"] if new_revision is not None else None
+
+    @staticmethod
+    def operation_error(app: str, detail: str) -> dict[str, str]:
+        """The error of a failed container app operation, worded as Azure words it
+        (microsoft/azure-container-apps#1061)."""
+        return {
+            "code": "ContainerAppOperationError",
+            "message": f"Failed to provision revision for container app '{app}'. "
+            f"Error details: {detail}",
+        }
+
+    def outcome(
+        self, key: str, revision_name: str | None
+    ) -> tuple[str, dict[str, str] | None] | None:
+        """How the PUT that created ``revision_name`` ends: Succeeded once it runs, Failed when
+        it failed, None while it provisions."""
+        if revision_name is None:
+            return ("Succeeded", None)
+        self.refresh(key)
+        revision = next(
+            (r for r in self.revisions.get(key, []) if r["name"] == revision_name), None
+        )
+        if revision is None:  # deleted meanwhile
+            return ("Succeeded", None)
+        props = revision["properties"]
+        if props["provisioningState"] == "Failed" or (
+            props["runningState"] in TERMINAL_RUNNING_STATES
+        ):
+            app = revision_name.split("--")[0]
+            detail = props["provisioningError"] or f"revision {props['runningState']}"
+            return ("Failed", self.operation_error(app, str(detail)))
+        if props["runningState"] == "Running":
+            return ("Succeeded", None)
+        return None
 
     def _identities(self, identity: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         """The app's identities: user-assigned id (lower-cased) → properties."""
@@ -337,7 +383,9 @@ class AppBook:
         """Pull (permission check) and start the revision's first container."""
         container = revision["properties"]["template"]["containers"][0]
         image = str(container["image"])
-        denied = self._pull_denied(image, body["properties"]["configuration"], identities)
+        denied = self._pull_denied(
+            image, str(container["name"]), body["properties"]["configuration"], identities
+        )
         if denied:
             revision["properties"].update(
                 provisioningState="Failed",
@@ -359,7 +407,11 @@ class AppBook:
         self.runner.start(revision["name"], image, port, env)
 
     def _pull_denied(
-        self, image: str, config: dict[str, Any], identities: dict[str, dict[str, Any]]
+        self,
+        image: str,
+        container: str,
+        config: dict[str, Any],
+        identities: dict[str, dict[str, Any]],
     ) -> str | None:
         server = image.split("/", 1)[0].lower()
         registry = next(
@@ -376,19 +428,28 @@ class AppBook:
         entry = next(
             (e for e in config.get("registries") or [] if e["server"].lower() == server), None
         )
-        unauthorized = (
-            f"Failed to pull image '{image}': unauthorized: authentication required "
-            f"(registry '{registry['name']}')"
-        )
+
+        def invalid(details: str) -> str:
+            # the field-error text Azure puts in provisioningError (azure-container-apps#1061)
+            return (
+                "The following field(s) are either invalid or missing. Field "
+                f"'template.containers.{container}.image' is invalid with details: "
+                f"'Invalid value: \"{image}\": {details}';.."
+            )
+
+        unauthorized = invalid(f"GET https:?{server}: UNAUTHORIZED: authentication required")
         if entry is None:
-            return unauthorized + ": no registries entry for this server"
+            return unauthorized
         if entry.get("identity"):
             principal = identities[str(entry["identity"]).lower()]["principalId"]
             if not resources.has_role(self.arm, principal, registry["id"], ACR_PULL):
-                return unauthorized + ": the identity has no AcrPull role on the registry"
+                return invalid(
+                    f"unable to pull image using Managed identity {entry['identity']} for "
+                    f"registry {entry['server']}"
+                )
             return None
         if not registry["properties"]["adminUserEnabled"]:
-            return unauthorized + ": the admin user is disabled"
+            return unauthorized
         return None
 
     # -- reading -------------------------------------------------------------------------
@@ -640,7 +701,9 @@ class AppBook:
             if self.runner is not None:
                 self.runner.stop(revision["name"])
         elif action in ("activate", "restart"):
-            if props["provisioningState"] == "Failed":
+            # a restart pulls again (microsoft/azure-container-apps#960); activating a revision
+            # that never provisioned is refused
+            if action == "activate" and props["provisioningState"] == "Failed":
                 raise ArmError(
                     400,
                     "ContainerAppRevisionProvisioningFailed",
@@ -648,7 +711,13 @@ class AppBook:
                 )
             if self.runner is not None:
                 self.runner.stop(revision["name"])
-            props.update(active=True, runningState="Processing", provisioningState="Provisioning")
+            props.update(
+                active=True,
+                runningState="Processing",
+                provisioningState="Provisioning",
+                provisioningError=None,
+                healthState="None",
+            )
             props["lastActiveTime"] = resources.now()
             secrets = self._secrets(request["properties"]["configuration"].get("secrets") or [])
             identities = self._identities(request.get("identity"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -250,9 +251,14 @@ def role_assignment(
 
 
 def has_role(arm: FakeArm, principal_id: str, scope: str, role_definition_guid: str) -> bool:
-    """True when ``principal_id`` holds the role at ``scope`` (or at a parent scope)."""
+    """True when ``principal_id`` holds the role at ``scope`` (or at a parent scope) and the
+    assignment has propagated: Azure RBAC changes "can take up to 10 minutes to take effect"
+    (learn.microsoft.com/azure/role-based-access-control/troubleshooting)."""
+    now = time.monotonic()
     for r in arm.resources.values():
         if r["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        if now - arm.role_times.get(r["id"].lower(), float("-inf")) < arm.role_propagation:
             continue
         props = r["properties"]
         if (
