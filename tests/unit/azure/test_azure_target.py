@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -176,3 +177,64 @@ def test_registry_created_basic_without_admin_and_address_is_lower_case(arm: Fak
     assert created["sku"]["name"] == "Basic"
     assert created["properties"]["adminUserEnabled"] is False
     assert target.registry.address == "myregistry1.azurecr.io"
+
+
+@pytest.mark.parametrize(
+    ("provisioning", "running", "terminal"),
+    [
+        ("Provisioning", "Processing", False),
+        ("Provisioned", "Running", False),
+        ("Provisioned", "Unknown", False),
+        ("Provisioned", "Degraded", True),
+        ("Provisioned", "Failed", True),
+        ("Provisioned", "Stopped", True),
+        ("Failed", "Processing", True),
+        ("Deprovisioned", "Stopped", True),
+        ("Provisioned", "ActivationFailed", True),  # a newer "…Failed" state counts too
+    ],
+)
+def test_terminal_revision_states_fail_fast(
+    provisioning: str, running: str, terminal: bool
+) -> None:
+    """Every RevisionRunningState of the 2025-07-01 spec (ContainerAppsRevisions.json), read
+    through the SDK's own model: a terminal one ends the gate at once, not at the timeout."""
+    from azure.mgmt.appcontainers.models import Revision
+
+    revision = Revision.deserialize(
+        {
+            "name": "web--r1-abcd",
+            "properties": {
+                "provisioningState": provisioning,
+                "runningState": running,
+                "provisioningError": "boom" if terminal else None,
+            },
+        }
+    )
+    failure = ContainerAppsRuntime._failure(revision)
+    assert (failure is not None) == terminal
+    if failure:
+        assert running in failure and "boom" in failure
+
+
+def test_missing_extra_is_reported_before_any_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the [azure] extra, ship() names the install command and never reaches the
+    engine (the azure provider imports its SDKs lazily, so the check cannot rely on import)."""
+    import sys
+
+    from cloudship import ship
+    from cloudship.engine import Engine
+    from cloudship.errors import ProviderNotInstalledError
+
+    monkeypatch.setitem(sys.modules, "azure.mgmt.appcontainers", None)
+
+    def no_engine(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the engine was reached")
+
+    monkeypatch.setattr(Engine, "shared", no_engine)
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    with pytest.raises(ProviderNotInstalledError) as info:
+        ship(tmp_path, "azure", port=8000, subscription=SUB, registry="myregistry1")
+    assert "azure.mgmt.appcontainers" in str(info.value)
+    assert "pip install 'cloudship[azure]'" in str(info.value)
