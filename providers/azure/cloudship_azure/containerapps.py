@@ -101,6 +101,33 @@ def container_size(spec: ServiceSpec) -> tuple[float, str]:
     return cpu, f"{memory:g}Gi"
 
 
+#: Container Apps names (ARM's ContainerAppInvalidName text, quoted in dotnet/docs-aspire#1094
+#: and microsoft/TWL300-AI-Apps-and-agents#90): lower-case letters, digits and '-', starting
+#: with a letter, ending with a letter or digit, no '--', 2-32 characters
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+
+def check_app_name(name: str) -> None:
+    """``ConfigError`` unless ``name`` is a valid Container Apps name (checked before any
+    call: Azure would refuse it only after the image was built and pushed)."""
+    if _APP_NAME.match(name) and "--" not in name:
+        return
+    shown = name if len(name) <= 64 else name[:61] + "..."
+    if len(name) > 32 or len(name) < 2:
+        why = f"has {len(name)} characters (2-32 allowed)"
+    elif "--" in name:
+        why = "contains '--' (Container Apps uses it to name revisions)"
+    elif not name[:1].isalpha() or not name[:1].islower():
+        why = "must start with a lower-case letter"
+    else:
+        why = "may hold only lower-case letters, digits and '-', ending with a letter or digit"
+    raise ConfigError(
+        f"{shown!r} is not a valid Container Apps name: it {why}",
+        fix="pass name='my-app' (2-32 lower-case letters, digits and '-', starting with a "
+        "letter, no '--')",
+    )
+
+
 def secret_name(variable: str) -> str:
     """Container Apps secret names are lower-case with '-': ``API_KEY`` → ``api-key``."""
     return variable.lower().replace("_", "-").strip("-")
@@ -131,7 +158,8 @@ class ContainerAppsRuntime(Runtime):
         return low, high
 
     def validate(self, spec: ServiceSpec) -> None:
-        """cpu/memory pair, replica range and secret names, before any call to Azure."""
+        """Name, cpu/memory pair, replica range and secret names, before any call to Azure."""
+        check_app_name(spec.name)
         container_size(spec)
         low, high = self._replicas(spec)
         if low > high:
@@ -744,4 +772,10 @@ class ContainerAppsRuntime(Runtime):
                 return
 
 
-__all__ = ["ALLOWED_SIZES", "ContainerAppsRuntime", "container_size", "secret_name"]
+__all__ = [
+    "ALLOWED_SIZES",
+    "ContainerAppsRuntime",
+    "check_app_name",
+    "container_size",
+    "secret_name",
+]

@@ -61,9 +61,10 @@ class AzureSettings(BaseSettings):
     @field_validator("environment", "identity")
     @classmethod
     def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
+        if not _ENV_NAME.match(value) or "--" in value:
             raise ValueError(
-                f"{value!r} must be 2-32 lower-case letters, digits or '-', starting with a letter"
+                f"{value!r} must be 2-32 lower-case letters, digits or '-' (no '--'), starting "
+                "with a letter"
             )
         return value
 

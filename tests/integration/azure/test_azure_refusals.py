@@ -88,3 +88,15 @@ def test_non_amd64_image_refused_before_push(
             **azure_target.settings(),
         )
     _untouched(azure_target, acr_token_registry, before)
+
+
+@pytest.mark.parametrize("name", ["my--app", "a" * 33, "9lives"])
+def test_invalid_container_app_name(
+    app_dir: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry, name: str
+) -> None:
+    """Azure refuses these names (ContainerAppInvalidName) only at the app PUT, after the
+    build and push; cloudship refuses them first."""
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="not a valid Container Apps name"):
+        ship(app_dir, "azure", name=name, port=8000, **azure_target.settings())
+    _untouched(azure_target, acr_token_registry, before)

@@ -48,13 +48,13 @@ def test_known_target_resolves_to_this_provider() -> None:
 def test_container_sizes(
     cpu: float | None, memory: str | None, expected: tuple[float, str]
 ) -> None:
-    assert container_size(ServiceSpec(name="a", port=80, cpu=cpu, memory=memory)) == expected
+    assert container_size(ServiceSpec(name="ab", port=80, cpu=cpu, memory=memory)) == expected
 
 
 @pytest.mark.parametrize(("cpu", "memory"), [(0.5, "2Gi"), (0.3, None), (4.25, None), (1.0, "1Gi")])
 def test_container_sizes_refused(cpu: float, memory: str | None) -> None:
     with pytest.raises(ConfigError, match="allowed cpu/memory pairs"):
-        container_size(ServiceSpec(name="a", port=80, cpu=cpu, memory=memory))
+        container_size(ServiceSpec(name="ab", port=80, cpu=cpu, memory=memory))
 
 
 def test_secret_names_and_collisions() -> None:
@@ -64,15 +64,15 @@ def test_secret_names_and_collisions() -> None:
     with pytest.raises(ConfigError, match="same Container Apps secret name"):
         runtime.validate(
             ServiceSpec(
-                name="a", port=80, secrets={"API_KEY": SecretStr("1"), "api_key": SecretStr("2")}
+                name="ab", port=80, secrets={"API_KEY": SecretStr("1"), "api_key": SecretStr("2")}
             )
         )
     with pytest.raises(ConfigError, match="both an env variable and a secret"):
         runtime.validate(
-            ServiceSpec(name="a", port=80, env={"X": "1"}, secrets={"X": SecretStr("2")})
+            ServiceSpec(name="ab", port=80, env={"X": "1"}, secrets={"X": SecretStr("2")})
         )
     with pytest.raises(ConfigError, match="min replicas"):
-        _target(max_replicas=2).runtime.validate(ServiceSpec(name="a", port=80, replicas=3))
+        _target(max_replicas=2).runtime.validate(ServiceSpec(name="ab", port=80, replicas=3))
 
 
 def test_only_linux_amd64() -> None:
@@ -238,3 +238,23 @@ def test_missing_extra_is_reported_before_any_build(
         ship(tmp_path, "azure", port=8000, subscription=SUB, registry="myregistry1")
     assert "azure.mgmt.appcontainers" in str(info.value)
     assert "pip install 'cloudship[azure]'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("a", "has 1 characters"),
+        ("a" * 33, "has 33 characters"),
+        ("my--app", "contains '--'"),
+        ("1app", "must start with a lower-case letter"),
+    ],
+)
+def test_container_app_names_are_checked_before_any_call(name: str, said: str) -> None:
+    """Azure's own rule (ContainerAppInvalidName), checked without a request: the runtime has
+    no reachable ARM here, so any call would fail differently."""
+    from cloudship_azure.containerapps import check_app_name
+
+    with pytest.raises(ConfigError, match="not a valid Container Apps name") as refused:
+        _target().runtime.validate(ServiceSpec(name=name, port=80))
+    assert said in str(refused.value)
+    check_app_name("web-1")  # a good one passes

@@ -479,3 +479,16 @@ def test_role_assignment_rules(server: FakeArmServer, sub: str, raw: httpx.Clien
     assert unknown.json()["error"]["code"] == "PrincipalNotFound"
     listed = raw.get(url, params=params).json()["value"]
     assert [r["name"] for r in listed] == [first]
+
+
+@pytest.mark.parametrize("name", ["Web", "1app", "a", "my--app", "app-", "a" * 33, "my_app"])
+def test_container_app_names_follow_arms_rule(raw: httpx.Client, name: str) -> None:
+    env_id = _environment(raw)
+    answer = raw.put(
+        f"Microsoft.App/containerApps/{name}",
+        params={"api-version": "2025-07-01"},
+        json=_app_body(env_id),
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "ContainerAppInvalidName"
+    assert f"Invalid ContainerApp name '{name}'" in answer.json()["error"]["message"]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 #: revision running states after which a new revision will not come up by itself
 TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
+#: ARM's rule and words for container app names (dotnet/docs-aspire#1094)
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)Gi$")
 
@@ -132,6 +134,15 @@ class AppBook:
         self, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
     ) -> tuple[dict[str, Any], str | None]:
         """The resource as stored, and the name of the revision this PUT created (if any)."""
+        if existing is None and (not _APP_NAME.match(name) or "--" in name):
+            raise ArmError(
+                400,
+                "ContainerAppInvalidName",
+                f"Invalid ContainerApp name '{name}'. A name must consist of lower case "
+                "alphanumeric characters or '-', start with an alphabetic character, and end "
+                "with an alphanumeric character and cannot have '--'. The length must be "
+                "between 2 and 32 characters inclusive.",
+            )
         resources.require(
             body,
             "location",
