@@ -160,6 +160,17 @@ class ContainerAppsRuntime(Runtime):
     def validate(self, spec: ServiceSpec) -> None:
         """Name, cpu/memory pair, replica range and secret names, before any call to Azure."""
         check_app_name(spec.name)
+        if not spec.public and not self._settings.inside_environment:
+            # internal ingress: <app>--<suffix>.internal.<domain> answers only inside the
+            # environment (container-apps/ingress-overview), so the gate could never pass
+            raise ConfigError(
+                f"{spec.name} has internal ingress (public=False): its revisions answer only "
+                "inside the Container Apps environment, so cloudship cannot health-probe them "
+                "from here",
+                fix="run cloudship on a machine in the environment's virtual network and set "
+                "inside_environment=True (CLOUDSHIP_AZURE_INSIDE_ENVIRONMENT=1), or ship with "
+                "public=True",
+            )
         container_size(spec)
         low, high = self._replicas(spec)
         if low > high:

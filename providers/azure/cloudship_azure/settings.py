@@ -39,6 +39,9 @@ class AzureSettings(BaseSettings):
     ca_bundle: str | None = None
     #: where the health probe goes; ``{fqdn}`` is the revision's host, ``{path}`` the health path
     probe_url: str = "https://{fqdn}{path}"
+    #: cloudship runs inside the environment's network (a VM or CI runner in its VNet), so
+    #: internal-ingress revisions (``public=False``) can be health-probed from here
+    inside_environment: bool = False
     #: seconds between status polls when ARM does not say (Retry-After)
     poll_interval: float = Field(default=5.0, gt=0)
 

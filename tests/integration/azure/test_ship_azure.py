@@ -13,6 +13,8 @@ import pytest
 import cloudship
 from cloudship import ship
 from cloudship.errors import HealthCheckFailed, RevisionNotFoundError
+from cloudship.images import ImageRef
+from cloudship.runtime import ServiceSpec
 from cloudship.testing.azure import ACR_NAME, AzureTargetFactory
 from cloudship.testing.token_registry import TokenRegistry
 from cloudship_azure.fake import ACR_PULL, ArmError
@@ -305,3 +307,26 @@ def test_credentials_never_leak(
     for secret in (refresh, aad, "s3cret-value"):
         assert secret not in exposed
     assert "Authorization" in caplog.text or "authorization" in caplog.text  # azure-core logged
+
+
+def test_private_service_is_probed_from_inside_the_environment(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """Internal ingress: every address is under .internal., the outside gateway refuses it,
+    and a cloudship running inside the environment's network probes and promotes it."""
+    runner = azure_target.runner
+    public = ship(
+        app_dir, "azure", name=azure_target.name("web"), port=8000, **azure_target.settings()
+    )
+    target = azure_target.target(
+        inside_environment=True, probe_url=runner.inside_url + "/{fqdn}{path}"
+    )
+    spec = ServiceSpec(name=azure_target.name("api"), port=8000, public=False)
+    deployment = target.runtime.deploy(spec, ImageRef.parse(public.image), None, timeout=60)
+    assert deployment.url is not None and ".internal." in deployment.url
+    status = target.runtime.status(spec.name)
+    assert status is not None and status.current is not None
+    assert status.current.url is not None and ".internal." in status.current.url
+    fqdn = deployment.url.removeprefix("https://")
+    assert httpx.get(f"{runner.gateway_url}/{fqdn}/", timeout=5).status_code == 404
+    assert httpx.get(f"{runner.inside_url}/{fqdn}/", timeout=5).text == "v1\n"

@@ -258,3 +258,13 @@ def test_container_app_names_are_checked_before_any_call(name: str, said: str) -
         _target().runtime.validate(ServiceSpec(name=name, port=80))
     assert said in str(refused.value)
     check_app_name("web-1")  # a good one passes
+
+
+def test_private_service_is_refused_when_it_cannot_be_probed() -> None:
+    """``public=False`` revisions answer only on ``*.internal.<domain>``: unless cloudship runs
+    inside the environment's network, the gate could never pass, so it refuses up front."""
+    spec = ServiceSpec(name="api", port=80, public=False)
+    with pytest.raises(ConfigError, match="internal ingress") as refused:
+        _target().runtime.validate(spec)
+    assert "inside_environment=True" in str(refused.value)
+    _target(inside_environment=True).runtime.validate(spec)

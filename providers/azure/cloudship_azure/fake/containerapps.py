@@ -193,7 +193,12 @@ class AppBook:
                     "ContainerAppRevisionSuffixAlreadyUsed",
                     f"Revision with suffix '{suffix}' already exists; use a new revisionSuffix.",
                 )
-            new_revision = self._revision(rid, revision_name, template, f"{revision_name}.{domain}")
+            # internal ingress: the app and its revisions are named under ``.internal.``
+            # (learn.microsoft.com/azure/container-apps/ingress-overview#internal-ingress;
+            # container-apps/connect-apps.md: <app>.internal.<env domain>)
+            external = bool((config.get("ingress") or {}).get("external"))
+            host = f"{revision_name}.{domain}" if external else f"{revision_name}.internal.{domain}"
+            new_revision = self._revision(rid, revision_name, template, host)
         self._check_traffic(ingress, revisions, new_revision)
         if new_revision is not None:
             revisions.append(new_revision)

@@ -5,6 +5,12 @@ loopback port). Nothing resolves ``*.azurecontainerapps.io`` here, so instead of
 gateway answers ``http://127.0.0.1:PORT/<fqdn>/<path>`` by forwarding to the container that
 serves ``<fqdn>`` — the app's fqdn goes to the revision with the most traffic, a revision's
 fqdn to that revision. Point the runtime's ``probe_url`` setting at ``gateway_url``.
+
+Internal ingress (``<app>.internal.<domain>``, ``<app>--<suffix>.internal.<domain>``) is
+reachable only from inside the environment (learn.microsoft.com/azure/container-apps/
+ingress-overview: internal ingress "is only accessible from other container apps in the
+environment" or its virtual network): ``gateway_url`` refuses those hosts; ``inside_url`` is the
+gateway as seen from a machine in the environment's network, and serves them.
 """
 
 from __future__ import annotations
@@ -50,11 +56,18 @@ class LocalEngineRunner:
         self._running: dict[str, _Running] = {}
         self._routes: dict[str, str | None] = {}
         self._lock = threading.Lock()
-        self.port = free_port()
+        self._servers: list[ThreadingHTTPServer] = []
+        self.port = self._serve(inside=False)
         self.gateway_url = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.inside_url = f"http://127.0.0.1:{self._serve(inside=True)}"
+
+    def _serve(self, *, inside: bool) -> int:
+        port = free_port()
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler(inside))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._servers.append(server)
+        return port
 
     # -- RevisionRunner ------------------------------------------------------------------
 
@@ -135,8 +148,9 @@ class LocalEngineRunner:
     def close(self) -> None:
         for revision in list(self._running):
             self.stop(revision)
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     # -- gateway -------------------------------------------------------------------------
 
@@ -146,7 +160,7 @@ class LocalEngineRunner:
             entry = self._running.get(revision) if revision else None
         return entry.host_port if entry else None
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self, inside: bool) -> type[BaseHTTPRequestHandler]:
         runner = self
 
         class Gateway(BaseHTTPRequestHandler):
@@ -159,6 +173,10 @@ class LocalEngineRunner:
 
             def do_GET(self) -> None:
                 fqdn, _, rest = self.path.lstrip("/").partition("/")
+                if ".internal." in fqdn.lower() and not inside:
+                    # outside the environment an internal name leads nowhere
+                    self._answer(404, b"internal ingress is not reachable from outside.\n")
+                    return
                 port = runner._backend(fqdn)
                 if port is None:
                     self._answer(404, b"Container App is stopped or does not exist.\n")
