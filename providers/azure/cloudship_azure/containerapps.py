@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 import secrets as _random
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cloudship.errors import (
     CloudshipError,
@@ -62,9 +63,10 @@ from cloudship_azure.clients import AzureClients
 from cloudship_azure.errors import arm_code, arm_errors
 from cloudship_azure.identity import PullIdentity, ensure_pull_identity
 from cloudship_azure.logstream import read_log_tail
+from cloudship_azure.retry import when_unlocked
 
 if TYPE_CHECKING:
-    from azure.mgmt.appcontainers.models import ContainerApp
+    from azure.mgmt.appcontainers.models import ContainerApp, ManagedEnvironment
     from azure.mgmt.appcontainers.models import Revision as ArmRevision
 
 FINGERPRINT_TAG = "cloudship-fingerprint"
@@ -84,6 +86,11 @@ CONTAINER = "app"
 #: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
 ALLOWED_SIZES: dict[float, float] = {q / 4: q / 2 for q in range(1, 17)}
 _GI = 1024**3
+#: how long a write without a deploy deadline (destroy, cleanup) waits out a lock conflict
+LOCK_WAIT = 120.0
+#: the serverless profile every workload-profiles environment has (workload-profiles-overview)
+CONSUMPTION = "Consumption"
+T = TypeVar("T")
 
 
 def container_size(spec: ServiceSpec) -> tuple[float, str]:
@@ -315,10 +322,12 @@ class ContainerAppsRuntime(Runtime):
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.name} already serves it"))
             return self._deployment(app, serving, revisions, changed=False, previous=None)
 
-        environment_id = self._ensure_environment(on_event)
+        environment = self._ensure_environment(on_event, deadline)
         registries, identity = self._pull_config(image, pull, on_event)
         number = max((self._number(r, revisions) for r in revisions), default=0) + 1
-        body = self._body(spec, image, environment_id, registries, identity, pull, number)
+        body = self._body(spec, image, str(environment.id), registries, identity, pull, number)
+        if environment.workload_profiles:  # a consumption-only environment has none
+            body["properties"]["workloadProfileName"] = CONSUMPTION
         previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
         failed = self._failed_numbers(app)
         body["tags"] = self._tags(previous_fingerprint, spec.health_path, failed)
@@ -363,6 +372,14 @@ class ContainerAppsRuntime(Runtime):
             previous=self._id(serving, revisions),
         )
 
+    def _unlocked(self, call: Callable[[], T], deadline: float | None = None) -> T:
+        """``call()``, retried on 409 lock conflicts until ``deadline`` (or ``LOCK_WAIT``)."""
+        return when_unlocked(
+            call,
+            deadline=deadline if deadline is not None else time.monotonic() + LOCK_WAIT,
+            interval=self._settings.poll_interval,
+        )
+
     @staticmethod
     def _tags(fingerprint: str, health_path: str, failed: set[int]) -> dict[str, str]:
         tags = {FINGERPRINT_TAG: fingerprint, HEALTH_TAG: health_path}
@@ -391,8 +408,11 @@ class ContainerAppsRuntime(Runtime):
                 app = self._clients.apps.container_apps.get(self._group, service)
                 tags = dict(app.tags or {})
                 tags[FAILED_TAG] = self._tags("", "", failed | {number})[FAILED_TAG]
-                self._clients.apps.container_apps.begin_update(
-                    self._group, service, ContainerApp(location=app.location, tags=tags)
+                update = ContainerApp(location=app.location, tags=tags)
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps.begin_update(
+                        self._group, service, update
+                    )
                 ).result()
         except CloudshipError as exc:
             on_event(Notice(message=f"could not mark {name} as failed: {exc}"))
@@ -405,7 +425,11 @@ class ContainerAppsRuntime(Runtime):
         on_event(DeployPhase(phase="rollback", detail=f"{serving.name} keeps serving"))
         return log_tail
 
-    def _ensure_environment(self, on_event: EventSink) -> str:
+    def _ensure_environment(self, on_event: EventSink, deadline: float) -> ManagedEnvironment:
+        """The managed environment, created (workload profiles, Consumption profile) when
+        missing, and provisioned: one still provisioning (ours from an earlier, interrupted
+        ship, or anyone's) is waited for within the deadline, since an app PUT into it is
+        refused with ManagedEnvironmentNotProvisioned (microsoft/azure-container-apps#1778)."""
         from azure.core.exceptions import ResourceNotFoundError
         from azure.mgmt.appcontainers.models import ManagedEnvironment
 
@@ -414,23 +438,65 @@ class ContainerAppsRuntime(Runtime):
         with arm_errors(f"reading managed environment {name}"):
             try:
                 found = operations.get(self._group, name)
-                return str(found.id)
             except ResourceNotFoundError:
-                pass
+                found = None
+        if found is not None:
+            return self._provisioned(found, deadline, on_event)
         self._clients.ensure_resource_group()
         on_event(Notice(message=f"creating Container Apps environment {name}"))
-        # no appLogsConfiguration: no Log Analytics workspace is needed, and the log stream
-        # (what `logs` reads) works without one (container-apps/log-options.md)
+        # A workload-profiles environment with its Consumption profile, the kind Azure creates
+        # by default now (learn.microsoft.com/azure/container-apps/workload-profiles-overview;
+        # consumption-only environments are the older kind). No appLogsConfiguration: no Log
+        # Analytics workspace is needed, and the log stream (what `logs` reads) works without
+        # one (container-apps/log-options.md).
         body = {
             "location": self._settings.location,
             "tags": {"managed-by": "cloudship"},
-            "properties": {},
+            "properties": {
+                "workloadProfiles": [{"name": CONSUMPTION, "workloadProfileType": CONSUMPTION}]
+            },
         }
         with arm_errors(f"creating managed environment {name}"):
-            created = operations.begin_create_or_update(
-                self._group, name, ManagedEnvironment.from_dict(body)
-            ).result()
-        return str(created.id)
+            envelope = ManagedEnvironment.from_dict(body)
+            poller = self._unlocked(
+                lambda: operations.begin_create_or_update(self._group, name, envelope), deadline
+            )
+            created: ManagedEnvironment = poller.result(
+                timeout=max(1.0, deadline - time.monotonic())
+            )
+            if not poller.done():
+                raise CloudshipTimeout(
+                    f"Container Apps environment {name} was still provisioning at the deadline",
+                    fix="ship again later with a longer timeout: environments take minutes",
+                )
+        return created
+
+    def _provisioned(
+        self, environment: ManagedEnvironment, deadline: float, on_event: EventSink
+    ) -> ManagedEnvironment:
+        name = str(environment.name)
+        told = False
+        while True:
+            state = str(environment.provisioning_state or "Succeeded")
+            if state == "Succeeded":
+                return environment
+            if state in ("Failed", "Canceled", "UpgradeFailed", "ScheduledForDelete"):
+                raise DeployError(
+                    f"Container Apps environment {name} is {state}",
+                    fix="choose another environment (environment=...) or delete and re-create "
+                    "this one",
+                )
+            if time.monotonic() >= deadline:
+                raise CloudshipTimeout(
+                    f"Container Apps environment {name} was still {state} at the deadline",
+                    fix="ship again later with a longer timeout: environments take minutes",
+                )
+            if not told:
+                on_event(Notice(message=f"waiting for environment {name} ({state})"))
+                told = True
+            time.sleep(self._settings.poll_interval)
+            with arm_errors(f"reading managed environment {name}"):
+                environment = self._clients.apps.managed_environments.get(self._group, name)
 
     def _pull_tag(self, image: ImageRef, pull: RegistryAuth | None) -> str:
         """The fingerprint of the password secret ``_pull_config`` would store, or ""."""
@@ -519,8 +585,12 @@ class ContainerAppsRuntime(Runtime):
         from azure.mgmt.appcontainers.models import ContainerApp
 
         with arm_errors(f"updating container app {service}"):
-            poller = self._clients.apps.container_apps.begin_create_or_update(
-                self._group, service, ContainerApp.from_dict(body)
+            envelope = ContainerApp.from_dict(body)
+            poller = self._unlocked(
+                lambda: self._clients.apps.container_apps.begin_create_or_update(
+                    self._group, service, envelope
+                ),
+                deadline,
             )
             result: ContainerApp = poller.result(timeout=max(1.0, deadline - time.monotonic()))
             if not poller.done():
@@ -562,8 +632,10 @@ class ContainerAppsRuntime(Runtime):
 
     def _deactivate(self, service: str, name: str) -> None:
         with arm_errors(f"deactivating revision {name}"):
-            self._clients.apps.container_apps_revisions.deactivate_revision(
-                self._group, service, name
+            self._unlocked(
+                lambda: self._clients.apps.container_apps_revisions.deactivate_revision(
+                    self._group, service, name
+                )
             )
 
     @staticmethod
@@ -625,8 +697,11 @@ class ContainerAppsRuntime(Runtime):
                     backoff *= 2
                     operation_error = None
                     with arm_errors(f"restarting revision {name}"):
-                        self._clients.apps.container_apps_revisions.restart_revision(
-                            self._group, service, name
+                        self._unlocked(
+                            lambda: self._clients.apps.container_apps_revisions.restart_revision(
+                                self._group, service, name
+                            ),
+                            deadline,
                         )
                     continue
                 return failed
@@ -715,8 +790,11 @@ class ContainerAppsRuntime(Runtime):
         on_event(DeployPhase(phase="rollback", detail=name))
         if not chosen.active:
             with arm_errors(f"activating revision {name}"):
-                self._clients.apps.container_apps_revisions.activate_revision(
-                    self._group, service, name
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps_revisions.activate_revision(
+                        self._group, service, name
+                    ),
+                    deadline,
                 )
         fail = self._gate(service, self._health_path(app), name, deadline, on_event)
         if fail is not None:
@@ -778,7 +856,9 @@ class ContainerAppsRuntime(Runtime):
 
         with arm_errors(f"deleting container app {service}"):
             try:
-                self._clients.apps.container_apps.begin_delete(self._group, service).result()
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps.begin_delete(self._group, service)
+                ).result()
             except ResourceNotFoundError:
                 return
 

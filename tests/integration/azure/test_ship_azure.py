@@ -82,6 +82,13 @@ def test_create_from_nothing(app_dir: Path, azure_target: AzureTargetFactory) ->
     assert {"name": "MODE", "value": "prod"} in container["env"]
     assert "s3cret-value" not in str(app)
     # the pull identity holds AcrPull on the registry (a role assignment at its scope)
+    # a workload-profiles environment, and the app on its Consumption profile
+    env = arm.get(arm.ids("Microsoft.App/managedEnvironments")[0])
+    assert env is not None
+    assert env["properties"]["workloadProfiles"] == [
+        {"name": "Consumption", "workloadProfileType": "Consumption"}
+    ]
+    assert app["properties"]["workloadProfileName"] == "Consumption"
     roles = [r for r in arm.resources.values() if r["type"].endswith("roleAssignments")]
     assert [r["properties"]["scope"] for r in roles] == [registry["id"]]
     assert roles[0]["properties"]["roleDefinitionId"].endswith(ACR_PULL)
@@ -330,3 +337,58 @@ def test_private_service_is_probed_from_inside_the_environment(
     fqdn = deployment.url.removeprefix("https://")
     assert httpx.get(f"{runner.gateway_url}/{fqdn}/", timeout=5).status_code == 404
     assert httpx.get(f"{runner.inside_url}/{fqdn}/", timeout=5).text == "v1\n"
+
+
+def test_environment_still_provisioning_and_lock_conflicts_are_waited_out(
+    tmp_path: Path, azure_target: AzureTargetFactory
+) -> None:
+    """The environment takes its time (ManagedEnvironmentNotProvisioned until it is done), and
+    later another operation holds the app (409 ContainerAppLockConflict): both are waited for
+    within the deadline, with back-off, and the deploy succeeds."""
+    arm = azure_target.server.arm
+    arm.environment_provisioning = 1.0
+    name = azure_target.name("web")
+    settings = azure_target.settings(poll_interval=0.1)
+    events: list[object] = []
+    app = write_app(tmp_path / "app", "v1")
+    ship(app, "azure", name=name, port=8000, on_event=events.append, **settings)
+    assert not any(status == 400 for _, _, status in arm.log), "no PUT into an unready env"
+
+    arm.hold(next(i for i in arm.ids(APPS) if i.endswith("/" + name)), 1.0)
+    write_app(app, "v2")
+    second = ship(app, "azure", name=name, port=8000, **settings)
+    assert _serve(azure_target, second.url) == "v2\n"
+    conflicts = [p for m, p, status in arm.log if status == 409]
+    assert conflicts and all("containerApps" in p for p in conflicts)
+
+
+def test_an_environment_left_provisioning_is_waited_for(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """An environment another run started (still InitializationInProgress) is not used before
+    it is ready: cloudship waits, saying so."""
+    from cloudship_azure.clients import AzureClients
+    from cloudship_azure.settings import AzureSettings
+
+    arm = azure_target.server.arm
+    arm.environment_provisioning = 4.0  # longer than the build and push take
+    settings = azure_target.settings(poll_interval=0.1)
+    credential = settings.pop("credential")
+    clients = AzureClients(AzureSettings(**settings), credential)
+    clients.ensure_resource_group()
+    # started and left alone (no poller): the next ship finds it provisioning
+    clients.apps.managed_environments.begin_create_or_update(
+        "cloudship-test", "cloudship-env", {"location": "eastus"}, polling=False
+    )
+    events: list[object] = []
+    shipment = ship(
+        app_dir,
+        "azure",
+        name=azure_target.name("web"),
+        port=8000,
+        on_event=events.append,
+        **azure_target.settings(poll_interval=0.1),
+    )
+    assert _serve(azure_target, shipment.url) == "v1\n"
+    assert any("waiting for environment cloudship-env" in str(e) for e in events)
+    assert not any(status == 400 for _, _, status in arm.log)

@@ -153,6 +153,7 @@ def _environment(raw: httpx.Client) -> str:
     )
     assert put.status_code == 201
     assert put.json()["properties"]["provisioningState"] == "InitializationInProgress"
+    assert _finish(raw, put.headers["Azure-AsyncOperation"])["status"] == "Succeeded"
     return str(put.json()["id"])
 
 
@@ -316,11 +317,15 @@ def test_system_assigned_identity_cannot_pull_on_first_deploy(
 
 
 def _finish(raw: httpx.Client, status_url: str) -> dict[str, Any]:
-    """Poll an operation until it is terminal."""
-    for _ in range(50):
+    """Poll an operation until it is terminal (as a client would: a few times a second)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         status: dict[str, Any] = raw.get(status_url).json()
         if status["status"] != "InProgress":
             return status
+        time.sleep(0.02)
     raise AssertionError("the operation never ended")
 
 
@@ -492,3 +497,72 @@ def test_container_app_names_follow_arms_rule(raw: httpx.Client, name: str) -> N
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "ContainerAppInvalidName"
     assert f"Invalid ContainerApp name '{name}'" in answer.json()["error"]["message"]
+
+
+def test_changes_during_an_operation_are_409_lock_conflicts(
+    server: FakeArmServer, raw: httpx.Client
+) -> None:
+    params = {"api-version": "2025-07-01"}
+    server.arm.environment_provisioning = 0.5
+    env = raw.put(
+        "Microsoft.App/managedEnvironments/busyenv", params=params, json={"location": "eastus"}
+    )
+    again = raw.put(
+        "Microsoft.App/managedEnvironments/busyenv", params=params, json={"location": "eastus"}
+    )
+    assert (again.status_code, again.json()["error"]["code"]) == (
+        409,
+        "ManagedEnvironmentOperationInProgress",
+    )
+    early = raw.put(
+        "Microsoft.App/containerApps/tooearly", params=params, json=_app_body(env.json()["id"])
+    )
+    assert (early.status_code, early.json()["error"]["code"]) == (
+        400,
+        "ManagedEnvironmentNotProvisioned",
+    )
+    assert "has not been provisioned successfully" in early.json()["error"]["message"]
+    assert _finish(raw, env.headers["Azure-AsyncOperation"])["status"] == "Succeeded"
+
+    app = raw.put(
+        "Microsoft.App/containerApps/held", params=params, json=_app_body(env.json()["id"])
+    )
+    app.raise_for_status()
+    server.arm.hold(app.json()["id"], 0.3)
+    blocked = raw.patch("Microsoft.App/containerApps/held", params=params, json={"tags": {}})
+    assert (blocked.status_code, blocked.json()["error"]["code"]) == (
+        409,
+        "ContainerAppLockConflict",
+    )
+    assert "Please retry the operation" in blocked.json()["error"]["message"]
+    name = app.json()["properties"]["latestRevisionName"]
+    action = raw.post(f"Microsoft.App/containerApps/held/revisions/{name}/restart", params=params)
+    assert action.status_code == 409
+    import time
+
+    time.sleep(0.35)
+    assert (
+        raw.patch("Microsoft.App/containerApps/held", params=params, json={"tags": {}}).status_code
+        == 202
+    )
+
+
+def test_workload_profile_names_must_exist(raw: httpx.Client) -> None:
+    params = {"api-version": "2025-07-01"}
+    env = raw.put(
+        "Microsoft.App/managedEnvironments/wp",
+        params=params,
+        json={
+            "location": "eastus",
+            "properties": {
+                "workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]
+            },
+        },
+    )
+    _finish(raw, env.headers["Azure-AsyncOperation"])
+    body = _app_body(env.json()["id"])
+    body["properties"]["workloadProfileName"] = "D4"
+    assert raw.put("Microsoft.App/containerApps/wp1", params=params, json=body).status_code == 400
+    body["properties"]["workloadProfileName"] = "Consumption"
+    made = raw.put("Microsoft.App/containerApps/wp1", params=params, json=body)
+    assert made.json()["properties"]["workloadProfileName"] == "Consumption"

@@ -24,6 +24,15 @@ Shapes follow real ARM (see the package docstring for what they were compared wi
   minutes for changes to take effect", learn.microsoft.com/azure/role-based-access-control/
   troubleshooting#symptom---role-assignment-changes-are-not-being-detected): a pull with an
   identity granted AcrPull a moment ago is refused, as in microsoft/azure-container-apps#646.
+- a resource with an operation in progress refuses changes: 409 ``ContainerAppLockConflict``
+  "Cannot modify container App '<app>' because another modification is in progress. Please
+  retry the operation." (microsoft/azure-container-apps#175) and 409
+  ``ManagedEnvironmentOperationInProgress`` "Cannot modify Container Apps environment <env>
+  because another operation is in progress." (microsoft/azure-container-apps#701).
+- a new environment provisions for ``environment_provisioning`` seconds (Azure: minutes, and
+  sometimes far longer, microsoft/azure-container-apps#433); an app PUT into an environment
+  that is not ``Succeeded`` is 400 ``ManagedEnvironmentNotProvisioned`` "The environment '<id>'
+  has not been provisioned successfully." (microsoft/azure-container-apps#1778, #868).
 """
 
 from __future__ import annotations
@@ -119,12 +128,17 @@ class _Operation:
     outcome: Callable[[], Outcome | None] | None = None
     expires: float = float("inf")
     expired: dict[str, str] | None = None
+    #: the work takes at least this long, polled or not (an environment: minutes in Azure)
+    ready_at: float = 0.0
     status: str = "InProgress"
     error: dict[str, str] | None = None
 
-    def settle(self) -> None:
-        """Move to a terminal status once the polls are used up and the work is done."""
-        if self.status != "InProgress" or self.polls_left > 0:
+    def settle(self, *, unpolled: bool = False) -> None:
+        """Move to a terminal status once the polls are used up (or, ``unpolled``, once its
+        time has passed: Azure's operations go on whether anyone polls) and the work is done."""
+        if self.status != "InProgress" or time.monotonic() < self.ready_at:
+            return
+        if self.polls_left > 0 and not unpolled:
             return
         result = self.outcome() if self.outcome is not None else ("Succeeded", None)
         if result is None and time.monotonic() >= self.expires:
@@ -145,6 +159,7 @@ class FakeArm:
     ``role_propagation``: seconds before a new role assignment takes effect (Azure: minutes).
     ``operation_timeout``: seconds a container app operation waits for its new revision to
     provision before it fails with "Operation expired" (Azure's own is several minutes).
+    ``environment_provisioning``: seconds a new managed environment takes to provision.
     """
 
     def __init__(
@@ -160,6 +175,7 @@ class FakeArm:
         base_url: str = "https://127.0.0.1",
         role_propagation: float = 1.0,
         operation_timeout: float = 600.0,
+        environment_provisioning: float = 0.5,
     ) -> None:
         self.subscriptions = {subscription}
         self.tenant = tenant
@@ -170,6 +186,9 @@ class FakeArm:
         self.base_url = base_url
         self.role_propagation = role_propagation
         self.operation_timeout = operation_timeout
+        self.environment_provisioning = environment_provisioning
+        #: lower-cased resource id → the operation changing it (409 while it runs)
+        self._busy: dict[str, _Operation] = {}
         #: lower-cased role assignment id → time.monotonic() it was created
         self.role_times: dict[str, float] = {}
         self.lock = threading.RLock()
@@ -313,6 +332,10 @@ class FakeArm:
         kind = f"{match['ns']}/{match['type']}".lower()
         rest = match["rest"] or ""
         rid = resources.resource_id(match["sub"], match["rg"], kind, match["name"])
+        if request.method in ("PUT", "PATCH", "DELETE") or (
+            request.method == "POST" and "/revisions/" in rest.lower()
+        ):
+            self._refuse_if_busy(kind, rid, match["name"])
         if kind == "microsoft.app/containerapps" and rest:
             return self.apps.subresource(request, rid, rest)
         if rest:
@@ -327,6 +350,9 @@ class FakeArm:
             if request.method == "GET":
                 if existing is None:
                     raise resources.not_found(kind, match["name"], match["rg"])
+                op = self._busy.get(rid.lower())
+                if op is not None:  # operations go on whether anyone polls them
+                    op.settle(unpolled=True)
                 self.apps.refresh(rid.lower())
                 return Response(200, existing)
             if request.method == "DELETE":
@@ -355,32 +381,88 @@ class FakeArm:
             self.resources[rid.lower()] = resource
             if kind not in _LRO_TYPES:
                 return Response(200 if existing else 201, resource)
-            final = resource["properties"]["provisioningState"]
-            resource["properties"]["provisioningState"] = (
-                "InProgress" if kind == "microsoft.app/containerapps" else "Creating"
-            )
-            if kind == "microsoft.app/managedenvironments":
-                resource["properties"]["provisioningState"] = "InitializationInProgress"
+            return self._long_running(request, kind, rid, match, resource, existing, new_revision)
 
-            def settle(
-                status: str, resource: dict[str, Any] = resource, final: str = final
-            ) -> None:
-                succeeded = status == "Succeeded"
-                resource["properties"]["provisioningState"] = final if succeeded else status
+    def _long_running(
+        self,
+        request: Request,
+        kind: str,
+        rid: str,
+        match: re.Match[str],
+        resource: dict[str, Any],
+        existing: dict[str, Any] | None,
+        new_revision: str | None,
+    ) -> Response:
+        """Answer a PUT/PATCH of a long-running type: 201/200 (202 for PATCH) and an operation
+        whose end sets the resource's ``provisioningState``."""
+        final = resource["properties"]["provisioningState"]
+        resource["properties"]["provisioningState"] = (
+            "InProgress" if kind == "microsoft.app/containerapps" else "Creating"
+        )
+        if kind == "microsoft.app/managedenvironments":
+            resource["properties"]["provisioningState"] = "InitializationInProgress"
 
-            outcome: Callable[[], Outcome | None] | None = None
-            expired: dict[str, str] | None = None
-            if kind == "microsoft.app/containerapps":
-                outcome = functools.partial(self.apps.outcome, rid.lower(), new_revision)
-                expired = self.apps.operation_error(match["name"], "Operation expired.")
-            headers = self._start_operation(
-                match["ns"], resource["location"], settle, outcome, expired
+        def settle(status: str) -> None:
+            resource["properties"]["provisioningState"] = final if status == "Succeeded" else status
+
+        outcome: Callable[[], Outcome | None] | None = None
+        expired: dict[str, str] | None = None
+        if kind == "microsoft.app/containerapps":
+            outcome = functools.partial(self.apps.outcome, rid.lower(), new_revision)
+            expired = self.apps.operation_error(match["name"], "Operation expired.")
+        ready_at = 0.0
+        if kind == "microsoft.app/managedenvironments" and existing is None:
+            ready_at = time.monotonic() + self.environment_provisioning
+        headers = self._start_operation(
+            match["ns"], resource["location"], settle, outcome, expired, ready_at
+        )
+        self._busy[rid.lower()] = self._operations[headers["x-ms-operation-id"]]
+        status = 202 if request.method == "PATCH" else (200 if existing else 201)
+        if status == 202:
+            headers["Location"] = headers["Azure-AsyncOperation"]
+            return Response(202, None, headers)
+        return Response(status, resource, headers)
+
+    def _refuse_if_busy(self, kind: str, rid: str, name: str) -> None:
+        with self.lock:
+            op = self._busy.get(rid.lower())
+            if op is None:
+                return
+            op.settle(unpolled=True)
+            if op.status != "InProgress":
+                del self._busy[rid.lower()]
+                return
+        if kind == "microsoft.app/managedenvironments":
+            raise ArmError(
+                409,
+                "ManagedEnvironmentOperationInProgress",
+                f"Cannot modify Container Apps environment {name} because another operation "
+                "is in progress.",
             )
-            status = 202 if request.method == "PATCH" else (200 if existing else 201)
-            if status == 202:
-                headers["Location"] = headers["Azure-AsyncOperation"]
-                return Response(202, None, headers)
-            return Response(status, resource, headers)
+        raise ArmError(
+            409,
+            "ContainerAppLockConflict",
+            f"Cannot modify container App '{name}' because another modification is in "
+            "progress. Please retry the operation.",
+        )
+
+    def hold(self, resource_id: str, seconds: float) -> None:
+        """Let another client's operation hold ``resource_id`` for ``seconds`` (a portal edit,
+        a concurrent deploy, platform maintenance): changes to it get the 409 Azure answers."""
+        with self.lock:
+            op = _Operation(str(uuid.uuid4()), "held", 0, lambda _: None)
+            op.ready_at = time.monotonic() + seconds
+            self._operations[op.id] = op
+            self._busy[resource_id.lower()] = op
+
+    def environment_ready(self, key: str) -> bool:
+        """False while the environment's creation runs (see ``environment_provisioning``)."""
+        with self.lock:
+            op = self._busy.get(key)
+            if op is not None:
+                op.settle(unpolled=True)
+            env = self.resources.get(key)
+            return env is not None and env["properties"]["provisioningState"] == "Succeeded"
 
     def _stored_request(self, rid: str, existing: dict[str, Any]) -> dict[str, Any]:
         if rid.lower() in self.apps.requests:
@@ -445,6 +527,7 @@ class FakeArm:
         on_done: Callable[[str], None],
         outcome: Callable[[], Outcome | None] | None = None,
         expired: dict[str, str] | None = None,
+        ready_at: float = 0.0,
     ) -> dict[str, str]:
         op = _Operation(
             str(uuid.uuid4()),
@@ -454,6 +537,7 @@ class FakeArm:
             outcome,
             time.monotonic() + self.operation_timeout,
             expired,
+            ready_at,
         )
         op.settle()
         self._operations[op.id] = op
@@ -464,7 +548,11 @@ class FakeArm:
             f"{location_slug}/operationStatuses/{op.id}?api-version="
             f"{min(API_VERSIONS[namespace.lower()])}"
         )
-        return {"Azure-AsyncOperation": url, "x-ms-retry-after-ms": str(self.poll_ms)}
+        return {
+            "Azure-AsyncOperation": url,
+            "x-ms-retry-after-ms": str(self.poll_ms),
+            "x-ms-operation-id": op.id,
+        }
 
     def _operation_status(self, op_id: str) -> Response:
         with self.lock:

@@ -153,14 +153,7 @@ class AppBook:
             "properties.template.containers",
         )
         props = body["properties"]
-        env_id = props.get("environmentId") or props.get("managedEnvironmentId")
-        if not env_id:
-            resources.require(body, "properties.environmentId")
-        environment = self.arm.resources.get(str(env_id).lower())
-        if environment is None or environment["type"] != "Microsoft.App/managedEnvironments":
-            raise ArmError(
-                404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' not found."
-            )
+        environment = self._environment(body, props)
         config = props["configuration"]
         mode = config["activeRevisionsMode"]
         if mode not in ("Single", "Multiple"):
@@ -208,6 +201,34 @@ class AppBook:
         self.arm.resources[key] = resource  # refresh() fills latest* fields in from it
         self.refresh(key)
         return resource, new_revision["name"] if new_revision is not None else None
+
+    def _environment(self, body: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+        """The app's environment: it exists, is provisioned, has the workload profile named."""
+        env_id = props.get("environmentId") or props.get("managedEnvironmentId")
+        if not env_id:
+            resources.require(body, "properties.environmentId")
+        environment = self.arm.resources.get(str(env_id).lower())
+        if environment is None or environment["type"] != "Microsoft.App/managedEnvironments":
+            raise ArmError(
+                404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' not found."
+            )
+        profile = props.get("workloadProfileName")
+        profiles = [p.get("name") for p in environment["properties"].get("workloadProfiles") or []]
+        if profile is not None and profile not in profiles:
+            # not compared with a recording: Azure's code for this refusal is not public
+            raise ArmError(
+                400,
+                "WorkloadProfileNotFound",
+                f"Workload profile '{profile}' is not defined in environment "
+                f"'{environment['name']}' (profiles: {', '.join(map(str, profiles)) or 'none'}).",
+            )
+        if not self.arm.environment_ready(str(env_id).lower()):
+            raise ArmError(
+                400,
+                "ManagedEnvironmentNotProvisioned",
+                f"The environment '{environment['id']}' has not been provisioned successfully.",
+            )
+        return environment
 
     @staticmethod
     def operation_error(app: str, detail: str) -> dict[str, str]:
@@ -579,7 +600,7 @@ class AppBook:
                 "provisioningState": "Succeeded",
                 "environmentId": env_id,
                 "managedEnvironmentId": env_id,
-                "workloadProfileName": None,
+                "workloadProfileName": body["properties"].get("workloadProfileName"),
                 "outboundIpAddresses": ["20.1.2.3"],
                 "customDomainVerificationId": "FAKE" + "0" * 60,
                 "eventStreamEndpoint": f"{self.arm.base_url}{rid}/eventstream",
