@@ -512,7 +512,10 @@ class ContainerAppsRuntime(Runtime):
         server = str(image.registry)
         if server.lower() == self._registry.address.lower():
             self._identity = ensure_pull_identity(
-                self._clients, self._registry.resource_id, on_event=on_event
+                self._clients,
+                self._registry.resource_id,
+                abac=self._registry.abac,
+                on_event=on_event,
             )
             identity = self._identity.id
             return [{"server": server, "identity": identity}], identity

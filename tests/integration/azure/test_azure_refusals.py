@@ -100,3 +100,19 @@ def test_invalid_container_app_name(
     with pytest.raises(ConfigError, match="not a valid Container Apps name"):
         ship(app_dir, "azure", name=name, port=8000, **azure_target.settings())
     _untouched(azure_target, acr_token_registry, before)
+
+
+def test_registry_name_taken_elsewhere(
+    app_dir: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    """ACR names are global: a name another tenant holds is refused after
+    checkNameAvailability, before anything is created or pushed."""
+    azure_target.server.arm.taken_registry_names.add("someoneelses")
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="'someoneelses' is taken") as refused:
+        ship(app_dir, "azure", port=8000, **azure_target.settings(registry="someoneelses"))
+    assert "AlreadyExists" in str(refused.value)
+    arm = azure_target.server.arm
+    assert arm.resources == {}
+    assert all(method == "GET" or "checkNameAvailability" in path for method, path, _ in arm.log)
+    assert len(acr_token_registry.tokens.requests) == before

@@ -17,7 +17,9 @@ from cloudship.images import ImageRef
 from cloudship.runtime import ServiceSpec
 from cloudship.testing.azure import ACR_NAME, AzureTargetFactory
 from cloudship.testing.token_registry import TokenRegistry
+from cloudship_azure.clients import AzureClients
 from cloudship_azure.fake import ACR_PULL, ArmError
+from cloudship_azure.settings import AzureSettings
 from tests.conftest import write_app
 
 APPS = "Microsoft.App/containerApps"
@@ -367,14 +369,9 @@ def test_an_environment_left_provisioning_is_waited_for(
 ) -> None:
     """An environment another run started (still InitializationInProgress) is not used before
     it is ready: cloudship waits, saying so."""
-    from cloudship_azure.clients import AzureClients
-    from cloudship_azure.settings import AzureSettings
-
     arm = azure_target.server.arm
     arm.environment_provisioning = 4.0  # longer than the build and push take
-    settings = azure_target.settings(poll_interval=0.1)
-    credential = settings.pop("credential")
-    clients = AzureClients(AzureSettings(**settings), credential)
+    clients = _clients(azure_target)
     clients.ensure_resource_group()
     # started and left alone (no poller): the next ship finds it provisioning
     clients.apps.managed_environments.begin_create_or_update(
@@ -392,3 +389,46 @@ def test_an_environment_left_provisioning_is_waited_for(
     assert _serve(azure_target, shipment.url) == "v1\n"
     assert any("waiting for environment cloudship-env" in str(e) for e in events)
     assert not any(status == 400 for _, _, status in arm.log)
+
+
+def _clients(factory: AzureTargetFactory) -> AzureClients:
+    settings = factory.settings()
+    credential = settings.pop("credential")
+    return AzureClients(AzureSettings(**settings), credential)
+
+
+def test_registry_in_another_group_is_found_and_abac_mode_is_honoured(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """The registry exists in a shared resource group, in ABAC mode (AcrPull is not honoured
+    there): cloudship uses it where it is and grants the pull identity Repository Reader."""
+    from cloudship_azure.fake import REPOSITORY_READER
+
+    arm = azure_target.server.arm
+    clients = _clients(azure_target)
+    clients.resources.resource_groups.create_or_update("shared", {"location": "eastus"})
+    shared = clients.registries.registries.begin_create(
+        "shared",
+        ACR_NAME,
+        {
+            "location": "eastus",
+            "sku": {"name": "Basic"},
+            "properties": {"roleAssignmentMode": "AbacRepositoryPermissions"},
+        },
+    ).result()
+    events: list[object] = []
+    shipment = ship(
+        app_dir,
+        "azure",
+        name=azure_target.name("web"),
+        port=8000,
+        on_event=events.append,
+        **azure_target.settings(),
+    )
+    assert _serve(azure_target, shipment.url) == "v1\n"
+    registries = [r["id"] for r in arm.resources.values() if r["type"].endswith("/registries")]
+    assert registries == [shared.id]
+    roles = [r for r in arm.resources.values() if r["type"].endswith("roleAssignments")]
+    assert [r["properties"]["scope"] for r in roles] == [shared.id]
+    assert roles[0]["properties"]["roleDefinitionId"].endswith(REPOSITORY_READER)
+    assert any("of resource group shared" in str(e) for e in events)

@@ -566,3 +566,70 @@ def test_workload_profile_names_must_exist(raw: httpx.Client) -> None:
     body["properties"]["workloadProfileName"] = "Consumption"
     made = raw.put("Microsoft.App/containerApps/wp1", params=params, json=body)
     assert made.json()["properties"]["workloadProfileName"] == "Consumption"
+
+
+def test_registry_names_are_global(server: FakeArmServer, sub: str, raw: httpx.Client) -> None:
+    acr = _acr(server, sub)
+    server.arm.taken_registry_names.add("claimedname")
+    taken = acr.registries.check_name_availability(
+        {"name": "claimedName", "type": "Microsoft.ContainerRegistry/registries"}
+    )
+    assert (taken.name_available, taken.reason) == (False, "AlreadyExists")
+    assert taken.message == "The registry claimedName is already in use."
+    assert acr.registries.check_name_availability(
+        {"name": "freename1", "type": "Microsoft.ContainerRegistry/registries"}
+    ).name_available
+    refused = raw.put(
+        "Microsoft.ContainerRegistry/registries/claimedname",
+        params={"api-version": "2025-11-01"},
+        json={"location": "eastus", "sku": {"name": "Basic"}},
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "AlreadyInUse")
+    # a registry in one group is found from the subscription, and its name is held
+    acr.registries.begin_create(
+        RG, "inonegroup", {"location": "eastus", "sku": {"name": "Basic"}}
+    ).result()
+    assert [r.name for r in acr.registries.list()] == ["inonegroup"]
+    raw.put(
+        f"{server.url}/subscriptions/{sub}/resourcegroups/other",
+        params={"api-version": "2025-04-01"},
+        json={"location": "eastus"},
+    )
+    elsewhere = raw.put(
+        f"{server.url}/subscriptions/{sub}/resourceGroups/other/providers/"
+        "Microsoft.ContainerRegistry/registries/inonegroup",
+        params={"api-version": "2025-11-01"},
+        json={"location": "eastus", "sku": {"name": "Basic"}},
+    )
+    assert elsewhere.status_code == 409
+
+
+def test_abac_registry_ignores_acr_pull(server: FakeArmServer, sub: str, raw: httpx.Client) -> None:
+    env_id = _environment(raw)
+    server.arm.role_propagation = 0.0
+    registry = raw.put(
+        "Microsoft.ContainerRegistry/registries/pullfrom",
+        params={"api-version": "2025-11-01"},
+        json={
+            "location": "eastus",
+            "sku": {"name": "Basic"},
+            "properties": {"roleAssignmentMode": "AbacRepositoryPermissions"},
+        },
+    ).json()
+    assert registry["properties"]["roleAssignmentMode"] == "AbacRepositoryPermissions"
+    identity = raw.put(
+        "Microsoft.ManagedIdentity/userAssignedIdentities/puller",
+        params={"api-version": "2024-11-30"},
+        json={"location": "eastus"},
+    ).json()
+    _grant_pull(server, sub, raw, registry["id"], identity["properties"]["principalId"])
+    body = _app_body(
+        env_id,
+        PRIVATE_IMAGE,
+        registries=[{"server": "pullfrom.azurecr.io", "identity": identity["id"]}],
+    )
+    body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {}}}
+    raw.put("Microsoft.App/containerApps/abac", params={"api-version": "2025-07-01"}, json=body)
+    state = _revision_state(raw, "abac")
+    assert state["provisioningState"] == "Failed"
+    assert "unable to pull image using Managed identity" in state["provisioningError"]

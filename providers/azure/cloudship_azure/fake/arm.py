@@ -83,6 +83,11 @@ _LOG_STREAM = re.compile(
     r"/revisions/(?P<rev>[^/]+)/replicas/[^/]+/containers/[^/]+/logstream$",
     re.I,
 )
+_SUBSCRIPTION_ACR = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.containerregistry/"
+    r"(?P<what>registries|checknameavailability)$",
+    re.I,
+)
 _OPERATION = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>[^/]+)/locations/[^/]+/"
     r"operationstatuses/(?P<id>[^/]+)$",
@@ -187,6 +192,8 @@ class FakeArm:
         self.role_propagation = role_propagation
         self.operation_timeout = operation_timeout
         self.environment_provisioning = environment_provisioning
+        #: registry names other tenants hold (ACR names are global)
+        self.taken_registry_names: set[str] = set()
         #: lower-cased resource id → the operation changing it (409 while it runs)
         self._busy: dict[str, _Operation] = {}
         #: lower-cased role assignment id → time.monotonic() it was created
@@ -245,6 +252,10 @@ class FakeArm:
         if match := _OPERATION.match(path):
             self._api_version(request, match["ns"])
             return self._operation_status(match["id"])
+        if match := _SUBSCRIPTION_ACR.match(path):
+            self._api_version(request, "microsoft.containerregistry")
+            self._subscription(match["sub"])
+            return self._registries_of_subscription(request, match["what"].lower())
         if match := _ROLE.match(path):
             self._api_version(request, "microsoft.authorization")
             self._subscription(match["scope"].split("/")[2] if "/" in match["scope"] else "")
@@ -422,6 +433,54 @@ class FakeArm:
             headers["Location"] = headers["Azure-AsyncOperation"]
             return Response(202, None, headers)
         return Response(status, resource, headers)
+
+    def _registries_of_subscription(self, request: Request, what: str) -> Response:
+        """``GET …/registries`` (every registry of the subscription, whatever its resource
+        group) and ``POST …/checkNameAvailability`` (registry names are global: the answer
+        of RegistryCheckNameNotAvailable.json, specification/containerregistry/
+        resource-manager/Microsoft.ContainerRegistry/Registry/stable/2025-11-01/examples)."""
+        with self.lock:
+            held = [
+                r
+                for r in self.resources.values()
+                if r["type"] == "Microsoft.ContainerRegistry/registries"
+            ]
+            if what == "registries" and request.method == "GET":
+                return Response(200, {"value": held})
+            if what != "checknameavailability" or request.method != "POST":
+                raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            name = str((request.json() or {}).get("name", ""))
+            if not resources.REGISTRY_NAME.match(name):
+                return Response(
+                    200,
+                    {
+                        "nameAvailable": False,
+                        "reason": "Invalid",
+                        "message": "The specified resource name is invalid.",
+                    },
+                )
+            if self.registry_name_taken(name):
+                return Response(
+                    200,
+                    {
+                        "nameAvailable": False,
+                        "reason": "AlreadyExists",
+                        "message": f"The registry {name} is already in use.",
+                    },
+                )
+            return Response(200, {"nameAvailable": True})
+
+    def registry_name_taken(self, name: str, except_id: str | None = None) -> bool:
+        """Registry names are global across Azure: held here (any resource group), or by
+        someone else (``taken_registry_names``)."""
+        if name.lower() in self.taken_registry_names:
+            return True
+        return any(
+            r["type"] == "Microsoft.ContainerRegistry/registries"
+            and r["name"].lower() == name.lower()
+            and r["id"].lower() != (except_id or "").lower()
+            for r in self.resources.values()
+        )
 
     def _refuse_if_busy(self, kind: str, rid: str, name: str) -> None:
         with self.lock:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from cloudship_azure.fake.arm import FakeArm, Request, Response
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: "Container Registry Repository Reader": the pull role of ABAC-mode registries
+REPOSITORY_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 #: revision running states after which a new revision will not come up by itself
 TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
 #: ARM's rule and words for container app names (dotnet/docs-aspire#1094)
@@ -479,7 +481,9 @@ class AppBook:
             return unauthorized
         if entry.get("identity"):
             principal = identities[str(entry["identity"]).lower()]["principalId"]
-            if not resources.has_role(self.arm, principal, registry["id"], ACR_PULL):
+            abac = registry["properties"].get("roleAssignmentMode") == "AbacRepositoryPermissions"
+            role = REPOSITORY_READER if abac else ACR_PULL  # ABAC ignores AcrPull
+            if not resources.has_role(self.arm, principal, registry["id"], role):
                 return invalid(
                     f"unable to pull image using Managed identity {entry['identity']} for "
                     f"registry {entry['server']}"
