@@ -92,6 +92,11 @@ class AcrRegistry(Registry):
                     name=self.name, type="Microsoft.ContainerRegistry/registries"
                 )
             )
+        if not answer.name_available and answer.reason == "Invalid":
+            raise ConfigError(
+                f"Azure refuses the registry name {self.name!r}: {answer.message}",
+                fix="use 5-50 letters and digits",
+            )
         if not answer.name_available:
             raise ConfigError(
                 f"registry name {self.name!r} is taken outside this subscription "

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from cloudship.config import ConfigFile
-from cloudship.errors import AuthError, ConfigError, DeployError
+from cloudship.errors import AuthError, ConfigError
 from cloudship.runtime import ServiceSpec
 from cloudship.targets import Target, load_provider
 from cloudship.testing.azure import StaticTokenCredential
@@ -159,7 +159,7 @@ def test_arm_errors_are_translated_without_the_token(arm: FakeArmServer) -> None
             arm, "good", subscription="11111111-2222-3333-4444-555555555555"
         ).registry.prepare()
 
-    with pytest.raises(DeployError, match="RegistryNameInvalid"):
+    with pytest.raises(ConfigError, match="Azure refuses the registry name 'bad-name'"):
         # the fake enforces ACR's own name rule too; bypass our settings check to see ARM's
         registry = _against(arm, "good").registry
         assert isinstance(registry, AcrRegistry)
@@ -170,7 +170,8 @@ def test_arm_errors_are_translated_without_the_token(arm: FakeArmServer) -> None
 def test_registry_created_basic_without_admin_and_address_is_lower_case(arm: FakeArmServer) -> None:
     target = _against(arm, "good", registry="MyRegistry1")
     assert target.registry.address == "myregistry1.azurecr.io"  # predicted, nothing created
-    assert [method for method, _, _ in arm.arm.log] == ["GET"] and arm.arm.resources == {}
+    # looked up in its group, then in the whole subscription; nothing created
+    assert [method for method, _, _ in arm.arm.log] == ["GET", "GET"] and arm.arm.resources == {}
     target.registry.prepare()
     created = arm.arm.get(arm.arm.ids("Microsoft.ContainerRegistry/registries")[0])
     assert created is not None
