@@ -432,3 +432,57 @@ def test_registry_in_another_group_is_found_and_abac_mode_is_honoured(
     assert [r["properties"]["scope"] for r in roles] == [shared.id]
     assert roles[0]["properties"]["roleDefinitionId"].endswith(REPOSITORY_READER)
     assert any("of resource group shared" in str(e) for e in events)
+
+
+def test_scale_to_zero_is_woken_by_the_gate(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """replicas=0: the revision provisions with no replica (no container runs); the health
+    probe's request wakes it, as Azure's HTTP scaler does, and the deploy is promoted."""
+    arm, runner = azure_target.server.arm, azure_target.runner
+    name = azure_target.name("idle")
+    events: list[object] = []
+    shipment = ship(
+        app_dir,
+        "azure",
+        name=name,
+        port=8000,
+        replicas=0,
+        on_event=events.append,
+        **azure_target.settings(),
+    )
+    revision = arm.apps.revisions[_app_key(azure_target, name)][0]
+    assert revision["properties"]["template"]["scale"]["minReplicas"] == 0
+    assert runner.state(revision["name"]) == ("Running", "")  # woken by the probe
+    assert _serve(azure_target, shipment.url) == "v1\n"
+    assert any(getattr(e, "phase", None) == "probe" for e in events)
+
+
+def test_a_revision_scaled_to_zero_runs_nothing_until_requested(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    import docker
+
+    from cloudship_azure.fake.runner import LABEL
+
+    shipment = ship(
+        app_dir, "azure", name=azure_target.name("web"), port=8000, **azure_target.settings()
+    )
+    clients = _clients(azure_target)
+    body = clients.apps.container_apps.get("cloudship-test", shipment.name).serialize()
+    body["properties"]["template"]["scale"]["minReplicas"] = 0
+    body["properties"]["template"]["revisionSuffix"] = "cold"
+    body["properties"]["configuration"]["ingress"]["traffic"] = [
+        {"latestRevision": True, "weight": 100}
+    ]
+    from azure.mgmt.appcontainers.models import ContainerApp
+
+    clients.apps.container_apps.begin_create_or_update(
+        "cloudship-test", shipment.name, ContainerApp.from_dict(body)
+    ).result()
+    cold = f"{shipment.name}--cold"
+    engine = docker.from_env()
+    assert engine.containers.list(filters={"label": f"{LABEL}={cold}"}) == []
+    assert azure_target.runner.state(cold) == ("Running", "scaled to zero")
+    assert _serve(azure_target, shipment.url) == "v1\n"  # the request wakes it
+    assert len(engine.containers.list(filters={"label": f"{LABEL}={cold}"})) == 1

@@ -391,7 +391,7 @@ def test_a_revision_that_never_provisions_expires_its_operation(
     class Slow:
         """A runner whose revisions stay Provisioning (an image that takes forever)."""
 
-        def start(self, *args: object) -> None: ...
+        def start(self, *args: object, **kwargs: object) -> None: ...
         def state(self, revision: str) -> tuple[str, str]:
             return "Provisioning", ""
 

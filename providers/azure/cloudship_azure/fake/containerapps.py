@@ -53,7 +53,11 @@ _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)Gi$")
 class RevisionRunner(Protocol):
     """Runs a revision's image somewhere it can answer HTTP (e.g. ``LocalEngineRunner``)."""
 
-    def start(self, revision: str, image: str, port: int, env: dict[str, str]) -> None: ...
+    def start(
+        self, revision: str, image: str, port: int, env: dict[str, str], *, lazy: bool = False
+    ) -> None:
+        """``lazy``: scaled to zero, start on the first request (``minReplicas: 0``)."""
+        ...
 
     def state(self, revision: str) -> tuple[str, str]:
         """``("Provisioning" | "Running" | "Failed", detail)``."""
@@ -443,7 +447,9 @@ class AppBook:
             for item in container.get("env") or []
         }
         port = int((body["properties"]["configuration"].get("ingress") or {}).get("targetPort", 80))
-        self.runner.start(revision["name"], image, port, env)
+        scale = revision["properties"]["template"].get("scale") or {}
+        lazy = int(scale.get("minReplicas", 0)) == 0
+        self.runner.start(revision["name"], image, port, env, lazy=lazy)
 
     def _pull_denied(
         self,
@@ -513,7 +519,7 @@ class AppBook:
                         provisioningState="Provisioned",
                         runningState="Running",
                         healthState="Healthy",
-                        replicas=1,
+                        replicas=0 if detail == "scaled to zero" else 1,
                     )
                 elif state == "Failed":
                     props.update(
