@@ -203,6 +203,9 @@ class FakeArm:
         self.resources: dict[str, dict[str, Any]] = {}
         #: every request handled: (method, path, status)
         self.log: list[tuple[str, str, int]] = []
+        #: the JSON body of every write: (method, path, body) — for tests that check what a
+        #: client sends (secret values included: this stays in the test's memory)
+        self.bodies: list[tuple[str, str, Any]] = []
         self.apps = AppBook(self, runner)
         self._operations: dict[str, _Operation] = {}
 
@@ -227,6 +230,13 @@ class FakeArm:
     # -- request handling ----------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if request.method in ("PUT", "PATCH", "POST") and request.body:
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                body = None
+            with self.lock:
+                self.bodies.append((request.method, request.path, body))
         try:
             response = self._dispatch(request)
         except ArmError as exc:

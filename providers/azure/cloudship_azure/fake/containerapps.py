@@ -429,6 +429,18 @@ class AppBook:
         denied = self._pull_denied(
             image, str(container["name"]), body["properties"]["configuration"], identities
         )
+        missing = [
+            str(item["secretRef"])
+            for item in container.get("env") or []
+            if "secretRef" in item and item["secretRef"] not in secrets
+        ]
+        if missing and not denied:
+            # an older revision re-activated after its secret was removed from the app
+            # (not compared with a recording: Azure's exact text is not public)
+            denied = (
+                f"Secret '{missing[0]}' referenced by container '{container['name']}' is not "
+                "defined in the container app's configuration."
+            )
         if denied:
             revision["properties"].update(
                 provisioningState="Failed",
