@@ -116,3 +116,24 @@ def test_registry_name_taken_elsewhere(
     assert arm.resources == {}
     assert all(method == "GET" or "checkNameAvailability" in path for method, path, _ in arm.log)
     assert len(acr_token_registry.tokens.requests) == before
+
+
+def test_unregistered_provider_and_missing_role_rights_say_what_to_do(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """A subscription that never registered Microsoft.App (409 MissingSubscriptionRegistration)
+    and a principal that may not write role assignments (403 AuthorizationFailed): each is
+    the cloudship error naming the fix, and no app is created."""
+    from cloudship.errors import AuthError
+
+    arm = azure_target.server.arm
+    arm.unregistered_providers.add("microsoft.app")
+    with pytest.raises(ConfigError, match=r"az provider register -n Microsoft\.App"):
+        ship(app_dir, "azure", name=azure_target.name(), port=8000, **azure_target.settings())
+    arm.unregistered_providers.clear()
+
+    arm.deny_role_assignments = True
+    with pytest.raises(AuthError, match="roleAssignments/write") as denied:
+        ship(app_dir, "azure", name=azure_target.name(), port=8000, **azure_target.settings())
+    assert "User Access Administrator" in str(denied.value)
+    assert arm.ids("Microsoft.App/containerApps") == []

@@ -192,6 +192,10 @@ class FakeArm:
         self.role_propagation = role_propagation
         self.operation_timeout = operation_timeout
         self.environment_provisioning = environment_provisioning
+        #: provider namespaces (lower-cased) the subscription has not registered
+        self.unregistered_providers: set[str] = set()
+        #: the caller may not write role assignments (no User Access Administrator / Owner)
+        self.deny_role_assignments = False
         #: registry names other tenants hold (ACR names are global)
         self.taken_registry_names: set[str] = set()
         #: lower-cased resource id → the operation changing it (409 while it runs)
@@ -259,6 +263,7 @@ class FakeArm:
                 "InvalidAuthenticationToken",
                 "The access token is invalid or was not issued for this fake ARM.",
             )
+        self._registered(path)
         if match := _OPERATION.match(path):
             self._api_version(request, match["ns"])
             return self._operation_status(match["id"])
@@ -281,6 +286,19 @@ class FakeArm:
         raise ArmError(
             404, "InvalidResourceType", f"The fake ARM does not serve {request.method} {path}."
         )
+
+    def _registered(self, path: str) -> None:
+        """A subscription must register a resource provider before using it; Azure answers
+        409 MissingSubscriptionRegistration otherwise (learn.microsoft.com/azure/
+        azure-resource-manager/troubleshooting/error-register-resource-provider)."""
+        match = re.search(r"/providers/(Microsoft\.[A-Za-z]+)/", path + "/", re.I)
+        if match and match[1].lower() in self.unregistered_providers:
+            raise ArmError(
+                409,
+                "MissingSubscriptionRegistration",
+                f"The subscription is not registered to use namespace '{match[1]}'. See "
+                "https://aka.ms/rps-not-found for how to register subscriptions.",
+            )
 
     def _api_version(self, request: Request, namespace: str) -> None:
         version = request.query.get("api-version")
@@ -582,6 +600,21 @@ class FakeArm:
                 return Response(200 if existing else 204, existing)
             if request.method != "PUT":
                 raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            if self.deny_role_assignments:
+                # the 403 a principal without roleAssignments/write gets (learn.microsoft.com/
+                # azure/role-based-access-control/troubleshooting: "does not have
+                # authorization to perform action 'Microsoft.Authorization/roleAssignments/
+                # write'")
+                raise ArmError(
+                    403,
+                    "AuthorizationFailed",
+                    "The client 'fake-arm-user' with object id "
+                    "'00000000-0000-0000-0000-0000000000ff' does not have authorization to "
+                    "perform action 'Microsoft.Authorization/roleAssignments/write' over scope "
+                    f"'{scope}/providers/Microsoft.Authorization/roleAssignments/{name}' or the "
+                    "scope is invalid. If access was recently granted, please refresh your "
+                    "credentials.",
+                )
             assignment = resources.role_assignment(self, rid, name, scope, request.json() or {})
             self.resources[rid.lower()] = assignment
             self.role_times[rid.lower()] = time.monotonic()
