@@ -186,8 +186,9 @@ def test_container_app_create_update_and_revisions(
     created = apps.container_apps.begin_create_or_update(
         RG, "web", ContainerApp.from_dict(_app_body(env_id))
     ).result()
-    assert created.environment_id == env_id
-    assert created.managed_environment_id == env_id  # the deprecated field is echoed
+    # GET names the environment by the deprecated field only (ContainerApps_Get.json)
+    assert created.managed_environment_id == env_id and created.environment_id is None
+    assert created.running_status == "Running"
     assert created.configuration is not None and created.configuration.ingress is not None
     assert created.configuration.ingress.fqdn is not None
     assert created.configuration.ingress.fqdn.startswith("web.env1-")
@@ -633,3 +634,32 @@ def test_abac_registry_ignores_acr_pull(server: FakeArmServer, sub: str, raw: ht
     state = _revision_state(raw, "abac")
     assert state["provisioningState"] == "Failed"
     assert "unable to pull image using Managed identity" in state["provisioningError"]
+
+
+def test_get_has_azures_shape_and_a_re_put_of_it_is_no_template_change(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    """GET carries read-only fields and platform defaults (ContainerApps_Get.json); PUTting
+    that back (without read-only fields, as the SDK serializes it) makes no new revision."""
+    env_id = _environment(raw)
+    apps = _apps(server, sub)
+    apps.container_apps.begin_create_or_update(
+        RG, "shape", ContainerApp.from_dict(_app_body(env_id))
+    ).result()
+    got = raw.get("Microsoft.App/containerApps/shape", params={"api-version": "2025-07-01"})
+    props = got.json()["properties"]
+    assert "environmentId" not in props and props["managedEnvironmentId"] == env_id
+    assert props["template"]["scale"] == {
+        "minReplicas": 0,
+        "maxReplicas": 10,
+        "cooldownPeriod": 300,
+        "pollingInterval": 30,
+    }
+    assert props["template"]["containers"][0]["resources"]["ephemeralStorage"] == "1Gi"
+    before = props["latestRevisionName"]
+    app = apps.container_apps.get(RG, "shape")
+    again = apps.container_apps.begin_create_or_update(
+        RG, "shape", ContainerApp.from_dict(app.serialize(keep_readonly=False))
+    ).result()
+    assert again.latest_revision_name == before
+    assert len(list(apps.container_apps_revisions.list_revisions(RG, "shape"))) == 1

@@ -106,6 +106,26 @@ def _check_resources(containers: list[dict[str, Any]]) -> None:
         )
 
 
+def normalized_template(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` with the defaults Azure fills in (CommonDefinitions.json: Scale
+    maxReplicas 10, cooldownPeriod 300, pollingInterval 30; container resources 0.5/1Gi),
+    read-only ``ephemeralStorage`` left out."""
+    out: dict[str, Any] = json.loads(json.dumps(template))
+    scale = out.setdefault("scale", {}) or {}
+    out["scale"] = scale
+    scale.setdefault("minReplicas", 0)
+    scale.setdefault("maxReplicas", 10)
+    scale.setdefault("cooldownPeriod", 300)
+    scale.setdefault("pollingInterval", 30)
+    for container in out.get("containers") or []:
+        res = container.setdefault("resources", {}) or {}
+        container["resources"] = res
+        res.setdefault("cpu", 0.5)
+        res.setdefault("memory", "1Gi")
+        res.pop("ephemeralStorage", None)
+    return out
+
+
 def _suffix() -> str:
     return "".join(random.choices(string.ascii_lowercase + string.digits, k=7))
 
@@ -179,10 +199,12 @@ class AppBook:
         revisions = self.revisions.setdefault(key, [])
         domain = environment["properties"]["defaultDomain"]
         latest = revisions[-1] if revisions else None
-        wanted = json.dumps(template, sort_keys=True)
+        # compared with the platform's defaults filled in: a re-PUT of a GET (which carries
+        # them) is not a template change, as in Azure
+        wanted = json.dumps(normalized_template(template), sort_keys=True)
         new_revision: dict[str, Any] | None = None
-        if latest is None or json.dumps(latest["properties"]["template"], sort_keys=True) != (
-            wanted
+        if latest is None or wanted != json.dumps(
+            normalized_template(latest["properties"]["template"]), sort_keys=True
         ):
             suffix = template.get("revisionSuffix") or _suffix()
             revision_name = f"{name}--{suffix}"
@@ -596,11 +618,16 @@ class AppBook:
         identities: dict[str, dict[str, Any]],
         existing: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """The resource as GET returns it: secret values stripped, read-only fields added,
-        ``managedEnvironmentId`` echoed next to ``environmentId`` (ContainerApps_Get.json)."""
+        """The resource as GET returns it (ContainerApps_Get.json, 2025-07-01 examples): secret
+        values stripped, read-only fields added (``runningStatus``, ``latest*``, ``fqdn``,
+        ``outboundIpAddresses``, ``ephemeralStorage``, identity principal ids), the platform's
+        defaults filled in (``scale.cooldownPeriod`` 300 and ``pollingInterval`` 30, "Defaults to
+        300/30 seconds if not set", CommonDefinitions.json Scale), and the environment named
+        only by the deprecated ``managedEnvironmentId``, as that example answers."""
         props = json.loads(json.dumps(body["properties"]))
         env_id = environment["id"]
         props.pop("managedEnvironmentId", None)
+        props.pop("environmentId", None)
         config = props["configuration"]
         config["secrets"] = [{"name": s["name"]} for s in config.get("secrets") or []]
         config.setdefault("maxInactiveRevisions", 100)
@@ -614,14 +641,15 @@ class AppBook:
             ingress["fqdn"] = (
                 f"{name}.{domain}" if ingress.get("external") else f"{name}.internal.{domain}"
             )
+        props["template"] = normalized_template(props["template"])
         for container in props["template"]["containers"]:
-            res = container.setdefault("resources", {"cpu": 0.5, "memory": "1Gi"})
+            res = container["resources"]
             res["ephemeralStorage"] = f"{float(res.get('cpu', 0.5)) * 4:g}Gi"
         props.update(
             {
                 "provisioningState": "Succeeded",
-                "environmentId": env_id,
                 "managedEnvironmentId": env_id,
+                "runningStatus": "Running",
                 "workloadProfileName": body["properties"].get("workloadProfileName"),
                 "outboundIpAddresses": ["20.1.2.3"],
                 "customDomainVerificationId": "FAKE" + "0" * 60,
