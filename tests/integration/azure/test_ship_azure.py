@@ -200,29 +200,39 @@ def _app_key(factory: AzureTargetFactory, name: str) -> str:
 def test_failed_operation_is_a_failed_revision_even_when_logs_are_denied(
     tmp_path: Path, azure_target: AzureTargetFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The PUT's operation ends Failed (ContainerAppOperationError); the log stream token is
-    refused (403 AuthorizationFailed, a principal without getAuthToken/action): the user
-    still gets HealthCheckFailed naming Azure's error, and the bad revision is deactivated."""
+    """The PUT's operation ends Failed (ContainerAppOperationError: the pull is refused, and
+    the grant is a day old, so no propagation wait can help); the log stream token is refused
+    too (403 AuthorizationFailed, a principal without getAuthToken/action). The user gets
+    HealthCheckFailed naming Azure's error, the bad revision is deactivated, r1 serves."""
+    arm = azure_target.server.arm
     name = azure_target.name("web")
     settings = azure_target.settings()
     app = write_app(tmp_path / "app", "good")
     good = ship(app, "azure", name=name, port=8000, **settings)
 
+    arm.role_propagation = 3600.0  # the existing grant stops working (e.g. moved to ABAC)
+    for resource in arm.resources.values():
+        if resource["type"].endswith("roleAssignments"):
+            resource["properties"]["createdOn"] = "2020-01-01T00:00:00Z"
+
     def denied(*args: object) -> object:
         raise ArmError(403, "AuthorizationFailed", "The client does not have authorization.")
 
-    monkeypatch.setattr(azure_target.server.arm.apps, "_auth_token", denied)
-    write_app(app, "bad", cmd='["sh", "-c", "exit 3"]')
-    events: list[object] = []
+    monkeypatch.setattr(arm.apps, "_auth_token", denied)
+    write_app(app, "v2")
+    before = len(arm.log)
     with pytest.raises(HealthCheckFailed) as failure:
-        ship(app, "azure", name=name, port=8000, timeout=60, on_event=events.append, **settings)
+        ship(app, "azure", name=name, port=8000, timeout=60, **settings)
     message = str(failure.value)
     assert "Failed to provision revision for container app" in message
-    assert "exited with code 3" in message
+    assert "unable to pull image using Managed identity" in message
     assert failure.value.log_tail == [] and failure.value.rolled_back_to == good.revision
-    revisions = azure_target.server.arm.apps.revisions[_app_key(azure_target, name)]
+    assert not any(p.endswith("/restart") for _, p, _ in arm.log[before:]), "old grant: no retry"
+    revisions = arm.apps.revisions[_app_key(azure_target, name)]
     assert [r["properties"]["active"] for r in revisions] == [True, False]
     assert _serve(azure_target, good.url) == "good\n"
+    status = cloudship.status(name, "azure", **settings)
+    assert {r.id: r.state for r in status.revisions} == {"r1": "serving", "r2": "failed"}
 
 
 def test_first_deploy_waits_for_the_acr_pull_grant_to_propagate(
