@@ -1,11 +1,11 @@
-"""Container Apps keeps the core's runtime contract, on the ARM fake (real azure-mgmt clients,
+"""Container Apps and ACR keep the core's contracts, on the ARM fake (real azure-mgmt clients,
 revisions run on the engine, images pushed to the ACR-style token registry)."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,10 +13,11 @@ import pytest
 
 from cloudship.engine import Engine
 from cloudship.images import ImageRef
+from cloudship.registry import Registry
 from cloudship.runtime import Runtime
 from cloudship.targets import Target
 from cloudship.testing.azure import AzureTargetFactory
-from cloudship.testing.contract import Release, ReleaseFactory, RuntimeContract
+from cloudship.testing.contract import RegistryContract, Release, ReleaseFactory, RuntimeContract
 from tests.conftest import write_app
 
 EXITS = '["sh", "-c", "echo failing on purpose; exit 1"]'
@@ -38,6 +39,39 @@ def pushed(cloudship_engine: Engine) -> Iterator[list[str]]:
             cloudship_engine.client.images.remove(ref, noprune=False)
 
 
+def _push(
+    engine: Engine,
+    registry: Registry,
+    folder: Path,
+    pushed: list[str],
+    address: str,
+    tag: str,
+    answer: str,
+    *,
+    healthy: bool = True,
+) -> str:
+    app = write_app(folder / uuid.uuid4().hex[:8], answer, **({} if healthy else {"cmd": EXITS}))
+    built = engine.build(app, tag=f"cloudship-contract/{app.name}:latest")
+    ref = ImageRef.parse(address).with_tag(tag)
+    engine.tag(built.image_id, ref)
+    pushed.extend([str(ref), f"cloudship-contract/{app.name}:latest"])
+    return engine.push(ref, registry.credentials()).digest
+
+
+class TestAcrRegistry(RegistryContract):
+    @pytest.fixture
+    def cloudship_contract_registry(self, target: Target) -> Registry:
+        return target.registry
+
+    @pytest.fixture
+    def cloudship_contract_push(
+        self, target: Target, cloudship_engine: Engine, tmp_path: Path, pushed: list[str]
+    ) -> Callable[[str, str], str]:
+        return lambda address, tag: _push(
+            cloudship_engine, target.registry, tmp_path, pushed, address, tag, "x"
+        )
+
+
 class TestContainerAppsRuntime(RuntimeContract):
     @pytest.fixture
     def cloudship_contract_runtime(self, target: Target) -> Runtime:
@@ -54,14 +88,16 @@ class TestContainerAppsRuntime(RuntimeContract):
         address = target.registry.repository(f"contract-{uuid.uuid4().hex[:8]}")
 
         def release(answer: str, *, healthy: bool = True) -> Release:
-            app = write_app(
-                tmp_path / uuid.uuid4().hex[:8], answer, **({} if healthy else {"cmd": EXITS})
+            digest = _push(
+                cloudship_engine,
+                target.registry,
+                tmp_path,
+                pushed,
+                address,
+                answer,
+                answer,
+                healthy=healthy,
             )
-            built = cloudship_engine.build(app, tag=f"cloudship-contract/{app.name}:latest")
-            ref = ImageRef.parse(address).with_tag(answer)
-            cloudship_engine.tag(built.image_id, ref)
-            pushed.extend([str(ref), f"cloudship-contract/{app.name}:latest"])
-            digest = cloudship_engine.push(ref, target.registry.credentials()).digest
             return Release(ImageRef.parse(address).with_digest(digest), None)
 
         return release
