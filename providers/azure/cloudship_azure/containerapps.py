@@ -645,14 +645,17 @@ class ContainerAppsRuntime(Runtime):
     def _failure(revision: ArmRevision) -> str | None:
         """Why ``revision`` will not come up by itself, or None while it may.
 
-        Terminal: provisioning ``Failed``/``Deprovisioning``/``Deprovisioned`` and running
-        ``Failed``/``Degraded``/``Stopped``; a state newer than the spec we read that says it
-        failed (``…Failed``) counts too."""
+        Terminal: provisioning ``Failed``/``Deprovisioning``/``Deprovisioned``, running
+        ``Failed``/``Degraded``, and ``Stopped`` for an inactive revision; a state newer than
+        the spec we read that says it failed (``…Failed``) counts too."""
         provisioning = str(revision.provisioning_state or "")
         running = str(revision.running_state or "")
+        # "Stopped" right after an activation can be stale; stopped and inactive is final
+        stopped = running == "Stopped" and revision.active is False
         if (
             provisioning in TERMINAL_PROVISIONING_STATES
-            or running in TERMINAL_RUNNING_STATES
+            or (running in TERMINAL_RUNNING_STATES and running != "Stopped")
+            or stopped
             or running.endswith("Failed")
         ):
             state = f"provisioning {provisioning}, running {running}"
@@ -714,7 +717,8 @@ class ContainerAppsRuntime(Runtime):
             ):
                 break
             if time.monotonic() >= deadline:
-                return f"still {revision.provisioning_state}/{revision.running_state} at timeout"
+                state = f"still {revision.provisioning_state}/{revision.running_state} at timeout"
+                return f"{operation_error} ({state})" if operation_error else state
             time.sleep(interval)
         url = self._settings.probe_url.format(fqdn=revision.fqdn, path=health_path)
         on_event(DeployPhase(phase="probe", detail=url))

@@ -188,7 +188,8 @@ def test_registry_created_basic_without_admin_and_address_is_lower_case(arm: Fak
         ("Provisioned", "Unknown", False),
         ("Provisioned", "Degraded", True),
         ("Provisioned", "Failed", True),
-        ("Provisioned", "Stopped", True),
+        ("Provisioned", "Stopped", True),  # and inactive, below
+        ("Provisioned", "Stopped-but-active", False),  # just activated: may be stale
         ("Failed", "Processing", True),
         ("Deprovisioned", "Stopped", True),
         ("Provisioned", "ActivationFailed", True),  # a newer "…Failed" state counts too
@@ -201,12 +202,15 @@ def test_terminal_revision_states_fail_fast(
     through the SDK's own model: a terminal one ends the gate at once, not at the timeout."""
     from azure.mgmt.appcontainers.models import Revision
 
+    active = running != "Stopped"
+    running = running.removesuffix("-but-active")
     revision = Revision.deserialize(
         {
             "name": "web--r1-abcd",
             "properties": {
                 "provisioningState": provisioning,
                 "runningState": running,
+                "active": active,
                 "provisioningError": "boom" if terminal else None,
             },
         }
