@@ -45,6 +45,18 @@ def test_missing_sdk_gives_install_hint(tmp_path: Path, monkeypatch: pytest.Monk
     assert "pip install 'cloudship[fake]'" in str(info.value)
 
 
+def test_lazily_imported_sdk_is_checked_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that imports its SDK only when it deploys (as azure does) still gives the
+    install hint when the target is resolved, i.e. before ship() builds anything."""
+    _fake_module(tmp_path, monkeypatch, "provider = object()\n")
+    with pytest.raises(ProviderNotInstalledError) as info:
+        load_provider("fake")
+    assert "fake_cloud_sdk" in str(info.value)
+    assert "pip install 'cloudship[fake]'" in str(info.value)
+
+
 def test_bug_inside_provider_is_not_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_module(tmp_path, monkeypatch, "import fake_cloud_sdk_typo_inside_provider\n")
     with pytest.raises(ModuleNotFoundError, match="typo_inside_provider"):
