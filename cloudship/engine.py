@@ -64,6 +64,15 @@ _TRANSIENT = re.compile(
 )
 PUSH_ATTEMPTS = 4
 _UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp")
+# binfmt_misc entry names of Debian's qemu-user-static -> the platform they run.
+_QEMU_PLATFORMS = {
+    "qemu-aarch64": "linux/arm64",
+    "qemu-x86_64": "linux/amd64",
+    "qemu-arm": "linux/arm/v7",
+    "qemu-ppc64le": "linux/ppc64le",
+    "qemu-s390x": "linux/s390x",
+    "qemu-riscv64": "linux/riscv64",
+}
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
@@ -196,6 +205,25 @@ class Engine:
         info = self.client.info()
         return normalize_platform(f"{info.get('OSType', 'linux')}/{info['Architecture']}")
 
+    def emulated_platforms(self) -> frozenset[str]:
+        """Platforms the engine runs through a registered binfmt handler with the F flag
+        (qemu-user-static), e.g. ``{"linux/arm64"}``. Only known for an engine on this
+        machine (no ``DOCKER_HOST``, or a unix socket): the handlers are the kernel's."""
+        host = self._base_url or os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            return frozenset()
+        found = set()
+        for entry, platform in _QEMU_PLATFORMS.items():
+            try:
+                text = Path("/proc/sys/fs/binfmt_misc", entry).read_text()
+            except OSError:
+                continue
+            lines = text.splitlines()
+            flags = next((line.split(":", 1)[1] for line in lines if line.startswith("flags:")), "")
+            if lines and lines[0] == "enabled" and "F" in flags:
+                found.add(platform)
+        return frozenset(found - {self.host_platform})
+
     # -- build ---------------------------------------------------------------------------
 
     @cached_property
@@ -263,6 +291,7 @@ class Engine:
             no_cache=no_cache,
         )
         tracker = buildkit.BuildTracker(on_event)
+        previous = self._raw_inspect(tag)
         try:
             with engine_errors(f"building {context}", api_errors=False):
                 tar = buildkit.context_tar(context, dockerfile)
@@ -276,13 +305,14 @@ class Engine:
             ) from exc
         if not tracker.image_id:
             raise tracker.error("the build ended without an image id")
+        image_id = self._keep_identical(tracker.image_id, previous, tag)
         steps = tracker.finished
         first_miss = next((s.instruction for s in steps if not s.cached), None)
         hits = sum(s.cached for s in steps)
         seconds = time.monotonic() - started
         on_event(
             BuildFinished(
-                image_id=tracker.image_id,
+                image_id=image_id,
                 steps=len(steps),
                 cache_hits=hits,
                 seconds=seconds,
@@ -290,7 +320,37 @@ class Engine:
                 platform=platform,
             )
         )
-        return BuildResult(tracker.image_id, len(steps), hits, seconds, first_miss, "buildkit")
+        return BuildResult(image_id, len(steps), hits, seconds, first_miss, "buildkit")
+
+    def _raw_inspect(self, image: str) -> dict[str, Any] | None:
+        from docker.errors import ImageNotFound
+
+        try:
+            with engine_errors(f"inspecting image {image}", api_errors=False):
+                return self.client.api.inspect_image(image)  # type: ignore[no-any-return]
+        except ImageNotFound:
+            return None
+
+    def _keep_identical(self, built: str, previous: dict[str, Any] | None, tag: str) -> str:
+        """The previous build's image id when the new image is the same image.
+
+        The 20.10 engine's BuildKit writes its inline cache metadata (``BUILDKIT_INLINE_CACHE``)
+        in a different order on each build, so a fully cached rebuild gets a new image id with
+        the same layers and config — which would push and deploy an unchanged source again.
+        When everything the engine reports about the image (layers, config, platform, creation
+        time) but its id is unchanged, the previous image is kept and the new one removed.
+        """
+        if previous is None or previous["Id"] == built:
+            return built
+        new = self._raw_inspect(built)
+        volatile = ("Id", "RepoTags", "RepoDigests", "Metadata")
+        if new is None or any(new.get(k) != previous.get(k) for k in new if k not in volatile):
+            return built
+        with engine_errors(f"keeping the unchanged image {tag}"):
+            name, _, version = tag.rpartition(":")
+            self.client.api.tag(previous["Id"], name, tag=version, force=True)
+            self.client.api.remove_image(built)
+        return str(previous["Id"])
 
     def _build_classic(
         self,
