@@ -54,9 +54,10 @@ class Images:
 
 
 @pytest.fixture
-def images(cloudship_engine: Engine) -> Iterator[Images]:
+def images(cloudship_engine: Engine, local_target: LocalTargetFactory) -> Iterator[Images]:
     made = Images(cloudship_engine)
     yield made
+    made.names += local_target._names  # the services' pushed tags (host:port/name:tag)
     made.cleanup()
 
 
