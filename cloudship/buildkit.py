@@ -284,6 +284,7 @@ class BuildKitRequest:
     labels: dict[str, str]
     cache_from: tuple[str, ...]
     no_cache: bool
+    network_mode: str | None = None  # RUN steps' network, as docker build --network
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -305,6 +306,8 @@ class BuildKitRequest:
             params["cachefrom"] = json.dumps(list(self.cache_from))
         if self.no_cache:
             params["nocache"] = "1"
+        if self.network_mode:
+            params["networkmode"] = self.network_mode
         return params
 
 

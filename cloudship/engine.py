@@ -253,6 +253,7 @@ class Engine:
         labels: dict[str, str] | None = None,
         cache_from: Sequence[str] = (),
         no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
         """Build ``context`` with BuildKit (see ``cloudship.buildkit``), or the classic builder
@@ -272,6 +273,7 @@ class Engine:
                 labels=labels,
                 cache_from=cache_from,
                 no_cache=no_cache,
+                network_mode=network_mode,
                 started=started,
                 on_event=on_event,
             )
@@ -289,6 +291,7 @@ class Engine:
             labels=dict(labels or {}),
             cache_from=tuple(cache_from),
             no_cache=no_cache,
+            network_mode=network_mode,
         )
         tracker = buildkit.BuildTracker(on_event)
         previous = self._raw_inspect(tag)
@@ -364,6 +367,7 @@ class Engine:
         labels: dict[str, str] | None,
         cache_from: Sequence[str],
         no_cache: bool,
+        network_mode: str | None,
         started: float,
         on_event: EventSink,
     ) -> BuildResult:
@@ -381,6 +385,7 @@ class Engine:
                     labels=labels or None,
                     cache_from=list(cache_from) or None,
                     nocache=no_cache,
+                    network_mode=network_mode,
                     rm=True,
                     forcerm=True,
                     decode=True,

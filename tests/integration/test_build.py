@@ -352,7 +352,7 @@ def test_registry_cache_on_a_fresh_engine(
 ) -> None:
     """A CI runner's empty engine reuses the layers of the image the target serves, pulled
     from a registry that needs a login (credentials in memory only)."""
-    from tests.integration.fresh_engine import fresh_engine
+    from cloudship.testing.fresh_engine import fresh_engine
 
     registry = auth_registry_factory({"ci": "s3cret"})  # type: ignore[operator]
     token = uuid.uuid4().hex
