@@ -58,6 +58,7 @@ def images(cloudship_engine: Engine, local_target: LocalTargetFactory) -> Iterat
     made = Images(cloudship_engine)
     yield made
     made.names += local_target._names  # the services' pushed tags (host:port/name:tag)
+    local_target.cleanup()  # first the services' containers, which use the images
     made.cleanup()
 
 
@@ -321,12 +322,12 @@ def test_the_guides_order_gets_no_warning_and_names_the_first_miss(
     )
     folder = write(
         tmp_path / images.unique("guide"),
-        {"Dockerfile": good, "requirements.txt": "# nothing to install\n", "main.py": "v1"},
+        {"Dockerfile": good, "requirements.txt": "# nothing to install\n", "main.py": "# v1"},
     )
     target, name = local_target.target(), local_target.name()
     first = ship(folder, target, name=name)
     assert first.warnings == []
-    (folder / "main.py").write_text("v2")
+    (folder / "main.py").write_text(f"# {uuid.uuid4()}")  # never built before, anywhere
     second = ship(folder, target, name=name)
     assert second.build is not None and second.build.first_miss == "COPY . ."
     assert second.push is not None and 0 < second.push.bytes_pushed < 10_000  # only the code layer
