@@ -98,8 +98,10 @@ def context_tar(context: Path, dockerfile: str = "Dockerfile") -> io.BytesIO:
 _SESSION_MOUNT = re.compile(r"--mount=(?:[^\s]*,)?type=(secret|ssh)\b")
 
 
-def refuse_session_only(dockerfile: Path) -> None:
-    """Raise ``BuildError`` for what a session-less build cannot do, before building."""
+def refuse_session_only(dockerfile: Path, *, heredocs: bool = True) -> None:
+    """Raise ``BuildError`` for what a session-less build cannot do, before building;
+    ``heredocs=False`` for an engine whose built-in frontend predates them (Engine < 23.0, whose
+    BuildKit 0.8 frontend reads ``RUN <<EOF`` as an unknown instruction)."""
     from cloudship.dockerfile_lint import parse
 
     text = dockerfile.read_text()
@@ -114,6 +116,14 @@ def refuse_session_only(dockerfile: Path) -> None:
             "image by name",
         )
     for instruction in parse(dockerfile):
+        if instruction.heredocs and not heredocs:
+            raise BuildError(
+                f"{dockerfile.name} line {instruction.line}: {instruction.cmd} with a heredoc "
+                "(<<EOF) needs a newer Dockerfile frontend than this engine's built-in one",
+                log_tail=[],
+                fix="write the commands on one line (joined with &&) or COPY a script, or "
+                "upgrade the engine to 23.0 or later",
+            )
         if instruction.cmd == "RUN" and (match := _SESSION_MOUNT.search(instruction.original)):
             kind = match[1]
             raise BuildError(

@@ -231,6 +231,13 @@ class Engine:
         major, _, minor = str(self.client.api.api_version).partition(".")
         return int(major), int(minor or 0)
 
+    @cached_property
+    def engine_major(self) -> int:
+        """The engine's major version (20 for 20.10): its built-in Dockerfile frontend's age."""
+        version = str(self.client.version().get("Version", "0"))
+        found = re.match(r"\d+", version)
+        return int(found[0]) if found else 0
+
     def builder(self) -> tuple[str, str]:
         """``("buildkit", "")`` or ``("classic", why)``: BuildKit unless ``DOCKER_BUILDKIT=0``
         (the switch the Docker CLI reads) or the engine's API predates it (1.39, Engine 18.09)."""
@@ -279,7 +286,7 @@ class Engine:
             )
         from docker.errors import APIError
 
-        buildkit.refuse_session_only(context / dockerfile)
+        buildkit.refuse_session_only(context / dockerfile, heredocs=self.engine_major >= 23)
         request = buildkit.BuildKitRequest(
             tag=tag,
             dockerfile=dockerfile,

@@ -216,11 +216,14 @@ def test_failing_step_shows_its_output(
             "type=ssh needs a BuildKit client session",
         ),
         ("# syntax=docker/dockerfile:1.7\nFROM busybox:latest\n", "another Dockerfile frontend"),
+        ("FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n", "heredoc"),
     ],
 )
 def test_what_needs_a_session_or_frontend_is_refused_before_building(
     tmp_path: Path, cloudship_engine: Engine, images: Images, dockerfile: str, says: str
 ) -> None:
+    if "heredoc" in says and cloudship_engine.engine_major >= 23:
+        pytest.skip("this engine's frontend builds heredocs")  # the refusal is for older ones
     folder = write(tmp_path, {"Dockerfile": dockerfile})
     events: list[Event] = []
     with pytest.raises(BuildError, match=says) as info:
