@@ -21,7 +21,8 @@ fresh
     root, ``cloudship.testing.fresh_engine``) of a source whose previous image the target
     serves, with the registry cache (pull of that image + ``cachefrom``), vs. the same build on
     another fresh engine with ``no_cache=True``. Both builds use host networking (the fresh
-    engines have no NAT); the base image is loaded into each engine untimed.
+    engines have no NAT); both legs first pull the base image from the registry (timed apart,
+    not in the ratio: a fresh runner has no base image either).
 
 no-op
     The same, unchanged source shipped again to a service that already runs it. cloudship runs
