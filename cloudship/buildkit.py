@@ -277,6 +277,12 @@ def _fix_for(message: str) -> str:
             "need a newer engine); rewrite the step without it, or build with docker buildx "
             "and ship the image by name"
         )
+    if "failed to do request" in lowered or "failed to resolve source metadata" in lowered:
+        return (
+            "the engine could not fetch a base image (for the platform built, if it is not the "
+            "engine's own); pull it first (docker pull --platform <os/arch> <image>), or use a "
+            "base the engine has for that platform"
+        )
     if "no active session" in lowered:
         return "this step needs a BuildKit client session: build with docker buildx, ship the image"
     return "fix the failing Dockerfile step shown above, then ship again"
