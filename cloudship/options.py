@@ -88,7 +88,8 @@ class ShipOptions(TypedDict, total=False):
         CliFlag("the Dockerfile (default: SOURCE/Dockerfile)", ("--file", "-f")),
     ]
     build_args: Annotated[
-        BuildArgs | None, CliFlag("build argument KEY=VALUE (repeatable)", ("--build-arg",), "pairs")
+        BuildArgs | None,
+        CliFlag("build argument KEY=VALUE (repeatable)", ("--build-arg",), "pairs"),
     ]
     no_cache: Annotated[Flag, CliFlag("rebuild every step", kind="flag")]
     force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
