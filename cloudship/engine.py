@@ -1,5 +1,9 @@
 """The Docker engine, through docker-py: build, tag, push, pull, inspect.
 
+Builds go through BuildKit (``cloudship.buildkit``: session-less ``POST /build?version=2``);
+the classic builder is kept only as the fallback for ``DOCKER_BUILDKIT=0`` and engines older
+than API 1.39, and the choice is announced by a ``BuilderChosen`` event.
+
 Credentials reach the engine only as an in-memory ``auth_config`` (the ``X-Registry-Auth``
 header): cloudship never calls ``docker login`` and never writes ``~/.docker/config.json``.
 docker-py reports push and pull failures as stream lines rather than exceptions, so every
@@ -9,16 +13,18 @@ stream is read to its end and any ``error`` line is raised.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudship import buildkit
 from cloudship.deadline import Deadline
 from cloudship.errors import (
     AuthError,
@@ -29,7 +35,14 @@ from cloudship.errors import (
     RegistryError,
     ShipTimeoutError,
 )
-from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
+from cloudship.events import (
+    BuilderChosen,
+    BuildFinished,
+    BuildStep,
+    EventSink,
+    PushProgress,
+    ignore,
+)
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.ratelimit import RATE_LIMIT_FIX
 from cloudship.registry import RegistryAuth
@@ -51,6 +64,15 @@ _TRANSIENT = re.compile(
 )
 PUSH_ATTEMPTS = 4
 _UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp")
+# binfmt_misc entry names of Debian's qemu-user-static -> the platform they run.
+_QEMU_PLATFORMS = {
+    "qemu-aarch64": "linux/arm64",
+    "qemu-x86_64": "linux/amd64",
+    "qemu-arm": "linux/arm/v7",
+    "qemu-ppc64le": "linux/ppc64le",
+    "qemu-s390x": "linux/s390x",
+    "qemu-riscv64": "linux/riscv64",
+}
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
@@ -62,6 +84,8 @@ class BuildResult:
     steps: int
     cache_hits: int
     seconds: float
+    first_miss: str | None = None  # the first step that was not in the cache
+    builder: str = "classic"
 
 
 @dataclass(frozen=True)
@@ -181,7 +205,48 @@ class Engine:
         info = self.client.info()
         return normalize_platform(f"{info.get('OSType', 'linux')}/{info['Architecture']}")
 
+    def emulated_platforms(self) -> frozenset[str]:
+        """Platforms the engine runs through a registered binfmt handler with the F flag
+        (qemu-user-static), e.g. ``{"linux/arm64"}``. Only known for an engine on this
+        machine (no ``DOCKER_HOST``, or a unix socket): the handlers are the kernel's."""
+        host = self._base_url or os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            return frozenset()
+        found = set()
+        for entry, platform in _QEMU_PLATFORMS.items():
+            try:
+                text = Path("/proc/sys/fs/binfmt_misc", entry).read_text()
+            except OSError:
+                continue
+            lines = text.splitlines()
+            flags = next((line.split(":", 1)[1] for line in lines if line.startswith("flags:")), "")
+            if lines and lines[0] == "enabled" and "F" in flags:
+                found.add(platform)
+        return frozenset(found - {self.host_platform})
+
     # -- build ---------------------------------------------------------------------------
+
+    @cached_property
+    def api_version(self) -> tuple[int, int]:
+        major, _, minor = str(self.client.api.api_version).partition(".")
+        return int(major), int(minor or 0)
+
+    @cached_property
+    def engine_major(self) -> int:
+        """The engine's major version (20 for 20.10): its built-in Dockerfile frontend's age."""
+        version = str(self.client.version().get("Version", "0"))
+        found = re.match(r"\d+", version)
+        return int(found[0]) if found else 0
+
+    def builder(self) -> tuple[str, str]:
+        """``("buildkit", "")`` or ``("classic", why)``: BuildKit unless ``DOCKER_BUILDKIT=0``
+        (the switch the Docker CLI reads) or the engine's API predates it (1.39, Engine 18.09)."""
+        if os.environ.get("DOCKER_BUILDKIT", "").strip().lower() in ("0", "false", "no"):
+            return "classic", "DOCKER_BUILDKIT=0 is set"
+        if self.api_version < (1, 39):
+            version = ".".join(map(str, self.api_version))
+            return "classic", f"the engine's API {version} predates BuildKit (1.39)"
+        return "buildkit", ""
 
     def build(
         self,
@@ -193,12 +258,128 @@ class Engine:
         target: str | None = None,
         platform: str | None = None,
         labels: dict[str, str] | None = None,
+        cache_from: Sequence[str] = (),
+        no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
-        """Build ``context`` reusing the layer cache; one ``BuildStep`` event per instruction."""
+        """Build ``context`` with BuildKit (see ``cloudship.buildkit``), or the classic builder
+        as a fallback, announced by a ``BuilderChosen`` event. Events follow each step;
+        ``cache_from`` names images (tags or digests, never ids) whose inline cache is reused."""
+        started = time.monotonic()
+        builder, reason = self.builder()
+        on_event(BuilderChosen(builder=builder, reason=reason))
+        if builder == "classic":
+            return self._build_classic(
+                context,
+                tag=tag,
+                dockerfile=dockerfile,
+                buildargs=buildargs,
+                target=target,
+                platform=platform,
+                labels=labels,
+                cache_from=cache_from,
+                no_cache=no_cache,
+                network_mode=network_mode,
+                started=started,
+                on_event=on_event,
+            )
         from docker.errors import APIError
 
-        started = time.monotonic()
+        buildkit.refuse_session_only(context / dockerfile, heredocs=self.engine_major >= 23)
+        request = buildkit.BuildKitRequest(
+            tag=tag,
+            dockerfile=dockerfile,
+            # Inline cache metadata in the image config: the pushed image then serves as a
+            # registry cache for a machine with an empty build cache.
+            buildargs={"BUILDKIT_INLINE_CACHE": "1", **(buildargs or {})},
+            target=target,
+            platform=platform,
+            labels=dict(labels or {}),
+            cache_from=tuple(cache_from),
+            no_cache=no_cache,
+            network_mode=network_mode,
+        )
+        tracker = buildkit.BuildTracker(on_event)
+        previous = self._raw_inspect(tag)
+        try:
+            with engine_errors(f"building {context}", api_errors=False):
+                tar = buildkit.context_tar(context, dockerfile)
+                for chunk in buildkit.post_build(self.client.api, tar, request):
+                    tracker.feed(chunk)
+        except APIError as exc:
+            raise BuildError(
+                f"docker build of {context} was refused: {exc.explanation or exc}",
+                log_tail=[],
+                fix="check the Dockerfile and the build options",
+            ) from exc
+        if not tracker.image_id:
+            raise tracker.error("the build ended without an image id")
+        image_id = self._keep_identical(tracker.image_id, previous, tag)
+        steps = tracker.finished
+        first_miss = next((s.instruction for s in steps if not s.cached), None)
+        hits = sum(s.cached for s in steps)
+        seconds = time.monotonic() - started
+        on_event(
+            BuildFinished(
+                image_id=image_id,
+                steps=len(steps),
+                cache_hits=hits,
+                seconds=seconds,
+                first_miss=first_miss,
+                platform=platform,
+            )
+        )
+        return BuildResult(image_id, len(steps), hits, seconds, first_miss, "buildkit")
+
+    def _raw_inspect(self, image: str) -> dict[str, Any] | None:
+        from docker.errors import ImageNotFound
+
+        try:
+            with engine_errors(f"inspecting image {image}", api_errors=False):
+                return self.client.api.inspect_image(image)  # type: ignore[no-any-return]
+        except ImageNotFound:
+            return None
+
+    def _keep_identical(self, built: str, previous: dict[str, Any] | None, tag: str) -> str:
+        """The previous build's image id when the new image is the same image.
+
+        The 20.10 engine's BuildKit writes its inline cache metadata (``BUILDKIT_INLINE_CACHE``)
+        in a different order on each build, so a fully cached rebuild gets a new image id with
+        the same layers and config — which would push and deploy an unchanged source again.
+        When everything the engine reports about the image (layers, config, platform, creation
+        time) but its id is unchanged, the previous image is kept and the new one removed.
+        """
+        if previous is None or previous["Id"] == built:
+            return built
+        new = self._raw_inspect(built)
+        volatile = ("Id", "RepoTags", "RepoDigests", "Metadata")
+        if new is None or any(new.get(k) != previous.get(k) for k in new if k not in volatile):
+            return built
+        with engine_errors(f"keeping the unchanged image {tag}"):
+            name, _, version = tag.rpartition(":")
+            self.client.api.tag(previous["Id"], name, tag=version, force=True)
+            self.client.api.remove_image(built)
+        return str(previous["Id"])
+
+    def _build_classic(
+        self,
+        context: Path,
+        *,
+        tag: str,
+        dockerfile: str,
+        buildargs: dict[str, str] | None,
+        target: str | None,
+        platform: str | None,
+        labels: dict[str, str] | None,
+        cache_from: Sequence[str],
+        no_cache: bool,
+        network_mode: str | None,
+        started: float,
+        on_event: EventSink,
+    ) -> BuildResult:
+        from docker.errors import APIError
+
         try:
             with engine_errors(f"building {context}", api_errors=False):
                 stream = self.client.api.build(
@@ -209,6 +390,9 @@ class Engine:
                     target=target,
                     platform=platform,
                     labels=labels or None,
+                    cache_from=list(cache_from) or None,
+                    nocache=no_cache,
+                    network_mode=network_mode,
                     rm=True,
                     forcerm=True,
                     decode=True,
@@ -230,11 +414,15 @@ class Engine:
         cached = False
         steps = hits = 0
 
+        first_miss: str | None = None
+
         def finish_step() -> None:
-            nonlocal steps, hits
+            nonlocal steps, hits, first_miss
             if step is not None:
                 steps += 1
                 hits += cached
+                if not cached and first_miss is None:
+                    first_miss = step[2]
                 on_event(BuildStep(step=step[0], total=step[1], instruction=step[2], cached=cached))
 
         for chunk in stream:
@@ -271,8 +459,16 @@ class Engine:
         if not image_id.startswith("sha256:"):
             image_id = self.client.images.get(image_id).id
         seconds = time.monotonic() - started
-        on_event(BuildFinished(image_id=image_id, steps=steps, cache_hits=hits, seconds=seconds))
-        return BuildResult(image_id, steps, hits, seconds)
+        on_event(
+            BuildFinished(
+                image_id=image_id,
+                steps=steps,
+                cache_hits=hits,
+                seconds=seconds,
+                first_miss=first_miss,
+            )
+        )
+        return BuildResult(image_id, steps, hits, seconds, first_miss, "classic")
 
     # -- images --------------------------------------------------------------------------
 

@@ -77,7 +77,10 @@ class BuildError(EngineError):
     def __init__(self, message: str, *, log_tail: list[str], fix: str | None = None) -> None:
         self.log_tail = log_tail
         tail = "\n".join(f"    {line}" for line in log_tail)
-        super().__init__(f"{message}\n  build output (last lines):\n{tail}", fix=fix)
+        # No output to show (a refused option, a Dockerfile problem found before building):
+        # no empty "build output" block.
+        text = f"{message}\n  build output (last lines):\n{tail}" if log_tail else message
+        super().__init__(text, fix=fix)
 
 
 class AuthError(CloudshipError):

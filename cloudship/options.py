@@ -29,7 +29,9 @@ from cloudship.engine import Engine
 from cloudship.errors import ConfigError
 from cloudship.events import EventSink
 from cloudship.validation import (
+    BuildArgs,
     Cpu,
+    DockerfilePath,
     EnvMap,
     EventCallback,
     Flag,
@@ -81,6 +83,15 @@ class ShipOptions(TypedDict, total=False):
     memory: Annotated[Memory | None, CliFlag("memory, e.g. 512Mi")]
     replicas: Annotated[Replicas | None, CliFlag("replicas")]
     platform: Annotated[Platform | None, CliFlag("os/arch to build and run, e.g. linux/amd64")]
+    dockerfile: Annotated[
+        DockerfilePath | None,
+        CliFlag("the Dockerfile (default: SOURCE/Dockerfile)", ("--file", "-f")),
+    ]
+    build_args: Annotated[
+        BuildArgs | None,
+        CliFlag("build argument KEY=VALUE (repeatable)", ("--build-arg",), "pairs"),
+    ]
+    no_cache: Annotated[Flag, CliFlag("rebuild every step", kind="flag")]
     force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
     timeout: Annotated[Timeout, CliFlag("seconds the whole ship may take", ship_only=True)]
     #: provider settings, e.g. ``{"host_port": 8080}``
@@ -107,6 +118,9 @@ class Options:
     memory: str | None = None
     replicas: int | None = None
     platform: str | None = None
+    dockerfile: str | None = None
+    build_args: Mapping[str, str] | None = None
+    no_cache: bool = False
     force: bool = False
     timeout: float = DEFAULT_TIMEOUT
     settings: Mapping[str, Any] | None = None

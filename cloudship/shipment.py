@@ -6,12 +6,29 @@ from pydantic import BaseModel, Field
 
 
 class BuildSummary(BaseModel):
+    """``first_miss`` is the first step that was not in the layer cache (None: all were)."""
+
     image_id: str
     steps: int
     cache_hits: int
+    first_miss: str | None = None
+    platform: str | None = None
+    builder: str | None = None  # "buildkit", or "classic" for the fallback
+    seconds: float | None = None
+
+
+class BuildWarning(BaseModel):
+    """Advice about the Dockerfile; ``code`` names the check (``"layer-order"``), ``line`` the
+    Dockerfile line it is about."""
+
+    code: str
+    line: int
+    message: str
 
 
 class PushSummary(BaseModel):
+    """What the push moved: ``bytes_pushed`` is the size of the layers the registry lacked."""
+
     skipped: bool
     layers_pushed: int = 0
     layers_existing: int = 0
@@ -37,6 +54,7 @@ class Shipment(BaseModel):
     build: BuildSummary | None = None
     push: PushSummary | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    warnings: list[BuildWarning] = Field(default_factory=list)
 
 
 class ShipPlan(BaseModel):
@@ -49,3 +67,5 @@ class ShipPlan(BaseModel):
     digest: str | None
     changed: bool
     actions: list[str]
+    warnings: list[BuildWarning] = Field(default_factory=list)
+    build: BuildSummary | None = None

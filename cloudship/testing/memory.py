@@ -29,7 +29,7 @@ import hashlib
 import itertools
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,6 +162,10 @@ class MemoryEngine(Engine):
     def host_platform(self) -> str:
         return self.platform
 
+    def builder(self) -> tuple[str, str]:
+        """Not BuildKit: ``ship()`` then asks no target for a registry cache."""
+        return "memory", ""
+
     def build(
         self,
         context: Path,
@@ -172,6 +176,9 @@ class MemoryEngine(Engine):
         target: str | None = None,
         platform: str | None = None,
         labels: dict[str, str] | None = None,
+        cache_from: Sequence[str] = (),
+        no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
         path = context / dockerfile

@@ -70,7 +70,7 @@ def test_build_error_pushes_and_starts_nothing(
     with pytest.raises(BuildError) as info:
         ship(app_dir, local_target.target(), name=name)
     assert "error: missing dep" in "\n".join(info.value.log_tail)
-    assert "non-zero code: 7" in str(info.value)
+    assert "exit code: 7" in str(info.value)  # BuildKit's wording
     assert name not in catalog(local_target.registry.address)
     assert containers(cloudship_engine, name) == []
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,9 @@ class OracleEngine(MemoryEngine):
         target: str | None = None,
         platform: str | None = None,
         labels: dict[str, str] | None = None,
+        cache_from: Sequence[str] = (),
+        no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
         root = context.resolve()
@@ -110,6 +114,9 @@ class OracleEngine(MemoryEngine):
             target=target,
             platform=platform,
             labels=labels,
+            cache_from=cache_from,
+            no_cache=no_cache,
+            network_mode=network_mode,
             on_event=on_event,
         )
 

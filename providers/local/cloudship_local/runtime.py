@@ -208,8 +208,9 @@ class DockerRunRuntime(Runtime):
         self._project = settings.project
 
     def supported_platforms(self) -> frozenset[str]:
-        """The engine's own platform: no emulation is assumed."""
-        return frozenset({self._engine.host_platform})
+        """The engine's own platform plus each one it emulates (a binfmt handler with the F
+        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for."""
+        return frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
 
     def validate(self, spec: ServiceSpec) -> None:
         """One replica only, and the service's host port must be free (or already ours)."""
