@@ -11,6 +11,19 @@ cold
     ``docker tag``, ``docker push`` (to a new repository), ``docker pull repo@digest``,
     ``docker run -d -p 127.0.0.1:PORT:APPPORT repo@digest`` and polls the URL until HTTP 200.
 
+code-change
+    The service runs; one code file changes (the nonce file, copied by the Dockerfile's last
+    COPY) before each round, so only the code layer is rebuilt and pushed. cloudship runs
+    ``ship()``; the CLI runs build, tag, push, ``docker rm -f``, ``docker run``, probe.
+
+fresh
+    cloudship against itself: a build on a *fresh engine* (a second dockerd with an empty data
+    root, ``cloudship.testing.fresh_engine``) of a source whose previous image the target
+    serves, with the registry cache (pull of that image + ``cachefrom``), vs. the same build on
+    another fresh engine with ``no_cache=True``. Both builds use host networking (the fresh
+    engines have no NAT); both legs first pull the base image from the registry (timed apart,
+    not in the ratio: a fresh runner has no base image either).
+
 no-op
     The same, unchanged source shipped again to a service that already runs it. cloudship runs
     ``ship()`` (it should find the digest in the registry and the revision serving, and do
@@ -22,6 +35,10 @@ Both contenders push to the same throw-away registry and probe with the same pol
 at once, then every 0.25 s, like cloudship's ``wait_healthy``). Every container, service and
 image the benchmark creates is removed at the end. The exit code is 0 unless ``--strict`` is
 given and a target is missed.
+
+The CLI peer is BuildKit by hand: ``DOCKER_BUILDKIT=1`` with ``--docker`` (default Debian's
+``/usr/bin/docker``, whose 20.10 CLI has BuildKit built in; the newer CLI on PATH has no buildx
+here). ``--classic`` makes the peer the classic builder instead.
 
     .venv/bin/python benchmarks/ship_vs_cli.py [--rounds 5] [--app examples/monitor-app]
 """
@@ -54,7 +71,11 @@ from cloudship.targets import Target
 from cloudship.testing import ThrowawayRegistry, free_port
 from cloudship_local import provider
 
-TARGETS = {"cold": 1.1, "no-op": 0.5}
+TARGETS = {"cold": 1.05, "code-change": 1.05, "no-op": 0.2, "fresh": 0.3}
+PEER = {
+    "docker": "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker",
+    "buildkit": "1",
+}
 PROBE_INTERVAL = 0.25  # cloudship.probe.wait_healthy's default: both sides poll alike
 PROBE_TIMEOUT = 120.0
 NOOP_ASSUMPTION = (
@@ -168,12 +189,21 @@ class Cleanup:
             pending = failed
 
 
+def _peer_env() -> dict[str, str]:
+    return {**os.environ, "DOCKER_BUILDKIT": PEER["buildkit"]}
+
+
 def docker_ok(*args: str) -> bool:
-    return subprocess.run(["docker", *args], check=False, capture_output=True).returncode == 0
+    done = subprocess.run(
+        [PEER["docker"], *args], check=False, capture_output=True, env=_peer_env()
+    )
+    return done.returncode == 0
 
 
 def docker(*args: str, check: bool = True) -> str:
-    done = subprocess.run(["docker", *args], check=False, capture_output=True, text=True)
+    done = subprocess.run(
+        [PEER["docker"], *args], check=False, capture_output=True, text=True, env=_peer_env()
+    )
     if done.returncode != 0:
         failure = f"docker {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
         if check:
@@ -381,6 +411,100 @@ def cold_scenario(rounds: int, work: Path, cs: CloudshipFlow, cli: CliFlow) -> R
     )
 
 
+def code_change_scenario(rounds: int, work: Path, cs: CloudshipFlow, cli: CliFlow) -> Result:
+    suffix = uuid.uuid4().hex[:6]
+    cs_dir, cli_dir = cs.app.copy(work, "code-cs"), cli.app.copy(work, "code-cli")
+    cs_name, cli_name = f"bench-cs-code-{suffix}", f"bench-cli-code-{suffix}"
+    cs.cleanup.services.add(cs_name)
+    cli_port = free_port()
+    cs.ship(cs_dir, cs_name, expect_changed=True)  # untimed: both services deployed once
+    cli.noop(cli_dir, cli_name, cli_port)
+
+    def change(folder: Path) -> Path:
+        (folder / cs.app.nonce_file).write_text(f"{uuid.uuid4()}\n")
+        return folder
+
+    return interleave(
+        rounds,
+        lambda: cs.ship(change(cs_dir), cs_name, expect_changed=True),
+        lambda: cli.noop(change(cli_dir), cli_name, cli_port),
+        "code-change",
+    )
+
+
+def fresh_scenario(rounds: int, work: Path, cs: CloudshipFlow, cli: CliFlow) -> Result:
+    """Registry cache (cloudship column) vs. no cache (the 'CLI' column holds the no-cache
+    build: the same cloudship build with ``no_cache=True``), each on a fresh engine."""
+    from cloudship.engine import Engine
+    from cloudship.testing.fresh_engine import fresh_engine
+
+    folder = cs.app.copy(work, "fresh")
+    name = f"bench-cs-fresh-{uuid.uuid4().hex[:6]}"
+    cs.cleanup.services.add(name)
+    cs.ship(folder, name, expect_changed=True)  # the previous ship: the target serves it
+    # A fresh runner gets the base image from a registry too: both legs pull it (timed) from
+    # the throw-away registry, where it is pushed once here, then tag it by its FROM name.
+    base = _base_image(folder)
+    mirror = f"{cs.target.registry.address}/bench-base:{uuid.uuid4().hex[:6]}"
+    docker("tag", base, mirror)
+    docker("push", mirror)
+    cs.cleanup.images.add(mirror)
+    result = Result()
+
+    def pull_base(engine: Engine) -> float:
+        started = time.perf_counter()
+        repository, _, version = mirror.rpartition(":")
+        for _ in engine.client.api.pull(repository, tag=version, stream=True, decode=True):
+            pass
+        name_, _, tag_ = base.rpartition(":")
+        engine.client.api.tag(mirror, name_, tag=tag_)
+        return time.perf_counter() - started
+
+    def measure(cached: bool) -> Sample:
+        with fresh_engine() as engine:
+            base_seconds = pull_base(engine)
+            if cached:
+                shipment = ship(
+                    folder,
+                    target=cs.target,
+                    name=name,
+                    port=cs.app.port,
+                    health_path=cs.app.health_path,
+                    engine=engine,
+                )
+                seconds = shipment.timings["build"]
+                if shipment.build is None or shipment.build.first_miss is not None:
+                    raise RuntimeError(f"the registry cache missed: {shipment.build}")
+            else:
+                built = engine.build(
+                    folder,
+                    tag=f"bench-fresh/{name}:nocache",
+                    no_cache=True,
+                    network_mode="host",
+                )
+                seconds = built.seconds
+            step = "build + registry cache pull" if cached else "build"
+            # The ratio compares the builds; the base pull is the same setup for both legs.
+            return Sample(
+                seconds, {"pull base (setup, not in the ratio)": base_seconds, step: seconds}
+            )
+
+    for number in range(rounds):
+        for cached in (True, False) if number % 2 == 0 else (False, True):
+            sample = measure(cached)
+            (result.cloudship if cached else result.cli).samples.append(sample)
+            label = "registry cache" if cached else "no cache"
+            print(f"  fresh round {number + 1}: {label:14} {sample.total:6.2f} s", flush=True)
+    return result
+
+
+def _base_image(folder: Path) -> str:
+    for line in (folder / "Dockerfile").read_text().splitlines():
+        if line.upper().startswith("FROM "):
+            return line.split()[1]
+    raise RuntimeError("no FROM in the Dockerfile")
+
+
 def noop_scenario(rounds: int, work: Path, cs: CloudshipFlow, cli: CliFlow) -> Result:
     folder = cs.app.copy(work, "noop")
     suffix = uuid.uuid4().hex[:6]
@@ -404,7 +528,7 @@ def noop_scenario(rounds: int, work: Path, cs: CloudshipFlow, cli: CliFlow) -> R
 
 def print_table(results: dict[str, Result]) -> bool:
     """The summary table; True when every target is met."""
-    header = f"{'scenario':10} {'cloudship s':>12} {'CLI s':>8} {'ratio':>7} {'target':>8}  result"
+    header = f"{'scenario':12} {'cloudship s':>12} {'CLI s':>8} {'ratio':>7} {'target':>8}  result"
     print("\n" + header + "\n" + "-" * len(header))
     ok = True
     for scenario, result in results.items():
@@ -412,10 +536,12 @@ def print_table(results: dict[str, Result]) -> bool:
         passed = result.ratio <= target
         ok &= passed
         print(
-            f"{scenario:10} {result.cloudship.median:12.2f} {result.cli.median:8.2f} "
-            f"{result.ratio:6.2f}x {'<= ' + format(target, '.1f') + 'x':>8}  "
+            f"{scenario:12} {result.cloudship.median:12.2f} {result.cli.median:8.2f} "
+            f"{result.ratio:6.2f}x {'<= ' + format(target, 'g') + 'x':>8}  "
             f"{'pass' if passed else 'FAIL'}"
         )
+    if "fresh" in results:
+        print("fresh: 'cloudship' = build with the registry cache, 'CLI' = no-cache build")
     return ok
 
 
@@ -435,7 +561,7 @@ def print_header(args: argparse.Namespace, app: App, registry: str) -> None:
         f"health {app.health_path}); registry: throw-away at {registry}"
     )
     print(
-        f"docker engine {server}; DOCKER_BUILDKIT={os.environ.get('DOCKER_BUILDKIT', 'unset')}; "
+        f"docker engine {server}; peer: DOCKER_BUILDKIT={PEER['buildkit']} {PEER['docker']}; "
         f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"
     )
     print(f"assumption: {NOOP_ASSUMPTION}")
@@ -459,6 +585,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--health-path", help="probe path (default: cloudship.toml, /)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
+        "--docker", default=PEER["docker"], help="the peer's docker CLI (default %(default)s)"
+    )
+    parser.add_argument("--classic", action="store_true", help="peer builds with DOCKER_BUILDKIT=0")
+    parser.add_argument(
+        "--fresh-rounds", type=positive, default=1, help="rounds of 'fresh' (default 1)"
+    )
+    parser.add_argument(
         "--scenario", choices=["all", *TARGETS], default="all", help="which scenarios to run"
     )
     return parser.parse_args(argv)
@@ -466,6 +599,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    PEER["docker"], PEER["buildkit"] = args.docker, "0" if args.classic else "1"
     cleanup = Cleanup()
     with tempfile.TemporaryDirectory(prefix="cloudship-bench-") as tmp, ThrowawayRegistry() as reg:
         work = Path(tmp)
@@ -479,8 +613,12 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(work, cs, cli)
             if args.scenario in ("all", "cold"):
                 results["cold"] = cold_scenario(args.rounds, work, cs, cli)
+            if args.scenario in ("all", "code-change"):
+                results["code-change"] = code_change_scenario(args.rounds, work, cs, cli)
             if args.scenario in ("all", "no-op"):
                 results["no-op"] = noop_scenario(args.rounds, work, cs, cli)
+            if args.scenario in ("all", "fresh"):
+                results["fresh"] = fresh_scenario(args.fresh_rounds, work, cs, cli)
         finally:
             cleanup.run(target)
     ok = print_table(results)

@@ -17,6 +17,7 @@ from cloudship.errors import (
     AuthError,
     BuildError,
     CloudshipError,
+    ConcurrentShipError,
     ConfigError,
     DeployError,
     EngineError,
@@ -29,8 +30,8 @@ from cloudship.errors import (
     RegistryError,
     RevisionNotFoundError,
     ServiceNotFoundError,
+    ShipTimeoutError,
     SourceError,
-    TimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -89,6 +90,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "TimeoutError":  # deprecated alias of ShipTimeoutError, kept out of __all__
+        from cloudship.errors import deprecated_timeout_alias
+
+        return deprecated_timeout_alias(stacklevel=3)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cloudship' has no attribute {name!r}")
@@ -107,6 +112,7 @@ __all__ = [
     "BuildFinished",
     "BuildStep",
     "CloudshipError",
+    "ConcurrentShipError",
     "ConfigError",
     "DeployError",
     "DeployPhase",
@@ -136,10 +142,10 @@ __all__ = [
     "ServiceStatus",
     "ShipOptions",
     "ShipPlan",
+    "ShipTimeoutError",
     "Shipment",
     "SourceError",
     "Target",
-    "TimeoutError",
     "__version__",
     "destroy",
     "dev",

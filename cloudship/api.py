@@ -12,6 +12,7 @@ honour) is refused before anything remote is created or pushed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import threading
 import time
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from pydantic import SecretStr, ValidationError
 
+from cloudship import dockerfile_lint
+from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
@@ -33,14 +36,15 @@ from cloudship.errors import (
     ServiceNotFoundError,
     SourceError,
 )
-from cloudship.events import Event, EventSink, PushFinished, ignore
+from cloudship.events import DockerfileWarning, Event, EventSink, Notice, PushFinished, ignore
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.options import DEFAULT_TIMEOUT, Options, ShipOptions, read_options
 from cloudship.revisions import service_not_found
 from cloudship.runtime import Deployment, ServiceSpec, ServiceStatus, service_name
-from cloudship.shipment import BuildSummary, PushSummary, Shipment, ShipPlan
+from cloudship.shipment import BuildSummary, BuildWarning, PushSummary, Shipment, ShipPlan
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
 from cloudship.targets import Target, resolve
+from cloudship.validation import check_service_arguments
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.14 s to import: loaded by the first ship()
     from cloudship.config import AppSettings, ConfigFile
@@ -68,6 +72,7 @@ class _LocalImage:
     info: ImageInfo
     tag: str
     build: BuildResult | None
+    warnings: tuple[BuildWarning, ...] = ()
 
 
 def _target(target: str | Target | None, config: ConfigFile, settings: dict[str, Any]) -> Target:
@@ -83,21 +88,51 @@ def _local_image(
     platform: str | None,
     engine: Engine,
     on_event: EventSink,
+    no_cache: bool = False,
+    cache_targets: Sequence[Target] = (),
+    service: str | None = None,
 ) -> _LocalImage:
+    """Build the source for ``platform`` (or take the given image). A build first checks the
+    Dockerfile (``Shipment.warnings``) and, on an engine that never built this service, asks
+    ``cache_targets`` for the service's previous image to reuse its layers."""
     if isinstance(source, BuildSource):
+        warnings = tuple(
+            BuildWarning(code=w.code, line=w.line, message=w.message)
+            for w in dockerfile_lint.check(source.path / source.dockerfile)
+        )
+        for warning in warnings:
+            on_event(
+                DockerfileWarning(code=warning.code, line=warning.line, message=warning.message)
+            )
+        # The directory's name, not the service's (that is checked after the build), plus a
+        # hash of its path: two projects in folders of the same name must not share the tag,
+        # which names the engine's previous build of this source (see Engine.build).
+        name = source.default_name
+        where = hashlib.sha256(str(source.path.resolve()).encode()).hexdigest()[:8]
+        suffix = (
+            "latest" if platform in (None, engine.host_platform) else platform.replace("/", "-")
+        )
+        build_tag = f"cloudship-build/{name}-{where}:{suffix}"
+        cache_from = (
+            []
+            if no_cache or engine.builder()[0] != "buildkit"
+            else _registry_cache(cache_targets, service or name, build_tag, engine, on_event)
+        )
         build = engine.build(
             source.path,
-            tag=f"cloudship-build/{source.default_name}:latest",
+            tag=build_tag,
             dockerfile=source.dockerfile,
             buildargs=app.build_args,
             target=app.build_target,
             platform=platform,
+            cache_from=cache_from,
+            no_cache=no_cache,
             on_event=on_event,
         )
         info = engine.inspect(build.image_id)
         assert info is not None, "the engine just built it"
         chosen = tag or git_tag(source.path) or content_tag(build.image_id)
-        return _LocalImage(info, chosen, build)
+        return _LocalImage(info, chosen, build, warnings)
     info = engine.inspect(str(source.ref))
     if info is None:
         ref = source.ref
@@ -114,6 +149,54 @@ def _local_image(
         )
     chosen = tag or source.ref.tag or content_tag(info.id)
     return _LocalImage(info, chosen, None)
+
+
+def _registry_cache(
+    targets: Sequence[Target], service: str, build_tag: str, engine: Engine, sink: EventSink
+) -> list[str]:
+    """``cachefrom`` for a build on an engine with no cache of this service (a fresh CI runner):
+    the image a target serves now, pulled first with the registry's in-memory credentials.
+
+    A session-less BuildKit build cannot log in to a registry itself ("no active sessions"),
+    but it reads the inline cache of an image the engine already has; an image id would be
+    looked up on Docker Hub, so only the pulled ``repo@sha256:`` reference is named. When the
+    engine has built this service before, its own build cache is used and nothing is asked.
+    """
+    if engine.inspect(build_tag) is not None:
+        return []
+    for tgt in targets:
+        try:
+            found = tgt.runtime.status(service)
+            if found is None or found.current is None:
+                continue
+            ref = ImageRef.parse(found.current.image)
+            if engine.inspect(str(ref)) is None:
+                tgt.registry.prepare(sink)
+                engine.pull(ref, tgt.registry.credentials())
+        except CloudshipError as exc:  # a cache is an optimisation: build without it
+            sink(Notice(message=f"no registry cache from target {tgt.name!r}: {exc.message}"))
+            continue
+        sink(Notice(message=f"build cache: reusing the layers of {ref}"))
+        return [str(ref)]
+    return []
+
+
+def _build_platform(target: Target, wanted: str | None, host: str) -> str:
+    """The platform to build for ``target``: the one asked for if the runtime runs it, else
+    the engine's own if the runtime runs that, else the runtime's (e.g. Fargate's
+    cpu_architecture, Container Apps' linux/amd64)."""
+    supported = target.runtime.supported_platforms()
+    if wanted:
+        platform = normalize_platform(wanted)
+        if platform not in supported:
+            raise PlatformMismatchError(
+                f"asked for platform {platform} but target {target.name!r} runs "
+                f"{', '.join(sorted(supported))}",
+                fix=f"drop platform= (cloudship then builds for {sorted(supported)[0]}), or "
+                "choose a target that runs it",
+            )
+        return platform
+    return host if host in supported else sorted(supported)[0]
 
 
 def _spec(
@@ -195,8 +278,11 @@ def _prepare(
             replicas=options.replicas,
             platform=options.platform,
             port=options.port,
+            dockerfile=options.dockerfile,
         ),
     )
+    if options.build_args:
+        app = app.model_copy(update={"build_args": {**app.build_args, **options.build_args}})
     resolved = detect(source, app.dockerfile)
     settings = dict(options.settings or {})
     built = [_target(one, config, settings) for one in targets]
@@ -223,6 +309,7 @@ class _Delivery:
     target: Target
     spec: ServiceSpec
     sink: EventSink
+    local: _LocalImage | None = None  # the image built (or given) for this target's platform
 
 
 @dataclass(frozen=True)
@@ -231,7 +318,6 @@ class _Preflight:
 
     source: BuildSource | ImageSource
     service: str
-    local: _LocalImage | None
     deliveries: list[_Delivery]
     build_time: float
     options: Options
@@ -290,33 +376,50 @@ def _preflight(
 
     # Before the build: a spec with the port known so far (any valid one when it comes from
     # the image's EXPOSE), so the runtime's rules refuse bad sizes before anything is built.
+    engine = options.engine or Engine.shared()
+    platforms: dict[str, str] = {}
     for tgt in targets:
         early = _spec(service, app, app.port or 1, options.env, secrets, None)
         tgt.runtime.validate(early)
+        if isinstance(src, BuildSource):  # the platform each target runs, refused if it can't
+            platforms[tgt.name] = _build_platform(tgt, app.platform, engine.host_platform)
         tgt.check_pull_path()
         if remote and isinstance(src, ImageSource) and src.ref.registry:
             tgt.runtime.check_pull_address(src.ref.registry)
 
-    engine = options.engine or Engine.shared()
-    local: _LocalImage | None = None
+    images: dict[str | None, _LocalImage] = {}  # platform (None: a given image) -> the image
     build_time = 0.0
+    info: ImageInfo | None = None
     if remote:
         assert isinstance(src, ImageSource)
         info = engine.inspect(str(src.ref))  # if the engine has it, its EXPOSE tells the port
+    elif isinstance(src, ImageSource):
+        images[None] = _local_image(
+            src, app, tag=options.tag, platform=None, engine=engine, on_event=sink
+        )
     else:
         build_started = time.monotonic()
-        local = _local_image(
-            src, app, tag=options.tag, platform=app.platform, engine=engine, on_event=sink
-        )
+        for platform in dict.fromkeys(platforms.values()):  # one build per distinct platform
+            images[platform] = _local_image(
+                src,
+                app,
+                tag=options.tag,
+                platform=platform,
+                engine=engine,
+                on_event=sink,
+                no_cache=options.no_cache,
+                cache_targets=targets,
+                service=service,
+            )
         build_time = round(time.monotonic() - build_started, 3)
-        info = local.info
 
     deliveries: list[_Delivery] = []
     for tgt in targets:  # every check, for every target, before anything is pushed anywhere
-        spec = _spec(service, app, app.port, options.env, secrets, info)
+        local = None if remote else images[platforms.get(tgt.name)]
+        spec = _spec(service, app, app.port, options.env, secrets, local.info if local else info)
         _check_delivery(tgt, spec, src, local)
-        deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name)))
-    return many, _Preflight(src, service, local, deliveries, build_time, options)
+        deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name), local))
+    return many, _Preflight(src, service, deliveries, build_time, options)
 
 
 @dataclass(frozen=True)
@@ -346,14 +449,17 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
     """Push (unless the registry has it) and deploy to one target."""
     tgt, spec, sink = one.target, one.spec, one.sink
     force, timeout = pre.options.force, pre.options.timeout
-    src, local = pre.source, pre.local
+    src, local = pre.source, one.local
     timer = _Timer()
+    # `timeout` bounds the whole ship from its start: the build is not cut short, but push,
+    # pull and health gate each get only what is left (cloudship.deadline).
+    deadline = Deadline(timeout, started=started)
     if local is None:
         assert isinstance(src, ImageSource)
         pull = tgt.registry.pull_credentials() if src.ref.registry == tgt.registry.address else None
         with timer.phase("deploy"):
             deployment = tgt.runtime.deploy(
-                spec, src.ref, pull, timeout=timeout, on_event=sink, force=force
+                spec, src.ref, pull, timeout=deadline.remaining(), on_event=sink, force=force
             )
         return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
@@ -365,7 +471,9 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
             sink(PushFinished(digest=digest, skipped=True))
         else:
             engine.tag(local.info.id, decision.ref)
-            pushed = engine.push(decision.ref, auth, on_event=sink, target=tgt.name)
+            pushed = engine.push(
+                decision.ref, auth, on_event=sink, target=tgt.name, deadline=deadline
+            )
             digest = pushed.digest
             push = PushSummary(
                 skipped=False,
@@ -385,22 +493,31 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
 
     pinned = ImageRef.parse(decision.repository).with_digest(digest)
     with timer.phase("deploy"):
+        deadline.check(f"the ship of {spec.name} to {tgt.name}")
         pull = tgt.registry.pull_credentials()
         deployment = tgt.runtime.deploy(
-            spec, pinned, pull, timeout=timeout, on_event=sink, force=force
+            spec, pinned, pull, timeout=deadline.remaining(), on_event=sink, force=force
         )
-    build = (
-        BuildSummary(
-            image_id=local.info.id,
-            steps=local.build.steps,
-            cache_hits=local.build.cache_hits,
-        )
-        if local.build
-        else None
+    shipment = _shipment(
+        tgt, spec.name, local.tag, deployment, _summary(local), push, timer, started
     )
-    shipment = _shipment(tgt, spec.name, local.tag, deployment, build, push, timer, started)
     shipment.timings["build"] = pre.build_time
+    shipment.warnings = list(local.warnings)
     return shipment
+
+
+def _summary(local: _LocalImage) -> BuildSummary | None:
+    if local.build is None:
+        return None
+    return BuildSummary(
+        image_id=local.info.id,
+        steps=local.build.steps,
+        cache_hits=local.build.cache_hits,
+        first_miss=local.build.first_miss,
+        platform=local.info.platform,
+        builder=local.build.builder,
+        seconds=round(local.build.seconds, 3),
+    )
 
 
 @overload
@@ -429,6 +546,12 @@ def ship(
     clean tree, else a content-derived tag; the deploy always uses the digest. Provider
     settings go in ``settings={"host_port": 8080}`` (other keywords are taken as provider
     settings too). The options are ``cloudship.options.ShipOptions``.
+
+    A directory is built with BuildKit for the platform each target runs (``platform=``
+    overrides; one build per distinct platform), with ``dockerfile=`` (relative to the
+    directory), ``build_args=`` and ``no_cache=`` as ``docker build`` takes them. On an engine
+    that never built the source, the layers of the image a target serves now are reused (a
+    registry cache). Dockerfile advice such as the layer-order tip is in ``Shipment.warnings``.
 
     Re-shipping an unchanged source pushes nothing, restarts nothing and returns
     ``changed=False``; ``force=True`` pushes and deploys a new revision anyway.
@@ -526,7 +649,7 @@ def _shipment(
 
 
 def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
-    tgt, spec, local = one.target, one.spec, pre.local
+    tgt, spec, local = one.target, one.spec, one.local
     if local is None:
         assert isinstance(pre.source, ImageSource)
         runtime_plan = tgt.runtime.plan(spec, pre.source.ref)
@@ -540,8 +663,10 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
         )
     actions: list[str] = []
     if local.build:
+        miss = f"; first rebuilt: {local.build.first_miss}" if local.build.first_miss else ""
         actions.append(
-            f"build: {local.build.cache_hits} of {local.build.steps} steps from the layer cache"
+            f"build for {local.info.platform}: {local.build.cache_hits} of "
+            f"{local.build.steps} steps from the layer cache{miss}"
         )
     decision = _push_decision(
         tgt, local, spec.name, force=pre.options.force, create=False, sink=one.sink
@@ -561,6 +686,8 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
         digest=image.digest,
         changed=runtime_plan.changed or image.digest is None or pre.options.force,
         actions=actions,
+        warnings=list(local.warnings),
+        build=_summary(local),
     )
 
 
@@ -602,6 +729,7 @@ def _not_found(name: str, tgt: Target) -> ServiceNotFoundError:
 
 def status(name: str, target: str | Target | None = None, **settings: Any) -> ServiceStatus:
     """The service's serving revision and history; ``ServiceNotFoundError`` if not deployed."""
+    check_service_arguments(name, "status", target=target)
     tgt = _resolve_only(target, settings)
     found = tgt.runtime.status(name)
     if found is None:
@@ -618,6 +746,7 @@ def logs(
     name: str, target: str | Target | None = None, tail: int = 100, **settings: Any
 ) -> list[str]:
     """The serving revision's last ``tail`` log lines."""
+    check_service_arguments(name, "logs", target=target, tail=tail)
     tgt = _resolve_only(target, settings)
     try:
         return tgt.runtime.logs(name, tail)
@@ -651,6 +780,9 @@ def rollback(
     **settings: Any,
 ) -> Deployment:
     """Serve an earlier revision: ``to`` (e.g. ``"r2"``), else the one before the current."""
+    check_service_arguments(
+        name, "rollback", target=target, to=to, timeout=timeout, on_event=on_event
+    )
     tgt = _resolve_only(target, settings)
     try:
         return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
@@ -666,6 +798,7 @@ def destroy(
 
     A service the target does not run raises ``ServiceNotFoundError`` (a mistyped name is
     not silently "destroyed"), unless ``missing_ok=True``: then it returns False."""
+    check_service_arguments(name, "destroy", target=target)
     tgt = _resolve_only(target, settings)
     if tgt.runtime.status(name) is None:
         if missing_ok:

@@ -15,17 +15,23 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import (
+    BuilderChosen,
     BuildFinished,
+    BuildLog,
     BuildStep,
+    BuildStepStarted,
     DeployPhase,
+    DockerfileWarning,
     Event,
     Notice,
     PushFinished,
@@ -98,23 +104,34 @@ SetOpt = Annotated[
 class Reporter:
     """Turns events into rich output on stderr."""
 
+    #: output lines shown under each running build step, as ``docker build`` does
+    TAIL = 6
+
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress: Progress | None = None
         self.layers: dict[str, TaskID] = {}
+        self.live: Live | None = None
+        self.running: dict[tuple[str | None, int], tuple[str, list[str]]] = {}
 
     def __call__(self, event: Event) -> None:
         prefix = f"[dim]{event.target}[/] " if event.target else ""
-        if isinstance(event, BuildStep):
-            mark = "[green]cached[/]" if event.cached else "[yellow]built[/]"
-            self.console.print(
-                f"  step {event.step}/{event.total} {mark} {event.instruction[:80]}",
-                highlight=False,
-            )
+        if isinstance(event, BuildStepStarted | BuildLog | BuildStep):
+            self._build(event)
         elif isinstance(event, BuildFinished):
+            self._stop_live()
+            miss = f"; first rebuilt: {escape(event.first_miss[:60])}" if event.first_miss else ""
+            on = f" for {event.platform}" if event.platform else ""
             self.console.print(
-                f"[bold]built[/] {event.image_id[:19]} in {event.seconds:.1f}s "
-                f"({event.cache_hits}/{event.steps} steps from cache)"
+                f"[bold]built[/] {event.image_id[:19]}{on} in {event.seconds:.1f}s "
+                f"({event.cache_hits}/{event.steps} steps from cache{miss})"
+            )
+        elif isinstance(event, BuilderChosen):
+            if event.builder != "buildkit":
+                self.console.print(f"[yellow]builder[/] {event.builder}: {event.reason}")
+        elif isinstance(event, DockerfileWarning):
+            self.console.print(
+                f"[yellow]warning[/] ({event.code}) {escape(event.message)}", highlight=False
             )
         elif isinstance(event, PushProgress):
             self._layer(event)
@@ -131,6 +148,45 @@ class Reporter:
             self.console.print(f"{prefix}[bold]{event.phase}[/] {event.detail}", highlight=False)
         elif isinstance(event, Notice):
             self.console.print(f"{prefix}[cyan]note[/] {event.message}")
+
+    def _build(self, event: BuildStepStarted | BuildLog | BuildStep) -> None:
+        """Finished steps print above a live area that shows each running step with its
+        last output lines; the area disappears when the build ends."""
+        if isinstance(event, BuildStepStarted):
+            self.running[(event.stage, event.step)] = (event.instruction, [])
+        elif isinstance(event, BuildLog):
+            for (_, step), (instruction, lines) in self.running.items():
+                if step == event.step and instruction == event.instruction:
+                    lines.append(event.line)
+                    del lines[: -self.TAIL]
+                    break
+        else:
+            self.running.pop((event.stage, event.step), None)
+            mark = "[green]cached[/]" if event.cached else "[yellow]built[/]"
+            took = f" {event.seconds:.1f}s" if event.seconds and not event.cached else ""
+            where = f"{event.stage} " if event.stage else ""
+            self.console.print(
+                f"  {where}step {event.step}/{event.total} {mark}{took} "
+                f"{escape(event.instruction[:80])}",
+                highlight=False,
+            )
+        if not self.running:
+            return
+        if self.live is None:
+            self.live = Live(console=self.console, transient=True, refresh_per_second=8)
+            self.live.start()
+        rows: list[Text] = []
+        for (stage, step), (instruction, lines) in self.running.items():
+            name = f"{stage} " if stage else ""
+            rows.append(Text(f"  => {name}{step} {instruction[:76]}", style="bold"))
+            rows.extend(Text(f"     {line[:100]}", style="dim") for line in lines)
+        self.live.update(Group(*rows))
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        self.running = {}
 
     def _layer(self, event: PushProgress) -> None:
         if self.progress is None:
@@ -196,6 +252,28 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise ConfigError(f"{what} {item!r} is not KEY=VALUE", fix=f"use {what} KEY=VALUE")
         result[key] = value
     return result
+
+
+def _dockerfile(source: str, file: str | None) -> str | None:
+    """``-f`` as ``docker build`` reads it (relative to the working directory), turned into the
+    path inside the build context that ``ship(dockerfile=...)`` takes."""
+    if file is None:
+        return None
+    from pathlib import Path
+
+    context = Path(source).resolve()
+    given = Path(file)
+    path = (given if given.is_absolute() else Path.cwd() / given).resolve()
+    if not path.is_file() and not given.is_absolute() and (context / given).is_file():
+        path = (context / given).resolve()  # also accept a path relative to SOURCE
+    if not path.is_file():
+        raise ConfigError(f"--file {file}: no such file", fix="name an existing Dockerfile")
+    if not path.is_relative_to(context):
+        raise ConfigError(
+            f"--file {file} is outside the build context {source}",
+            fix="move the Dockerfile into the directory you ship",
+        )
+    return path.relative_to(context).as_posix()
 
 
 def _settings(values: list[str] | None) -> dict[str, Any]:
@@ -269,15 +347,20 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
                 )
             )
         kinds = {option: flag.kind for option, _, flag in flags}
+        names = {
+            option: (flag.flags or (f"--{option.replace('_', '-')}",))[0]
+            for option, _, flag in flags
+        }
 
         @functools.wraps(command)
         def run(*args: Any, **values: Any) -> None:
             options = {k: v for k, v in values.items() if k in kinds}
             rest = {k: v for k, v in values.items() if k not in kinds}
-            for option, kind in kinds.items():
-                if kind in ("pairs", "secret"):
-                    flag_name = "--secret" if kind == "secret" else "--env"
-                    options[option] = _pairs(options.get(option), flag_name)
+            with _errors():  # a bad --env/--secret item is bad input, not a traceback
+                for option, kind in kinds.items():
+                    if kind in ("pairs", "secret"):
+                        flag_name = "--secret" if kind == "secret" else names[option]
+                        options[option] = _pairs(options.get(option), flag_name)
             command(*args, **rest, **options)
 
         positional = [p for p in fixed if p.kind is not inspect.Parameter.KEYWORD_ONLY]
@@ -316,6 +399,7 @@ def ship(
     target: str | list[str | Any] | None = chosen[0] if len(chosen) == 1 else (chosen or None)
     results: list[Shipment] = []
     try:
+        options["dockerfile"] = _dockerfile(source, options.get("dockerfile"))
         result = do_ship(
             source, target, on_event=Reporter(err), settings=_settings(settings), **options
         )
@@ -447,7 +531,10 @@ def plan(
     from cloudship.api import plan as do_plan
 
     with _errors():
-        result = do_plan(source, target, settings=_settings(settings), **options)
+        options["dockerfile"] = _dockerfile(source, options.get("dockerfile"))
+        result = do_plan(
+            source, target, on_event=Reporter(err), settings=_settings(settings), **options
+        )
 
     def human() -> None:
         for action in result.actions:

@@ -29,15 +29,39 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from cloudship.errors import ConfigError
+from cloudship.validation import (
+    BuildArgs,
+    BuildTarget,
+    Cpu,
+    DockerfilePath,
+    EnvMap,
+    HealthPath,
+    Memory,
+    Platform,
+    Port,
+    Replicas,
+    ServiceName,
+    config_error,
+)
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -47,17 +71,28 @@ class AppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_APP_", extra="forbid")
 
-    name: str | None = None
-    port: int | None = None
-    health_path: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    cpu: float | None = None
-    memory: str | None = None
-    replicas: int | None = None
-    platform: str | None = None
-    dockerfile: str = "Dockerfile"
-    build_args: dict[str, str] = Field(default_factory=dict)
-    build_target: str | None = None
+    name: ServiceName | None = None
+    port: Port | None = None
+    health_path: HealthPath | None = None
+    env: EnvMap = Field(default_factory=dict)
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+    replicas: Replicas | None = None
+    platform: Platform | None = None
+    dockerfile: DockerfilePath = "Dockerfile"
+    build_args: BuildArgs = Field(default_factory=dict)
+    build_target: BuildTarget | None = None
+
+
+# ``[app]`` as TOML gives it: the same fields, strictly typed. TOML has real types, so
+# `port = true` or `port = "80"` there is a typo, while the same keys from the environment are
+# strings and stay lax in AppSettings. (A settings model ignores ``strict=`` in validation, so
+# this is a plain model built from AppSettings' own fields, never a second list of them.)
+AppTable: type[BaseModel] = create_model(
+    "AppTable",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{name: (info.annotation, info) for name, info in AppSettings.model_fields.items()},  # type: ignore[call-overload]
+)
 
 
 class ConfigFile(BaseModel):
@@ -66,10 +101,28 @@ class ConfigFile(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     path: Path | None = None
-    target: str | None = None
+    target: StrictStr | None = None
     app: dict[str, Any] = Field(default_factory=dict)
     #: named targets: ``[targets.staging] registry = "ecr"  runtime = "ecs"``
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _target_tables(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, table in value.items():
+            for key in ("registry", "runtime"):
+                if not isinstance(table.get(key), str):
+                    raise ValueError(
+                        f"[targets.{name}] {key} must be a string such as 'local' "
+                        f"(found {_type_name(table.get(key))})"
+                    )
+            for key, sub in table.items():
+                if key not in ("registry", "runtime") and not isinstance(sub, dict):
+                    raise ValueError(
+                        f"[targets.{name}] {key} must be a table of that provider's settings, "
+                        f"e.g. {key} = {{ ... }} (found {_type_name(sub)})"
+                    )
+        return value
 
     def section(self, name: str) -> dict[str, Any]:
         extra = self.model_extra or {}
@@ -85,6 +138,10 @@ class ConfigFile(BaseModel):
         )
 
 
+def _type_name(value: object) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
 def data_dir() -> Path:
     """Where cloudship keeps local state (embedded registry storage):
     ``$CLOUDSHIP_DATA_DIR``, else ``$XDG_DATA_HOME/cloudship``, else ``~/.local/share/cloudship``.
@@ -96,12 +153,60 @@ def data_dir() -> Path:
     return Path(base) / "cloudship"
 
 
+#: A config file is a few hundred bytes; refusing megabytes keeps a wrong path (a log, a
+#: binary) from being parsed at all.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Tables and arrays nested deeper than this are not a cloudship config (ours is 3 deep).
+MAX_CONFIG_DEPTH = 16
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path``; any way it is not a readable, sane TOML file is a ``ConfigError``."""
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or type(exc).__name__}",
+            fix="check the file's permissions, or point CLOUDSHIP_CONFIG elsewhere",
+        ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; it is not a cloudship config",
+            fix="check which file CLOUDSHIP_CONFIG or the search found (docs/configuration.md)",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (invalid byte at offset {exc.start})",
+            fix="save the file as UTF-8, as TOML requires",
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}", fix="fix the syntax") from exc
+        raise ConfigError(f"{path} is not valid TOML: {exc}", fix="fix the syntax") from None
+    except RecursionError:
+        data = None
+    if data is None or _too_deep(data):
+        raise ConfigError(
+            f"{path} nests tables or arrays more than {MAX_CONFIG_DEPTH} levels deep",
+            fix="flatten the file: cloudship's settings are at most 3 levels deep",
+        )
+    return data
+
+
+def _too_deep(data: object) -> bool:
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:  # iterative: the point is to survive input deep enough to break recursion
+        value, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return False
 
 
 def find_config(*starts: Path) -> ConfigFile:
@@ -173,9 +278,16 @@ def _check_names(path: Path, data: Mapping[str, Any]) -> None:
 def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
     _check_names(path, data)
     try:
-        return ConfigFile.model_validate({**data, "path": path})
+        config = ConfigFile.model_validate({**data, "path": path})
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}", fix="see docs/configuration.md") from exc
+        raise config_error(
+            exc, {"targets": "see docs/targets.md#named-targets-in-cloudshiptoml"}, where=str(path)
+        ) from None
+    try:
+        AppTable.model_validate(config.app)
+    except ValidationError as exc:
+        raise config_error(exc, AppSettings, where=f"[app] in {path}") from None
+    return config
 
 
 def validation_problems(exc: ValidationError) -> str:
@@ -185,6 +297,21 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
+def _refuse_bools_for_numbers(cls: type[BaseModel], values: Mapping[str, Any]) -> None:
+    """pydantic's lax mode takes ``True`` for an int (``host_port=True`` → port 1): refuse it
+    for every number-typed field of a settings model, whichever provider owns it."""
+    for key, value in values.items():
+        info = cls.model_fields.get(key)
+        if info is None or not isinstance(value, bool):
+            continue
+        accepted = set(typing.get_args(info.annotation)) or {info.annotation}
+        if bool not in accepted and accepted & {int, float}:
+            raise ConfigError(
+                f"invalid {cls.__name__} settings: {key}: a bool is not a number here",
+                fix=f"give {key} a number, not true/false",
+            )
+
+
 def load_settings(
     cls: type[S], file_values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> S:
@@ -192,22 +319,37 @@ def load_settings(
 
     ``None`` overrides are ignored, so ``ship(port=None)`` means "not given".
     """
-    env_values = EnvSettingsSource(cls)()
+    prefix = cls.model_config.get("env_prefix", "")
+    try:
+        env_values = EnvSettingsSource(cls)()
+    except SettingsError as exc:  # a dict/list-valued variable that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = f"{prefix}{found[1]}".upper() if found else f"a {prefix}* variable"
+        raise ConfigError(
+            f"{variable} is not valid JSON for {cls.__name__}",
+            fix=f"""set it to a JSON object, e.g. {variable}='{{"KEY": "value"}}', or unset it""",
+        ) from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    _refuse_bools_for_numbers(cls, {**file_values, **given})
     merged = {**file_values, **env_values, **given}
     try:
         return cls(**merged)
     except ValidationError as exc:
-        problems = validation_problems(exc)
         unknown = [
             str(error["loc"][0]) for error in exc.errors() if error["type"] == "extra_forbidden"
         ]
         if unknown:  # a mistyped key: name the one it was probably meant to be
-            problems = "; ".join(
-                f"unknown setting {key!r}{did_you_mean(key, cls.model_fields)}" for key in unknown
-            )
-        prefix = cls.model_config.get("env_prefix", "")
-        raise ConfigError(
-            f"invalid {cls.__name__} settings: {problems}",
-            fix=f"check the config file, {prefix}* environment variables and arguments",
+            raise ConfigError(
+                f"invalid {cls.__name__} settings: "
+                + "; ".join(
+                    f"unknown setting {key!r}{did_you_mean(key, cls.model_fields)}"
+                    for key in unknown
+                ),
+                fix=f"check the config file, {prefix}* environment variables and arguments",
+            ) from None
+        raise config_error(
+            exc,
+            cls,
+            where=f"{cls.__name__} settings",
+            also=f"check the config file, {prefix}* environment variables and arguments",
         ) from None

@@ -12,9 +12,10 @@ import base64
 import functools
 import re
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cloudship.errors import AuthError, RegistryError
+from cloudship.errors import AuthError, RegistryError, ShipTimeoutError
 from cloudship.images import is_loopback_host
 from cloudship.ratelimit import with_rate_limit_retries
 from cloudship.registry import RegistryAuth
@@ -33,6 +34,34 @@ MANIFEST_ACCEPT = ", ".join(
     ]
 )
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+#: answers worth another attempt of an idempotent call (GET/HEAD; 429 is ratelimit.py's)
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+TRANSIENT_ATTEMPTS = 3
+
+
+def _with_transient_retries(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """``send`` again after a 5xx or a cut connection, with bounded exponential back-off
+    (0.2 s, 0.4 s): every call this client makes is a GET or HEAD, so repeating is safe.
+    A timeout is not retried: it already cost the whole per-request timeout."""
+    import httpx
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        retry_if_result,
+        stop_after_attempt,
+        wait_exponential,
+    )
+
+    retrying = Retrying(
+        retry=retry_if_result(lambda r: r.status_code in _RETRY_STATUSES)
+        | retry_if_exception_type((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)),
+        stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        reraise=True,
+    )
+    response: httpx.Response = retrying(send)
+    return response
 
 
 @functools.cache
@@ -135,7 +164,9 @@ class DistributionClient:
 
                 def send() -> httpx.Response:
                     return with_rate_limit_retries(
-                        lambda: client.request(method, url, headers=headers),
+                        lambda: _with_transient_retries(
+                            lambda: client.request(method, url, headers=headers)
+                        ),
                         what=f"registry {self.address}",
                     )
 
@@ -143,6 +174,12 @@ class DistributionClient:
                 if response.status_code == 401:
                     headers["Authorization"] = self._answer_challenge(client, response, scope)
                     response = send()
+        except httpx.TimeoutException as exc:
+            raise ShipTimeoutError(
+                f"registry {self.address} did not answer {method} {path} within "
+                f"{self._timeout:.0f} s ({type(exc).__name__})",
+                fix="check that the registry is running and not overloaded",
+            ) from exc
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"registry {self.address} is not reachable ({type(exc).__name__}: {exc})",

@@ -1,5 +1,9 @@
 """The Docker engine, through docker-py: build, tag, push, pull, inspect.
 
+Builds go through BuildKit (``cloudship.buildkit``: session-less ``POST /build?version=2``);
+the classic builder is kept only as the fallback for ``DOCKER_BUILDKIT=0`` and engines older
+than API 1.39, and the choice is announced by a ``BuilderChosen`` event.
+
 Credentials reach the engine only as an in-memory ``auth_config`` (the ``X-Registry-Auth``
 header): cloudship never calls ``docker login`` and never writes ``~/.docker/config.json``.
 docker-py reports push and pull failures as stream lines rather than exceptions, so every
@@ -9,25 +13,36 @@ stream is read to its end and any ``error`` line is raised.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudship import buildkit
+from cloudship.deadline import Deadline
 from cloudship.errors import (
     AuthError,
     BuildError,
+    CloudshipError,
     EngineError,
     PushError,
     RegistryError,
-    TimeoutError,
+    ShipTimeoutError,
 )
-from cloudship.events import BuildFinished, BuildStep, EventSink, PushProgress, ignore
+from cloudship.events import (
+    BuilderChosen,
+    BuildFinished,
+    BuildStep,
+    EventSink,
+    PushProgress,
+    ignore,
+)
 from cloudship.images import ImageRef, normalize_platform
 from cloudship.ratelimit import RATE_LIMIT_FIX
 from cloudship.registry import RegistryAuth
@@ -35,10 +50,29 @@ from cloudship.registry import RegistryAuth
 if TYPE_CHECKING:
     import docker
 
+_T = TypeVar("_T")
+
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _BUILT = re.compile(r"(?:^Successfully built |^sha256:)([0-9a-f]{12,64})\s*$")
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
+#: registry answers worth another attempt: 5xx, 429 and cut connections (the manifest PUT that
+#: dockerd sends last is among the calls this retries, by retrying the push)
+_TRANSIENT = re.compile(
+    r"\b(5\d\d|429)\b|too ?many ?requests|connection reset|broken pipe|unexpected EOF|"
+    r"\bEOF\b|server misbehaving|bad gateway|service unavailable|gateway time",
+    re.IGNORECASE,
+)
+PUSH_ATTEMPTS = 4
 _UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp")
+# binfmt_misc entry names of Debian's qemu-user-static -> the platform they run.
+_QEMU_PLATFORMS = {
+    "qemu-aarch64": "linux/arm64",
+    "qemu-x86_64": "linux/amd64",
+    "qemu-arm": "linux/arm/v7",
+    "qemu-ppc64le": "linux/ppc64le",
+    "qemu-s390x": "linux/s390x",
+    "qemu-riscv64": "linux/riscv64",
+}
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
@@ -50,6 +84,8 @@ class BuildResult:
     steps: int
     cache_hits: int
     seconds: float
+    first_miss: str | None = None  # the first step that was not in the cache
+    builder: str = "classic"
 
 
 @dataclass(frozen=True)
@@ -86,6 +122,10 @@ def _familiar(name: str) -> str:
     return name
 
 
+def _is_transient(message: str) -> bool:
+    return bool(_TRANSIENT.search(message))
+
+
 def _classify_stream_error(message: str, action: str) -> type[RegistryError] | type[AuthError]:
     lowered = message.lower()
     if any(word in lowered for word in _AUTH_WORDS):
@@ -101,16 +141,24 @@ def engine_errors(what: str, *, api_errors: bool = True) -> Iterator[None]:
     errors (stream error lines, and with ``api_errors=False`` API errors, are classified where
     streams are read)."""
     import requests
+    import urllib3
     from docker.errors import APIError
 
     try:
         yield
-    except requests.exceptions.ReadTimeout as exc:
-        raise TimeoutError(
+    except CloudshipError:
+        raise
+    except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+        raise ShipTimeoutError(
             f"the Docker engine did not answer in time during {what}",
             fix="check the engine's load; Engine(timeout=...) raises the limit",
         ) from exc
-    except requests.exceptions.ConnectionError as exc:
+    except (
+        requests.exceptions.ConnectionError,
+        urllib3.exceptions.HTTPError,
+        ConnectionError,
+    ) as exc:
+        # A stream cut half-way surfaces as urllib3's or the socket's own error, not requests'.
         raise EngineError(f"lost the Docker engine during {what}: {exc}", fix=ENGINE_FIX) from exc
     except APIError as exc:
         if not api_errors:
@@ -157,7 +205,48 @@ class Engine:
         info = self.client.info()
         return normalize_platform(f"{info.get('OSType', 'linux')}/{info['Architecture']}")
 
+    def emulated_platforms(self) -> frozenset[str]:
+        """Platforms the engine runs through a registered binfmt handler with the F flag
+        (qemu-user-static), e.g. ``{"linux/arm64"}``. Only known for an engine on this
+        machine (no ``DOCKER_HOST``, or a unix socket): the handlers are the kernel's."""
+        host = self._base_url or os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            return frozenset()
+        found = set()
+        for entry, platform in _QEMU_PLATFORMS.items():
+            try:
+                text = Path("/proc/sys/fs/binfmt_misc", entry).read_text()
+            except OSError:
+                continue
+            lines = text.splitlines()
+            flags = next((line.split(":", 1)[1] for line in lines if line.startswith("flags:")), "")
+            if lines and lines[0] == "enabled" and "F" in flags:
+                found.add(platform)
+        return frozenset(found - {self.host_platform})
+
     # -- build ---------------------------------------------------------------------------
+
+    @cached_property
+    def api_version(self) -> tuple[int, int]:
+        major, _, minor = str(self.client.api.api_version).partition(".")
+        return int(major), int(minor or 0)
+
+    @cached_property
+    def engine_major(self) -> int:
+        """The engine's major version (20 for 20.10): its built-in Dockerfile frontend's age."""
+        version = str(self.client.version().get("Version", "0"))
+        found = re.match(r"\d+", version)
+        return int(found[0]) if found else 0
+
+    def builder(self) -> tuple[str, str]:
+        """``("buildkit", "")`` or ``("classic", why)``: BuildKit unless ``DOCKER_BUILDKIT=0``
+        (the switch the Docker CLI reads) or the engine's API predates it (1.39, Engine 18.09)."""
+        if os.environ.get("DOCKER_BUILDKIT", "").strip().lower() in ("0", "false", "no"):
+            return "classic", "DOCKER_BUILDKIT=0 is set"
+        if self.api_version < (1, 39):
+            version = ".".join(map(str, self.api_version))
+            return "classic", f"the engine's API {version} predates BuildKit (1.39)"
+        return "buildkit", ""
 
     def build(
         self,
@@ -169,12 +258,128 @@ class Engine:
         target: str | None = None,
         platform: str | None = None,
         labels: dict[str, str] | None = None,
+        cache_from: Sequence[str] = (),
+        no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
-        """Build ``context`` reusing the layer cache; one ``BuildStep`` event per instruction."""
+        """Build ``context`` with BuildKit (see ``cloudship.buildkit``), or the classic builder
+        as a fallback, announced by a ``BuilderChosen`` event. Events follow each step;
+        ``cache_from`` names images (tags or digests, never ids) whose inline cache is reused."""
+        started = time.monotonic()
+        builder, reason = self.builder()
+        on_event(BuilderChosen(builder=builder, reason=reason))
+        if builder == "classic":
+            return self._build_classic(
+                context,
+                tag=tag,
+                dockerfile=dockerfile,
+                buildargs=buildargs,
+                target=target,
+                platform=platform,
+                labels=labels,
+                cache_from=cache_from,
+                no_cache=no_cache,
+                network_mode=network_mode,
+                started=started,
+                on_event=on_event,
+            )
         from docker.errors import APIError
 
-        started = time.monotonic()
+        buildkit.refuse_session_only(context / dockerfile, heredocs=self.engine_major >= 23)
+        request = buildkit.BuildKitRequest(
+            tag=tag,
+            dockerfile=dockerfile,
+            # Inline cache metadata in the image config: the pushed image then serves as a
+            # registry cache for a machine with an empty build cache.
+            buildargs={"BUILDKIT_INLINE_CACHE": "1", **(buildargs or {})},
+            target=target,
+            platform=platform,
+            labels=dict(labels or {}),
+            cache_from=tuple(cache_from),
+            no_cache=no_cache,
+            network_mode=network_mode,
+        )
+        tracker = buildkit.BuildTracker(on_event)
+        previous = self._raw_inspect(tag)
+        try:
+            with engine_errors(f"building {context}", api_errors=False):
+                tar = buildkit.context_tar(context, dockerfile)
+                for chunk in buildkit.post_build(self.client.api, tar, request):
+                    tracker.feed(chunk)
+        except APIError as exc:
+            raise BuildError(
+                f"docker build of {context} was refused: {exc.explanation or exc}",
+                log_tail=[],
+                fix="check the Dockerfile and the build options",
+            ) from exc
+        if not tracker.image_id:
+            raise tracker.error("the build ended without an image id")
+        image_id = self._keep_identical(tracker.image_id, previous, tag)
+        steps = tracker.finished
+        first_miss = next((s.instruction for s in steps if not s.cached), None)
+        hits = sum(s.cached for s in steps)
+        seconds = time.monotonic() - started
+        on_event(
+            BuildFinished(
+                image_id=image_id,
+                steps=len(steps),
+                cache_hits=hits,
+                seconds=seconds,
+                first_miss=first_miss,
+                platform=platform,
+            )
+        )
+        return BuildResult(image_id, len(steps), hits, seconds, first_miss, "buildkit")
+
+    def _raw_inspect(self, image: str) -> dict[str, Any] | None:
+        from docker.errors import ImageNotFound
+
+        try:
+            with engine_errors(f"inspecting image {image}", api_errors=False):
+                return self.client.api.inspect_image(image)  # type: ignore[no-any-return]
+        except ImageNotFound:
+            return None
+
+    def _keep_identical(self, built: str, previous: dict[str, Any] | None, tag: str) -> str:
+        """The previous build's image id when the new image is the same image.
+
+        The 20.10 engine's BuildKit writes its inline cache metadata (``BUILDKIT_INLINE_CACHE``)
+        in a different order on each build, so a fully cached rebuild gets a new image id with
+        the same layers and config — which would push and deploy an unchanged source again.
+        When everything the engine reports about the image (layers, config, platform, creation
+        time) but its id is unchanged, the previous image is kept and the new one removed.
+        """
+        if previous is None or previous["Id"] == built:
+            return built
+        new = self._raw_inspect(built)
+        volatile = ("Id", "RepoTags", "RepoDigests", "Metadata")
+        if new is None or any(new.get(k) != previous.get(k) for k in new if k not in volatile):
+            return built
+        with engine_errors(f"keeping the unchanged image {tag}"):
+            name, _, version = tag.rpartition(":")
+            self.client.api.tag(previous["Id"], name, tag=version, force=True)
+            self.client.api.remove_image(built)
+        return str(previous["Id"])
+
+    def _build_classic(
+        self,
+        context: Path,
+        *,
+        tag: str,
+        dockerfile: str,
+        buildargs: dict[str, str] | None,
+        target: str | None,
+        platform: str | None,
+        labels: dict[str, str] | None,
+        cache_from: Sequence[str],
+        no_cache: bool,
+        network_mode: str | None,
+        started: float,
+        on_event: EventSink,
+    ) -> BuildResult:
+        from docker.errors import APIError
+
         try:
             with engine_errors(f"building {context}", api_errors=False):
                 stream = self.client.api.build(
@@ -185,6 +390,9 @@ class Engine:
                     target=target,
                     platform=platform,
                     labels=labels or None,
+                    cache_from=list(cache_from) or None,
+                    nocache=no_cache,
+                    network_mode=network_mode,
                     rm=True,
                     forcerm=True,
                     decode=True,
@@ -206,11 +414,15 @@ class Engine:
         cached = False
         steps = hits = 0
 
+        first_miss: str | None = None
+
         def finish_step() -> None:
-            nonlocal steps, hits
+            nonlocal steps, hits, first_miss
             if step is not None:
                 steps += 1
                 hits += cached
+                if not cached and first_miss is None:
+                    first_miss = step[2]
                 on_event(BuildStep(step=step[0], total=step[1], instruction=step[2], cached=cached))
 
         for chunk in stream:
@@ -247,8 +459,16 @@ class Engine:
         if not image_id.startswith("sha256:"):
             image_id = self.client.images.get(image_id).id
         seconds = time.monotonic() - started
-        on_event(BuildFinished(image_id=image_id, steps=steps, cache_hits=hits, seconds=seconds))
-        return BuildResult(image_id, steps, hits, seconds)
+        on_event(
+            BuildFinished(
+                image_id=image_id,
+                steps=steps,
+                cache_hits=hits,
+                seconds=seconds,
+                first_miss=first_miss,
+            )
+        )
+        return BuildResult(image_id, steps, hits, seconds, first_miss, "classic")
 
     # -- images --------------------------------------------------------------------------
 
@@ -290,15 +510,30 @@ class Engine:
         *,
         on_event: EventSink = ignore,
         target: str | None = None,
+        deadline: Deadline | None = None,
     ) -> PushResult:
         """Push ``ref`` (a tag); return the manifest digest the registry stored.
 
         Raises ``AuthError`` when the registry refuses the credentials and ``PushError`` for
-        any other error line in the stream.
+        any other error line in the stream. A failure the registry may not repeat (HTTP 5xx or
+        429, a reset connection) is retried with back-off: a push is idempotent (layers the
+        registry has are skipped, the manifest PUT is repeated). ``deadline`` bounds the whole
+        push, retries and a registry that stops answering included (``ShipTimeoutError``).
         """
+        return self._retrying(
+            lambda: self._push_once(ref, auth, on_event, target, deadline), ref, "push", deadline
+        )
 
-        def start() -> Iterable[dict[str, Any]]:
-            return self.client.api.push(  # type: ignore[no-any-return]
+    def _push_once(
+        self,
+        ref: ImageRef,
+        auth: RegistryAuth | None,
+        on_event: EventSink,
+        target: str | None,
+        deadline: Deadline | None,
+    ) -> PushResult:
+        def start(api: docker.APIClient) -> Iterable[dict[str, Any]]:
+            return api.push(  # type: ignore[no-any-return]
                 ref.name,
                 tag=ref.tag,
                 stream=True,
@@ -310,7 +545,7 @@ class Engine:
         sizes: dict[str, int] = {}
         pushed: set[str] = set()
         existing: set[str] = set()
-        for line in self._lines(start, ref, "push"):
+        for line in self._lines(start, ref, "push", deadline):
             layer, status = line.get("id"), str(line.get("status", ""))
             if isinstance(line.get("aux"), dict) and line["aux"].get("Digest"):
                 digest = line["aux"]["Digest"]
@@ -341,12 +576,20 @@ class Engine:
             bytes_pushed=sum(sizes.get(layer, 0) for layer in pushed),
         )
 
-    def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
-        """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id."""
-        assert ref.digest or ref.tag, "pull an exact reference"
+    def pull(
+        self, ref: ImageRef, auth: RegistryAuth | None, *, deadline: Deadline | None = None
+    ) -> str:
+        """Pull ``ref`` (normally ``repo@sha256:…``) from its registry; return the image id.
 
-        def start() -> Iterable[dict[str, Any]]:
-            return self.client.api.pull(  # type: ignore[no-any-return]
+        Retried like :meth:`push`; ``deadline`` bounds the whole pull."""
+        assert ref.digest or ref.tag, "pull an exact reference"
+        return self._retrying(lambda: self._pull_once(ref, auth, deadline), ref, "pull", deadline)
+
+    def _pull_once(
+        self, ref: ImageRef, auth: RegistryAuth | None, deadline: Deadline | None
+    ) -> str:
+        def start(api: docker.APIClient) -> Iterable[dict[str, Any]]:
+            return api.pull(  # type: ignore[no-any-return]
                 ref.name,
                 tag=ref.digest or ref.tag,
                 stream=True,
@@ -354,29 +597,88 @@ class Engine:
                 auth_config=auth.docker_auth_config() if auth else None,
             )
 
-        for _ in self._lines(start, ref, "pull"):
+        for _ in self._lines(start, ref, "pull", deadline):
             pass
         info = self.inspect(str(ref))
         if info is None:
             raise RegistryError(f"pull of {ref} finished but the engine does not have the image")
         return info.id
 
+    def _retrying(
+        self, once: Callable[[], _T], ref: ImageRef, action: str, deadline: Deadline | None
+    ) -> _T:
+        """``once()`` again after a transient registry failure, with bounded back-off."""
+        from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, RegistryError | EngineError) and _is_transient(str(exc))
+
+        def stop(state: RetryCallState) -> bool:
+            too_many = bool(stop_after_attempt(PUSH_ATTEMPTS)(state))
+            return too_many or (deadline is not None and deadline.remaining() < 1.0)
+
+        def wait(state: RetryCallState) -> float:
+            pause = min(0.5 * 2.0 ** (state.attempt_number - 1), 4.0)
+            return min(pause, deadline.remaining()) if deadline else pause
+
+        for attempt in Retrying(
+            retry=retry_if_exception(transient), stop=stop, wait=wait, reraise=True
+        ):
+            with attempt:
+                if deadline is not None:
+                    deadline.check(f"{action} of {ref}")
+                return once()
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _streaming_api(self, deadline: Deadline | None) -> docker.APIClient:
+        """A client whose socket timeout is what is left of ``deadline``: a registry that stops
+        answering makes the engine's stream go quiet, and a quiet stream must not outlive the
+        ship (the shared client waits ``timeout``, 600 s, per read)."""
+        if deadline is None:
+            return self.client.api
+        import docker
+        from docker.utils import kwargs_from_env
+
+        kwargs: dict[str, Any] = (
+            {"base_url": self._base_url} if self._base_url else kwargs_from_env()
+        )
+        return docker.APIClient(
+            **kwargs,
+            timeout=max(0.5, deadline.remaining()),
+            version=self.client.api.api_version,
+        )
+
     def _lines(
-        self, start: Callable[[], Iterable[dict[str, Any]]], ref: ImageRef, action: str
+        self,
+        start: Callable[[docker.APIClient], Iterable[dict[str, Any]]],
+        ref: ImageRef,
+        action: str,
+        deadline: Deadline | None,
     ) -> Iterator[dict[str, Any]]:
         """Start the stream and yield every line, raising on the first error line (docker-py
         does not)."""
         from docker.errors import APIError
 
+        api = self._streaming_api(deadline)
         try:
             with engine_errors(f"{action} of {ref}", api_errors=False):
-                yield from self._checked(start(), ref, action)
+                for line in self._checked(start(api), ref, action):
+                    if deadline is not None:
+                        deadline.check(f"{action} of {ref}")
+                    yield line
+        except TimeoutError as exc:
+            if deadline is not None and deadline.remaining() < 1.0:
+                raise deadline.error(f"{action} of {ref}") from exc
+            raise
         except APIError as exc:
             text = str(exc.explanation or exc)
             kind = _classify_stream_error(text, action)
             if "toomanyrequests" in text.lower():  # Docker Hub's pull limit
                 raise RegistryError(f"{action} of {ref}: {text}", fix=RATE_LIMIT_FIX) from exc
             raise kind(f"{action} of {ref}: {text}") from exc
+        finally:
+            if api is not self.client.api:
+                api.close()
 
     @staticmethod
     def _checked(

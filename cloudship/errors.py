@@ -17,8 +17,10 @@
     │   ├── HealthCheckFailed           the new revision never became healthy (log tail,
     │   │                               what was rolled back)
     │   ├── RevisionNotFoundError       rollback target does not exist
+    │   ├── ConcurrentShipError         another ship/rollback of the service is under way
     │   └── ServiceNotFoundError        the named service is not deployed on that target
-    ├── TimeoutError                    an operation ran out of its time budget
+    ├── ShipTimeoutError                an operation ran out of its time budget
+    │                                   (``TimeoutError``: deprecated alias)
     └── MultiTargetError                some targets of a multi-target ship failed (carries
                                         the shipments that succeeded and each failure)
 
@@ -30,6 +32,7 @@ or ``repr()`` of an error ever contains a credential.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -74,7 +77,10 @@ class BuildError(EngineError):
     def __init__(self, message: str, *, log_tail: list[str], fix: str | None = None) -> None:
         self.log_tail = log_tail
         tail = "\n".join(f"    {line}" for line in log_tail)
-        super().__init__(f"{message}\n  build output (last lines):\n{tail}", fix=fix)
+        # No output to show (a refused option, a Dockerfile problem found before building):
+        # no empty "build output" block.
+        text = f"{message}\n  build output (last lines):\n{tail}" if log_tail else message
+        super().__init__(text, fix=fix)
 
 
 class AuthError(CloudshipError):
@@ -127,12 +133,29 @@ class RevisionNotFoundError(DeployError):
     """A rollback named a revision the service does not have."""
 
 
+class ConcurrentShipError(DeployError):
+    """Another ship (or rollback) of the same service holds its lock; ``holder`` names it."""
+
+    def __init__(self, message: str, *, holder: str, fix: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message, fix=fix)
+
+
 class ServiceNotFoundError(DeployError):
     """status/logs/rollback named a service the target does not run."""
 
 
-class TimeoutError(CloudshipError, builtins.TimeoutError):
-    """An operation ran out of its time budget; also a builtin ``TimeoutError``."""
+class ShipTimeoutError(CloudshipError, builtins.TimeoutError):
+    """An operation ran out of its time budget; also a builtin ``TimeoutError``.
+
+    Named so that ``from cloudship import *`` does not shadow the builtin ``TimeoutError``;
+    ``except TimeoutError`` (the builtin) still catches it.
+    """
+
+
+if TYPE_CHECKING:
+    #: Deprecated alias of ``ShipTimeoutError``.
+    TimeoutError = ShipTimeoutError
 
 
 class MultiTargetError(CloudshipError):
@@ -155,10 +178,30 @@ class MultiTargetError(CloudshipError):
         )
 
 
+def deprecated_timeout_alias(stacklevel: int = 2) -> type[ShipTimeoutError]:
+    """``ShipTimeoutError``, with a DeprecationWarning for code that still says TimeoutError."""
+    warnings.warn(
+        "cloudship's TimeoutError is now ShipTimeoutError; the old name will be removed",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return ShipTimeoutError
+
+
+def __getattr__(name: str) -> type[ShipTimeoutError]:
+    # The old name stays importable (``from cloudship.errors import TimeoutError``) with a
+    # DeprecationWarning, but is left out of ``__all__``: a star import must not shadow the
+    # builtin ``TimeoutError`` (whose ``except`` would then miss socket and asyncio timeouts).
+    if name == "TimeoutError":
+        return deprecated_timeout_alias(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AuthError",
     "BuildError",
     "CloudshipError",
+    "ConcurrentShipError",
     "ConfigError",
     "DeployError",
     "EngineError",
@@ -171,6 +214,6 @@ __all__ = [
     "RegistryError",
     "RevisionNotFoundError",
     "ServiceNotFoundError",
+    "ShipTimeoutError",
     "SourceError",
-    "TimeoutError",
 ]

@@ -25,21 +25,67 @@ class Notice(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BuilderChosen(Event):
+    """Which builder runs the build: ``"buildkit"`` normally, ``"classic"`` as a fallback, with
+    the reason (``DOCKER_BUILDKIT=0``, or an engine API older than 1.39)."""
+
+    builder: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildStepStarted(Event):
+    """A Dockerfile instruction started (BuildKit builds only; ``stage`` names a multi-stage
+    build's stage, None for the last or only one)."""
+
+    step: int
+    total: int
+    instruction: str
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildLog(Event):
+    """One line a running step printed (BuildKit builds only)."""
+
+    step: int
+    instruction: str
+    line: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BuildStep(Event):
-    """One Dockerfile instruction finished; ``cached`` is True when the layer cache was hit."""
+    """One Dockerfile instruction finished; ``cached`` is True when the layer cache was hit.
+    ``seconds`` is the step's own duration (0 for the classic builder, which does not say)."""
 
     step: int
     total: int
     instruction: str
     cached: bool
+    seconds: float = 0.0
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DockerfileWarning(Event):
+    """Advice about the Dockerfile (e.g. ``code="layer-order"``); also in ``Shipment.warnings``."""
+
+    code: str
+    line: int
+    message: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildFinished(Event):
+    """The build ended; ``first_miss`` is the first step that was not in the cache (None when
+    every step was), ``platform`` what it was built for."""
+
     image_id: str
     steps: int
     cache_hits: int
     seconds: float
+    first_miss: str | None = None
+    platform: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,8 +111,9 @@ class PushFinished(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeployPhase(Event):
-    """A runtime phase. The local runtime emits: pull, canary, start, probe, rollback,
-    unchanged, done; other runtimes document their own."""
+    """A runtime phase. The local runtime emits: waiting (for another ship's lock), unchanged,
+    pull, start, probe (again as progress, with what the app answered), switch, rollback,
+    done; other runtimes document their own."""
 
     phase: str
     detail: str = ""

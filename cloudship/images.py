@@ -14,6 +14,7 @@ is ``localhost``; otherwise the reference is on Docker Hub. Nothing here touches
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -53,14 +54,45 @@ def parse_digest(text: str) -> str:
     return text
 
 
+_PORT = re.compile(r"^[0-9]{1,5}$")
+
+
 def is_loopback_host(registry: str) -> bool:
-    """True when ``registry`` (``host[:port]``) names this machine: plain HTTP is safe there."""
-    host = (
-        registry[1 : registry.find("]")]
-        if registry.startswith("[")
-        else registry.split(":", maxsplit=1)[0]
-    )
-    return host == "localhost" or host.startswith("127.") or host == "::1"
+    """True when ``registry`` (``host[:port]``) names this machine: plain HTTP is safe there.
+
+    Decided by parsing, never by prefix: an IPv4 literal in 127.0.0.0/8, the IPv6 literal
+    ``::1`` (bare or as ``[::1]``), or exactly ``localhost``, each with an optional port.
+    ``127.evil.example`` or ``localhost.evil.example`` are DNS names anyone can point anywhere.
+    """
+    if not isinstance(registry, str):
+        return False
+    host, port = registry, ""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return False
+        host, rest = host[1:end], host[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                return False
+            port = rest[1:]
+            if not _PORT.match(port):
+                return False
+        return _is_loopback_ip(host, version=6)
+    if host.count(":") > 1:  # a bare IPv6 literal, which cannot carry a port
+        return _is_loopback_ip(host, version=6)
+    host, sep, port = host.partition(":")
+    if sep and not _PORT.match(port):
+        return False
+    return host == "localhost" or _is_loopback_ip(host, version=4)
+
+
+def _is_loopback_ip(text: str, *, version: int) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address.version == version and address.is_loopback
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,19 +12,14 @@ settings too (type checkers flag those: use ``settings=`` in typed code).
 """
 
 import functools
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import (
-    AfterValidator,
     ConfigDict,
-    Field,
     SecretStr,
     SkipValidation,
-    StrictBool,
-    StrictInt,
     TypeAdapter,
     ValidationError,
 )
@@ -33,6 +28,25 @@ from typing_extensions import TypedDict
 from cloudship.engine import Engine
 from cloudship.errors import ConfigError
 from cloudship.events import EventSink
+from cloudship.validation import (
+    BuildArgs,
+    Cpu,
+    DockerfilePath,
+    EnvMap,
+    EventCallback,
+    Flag,
+    HealthPath,
+    Hint,
+    Memory,
+    Platform,
+    Port,
+    Replicas,
+    SecretMap,
+    ServiceName,
+    Tag,
+    Timeout,
+    config_error,
+)
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -49,45 +63,40 @@ class CliFlag:
     ship_only: bool = False
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-Cpu = Annotated[
-    float,
-    AfterValidator(_finite),
-    Field(ge=0.01, le=1024),
-]
-Seconds = Annotated[float, AfterValidator(_finite), Field(gt=0, le=86400)]
-
-
 class ShipOptions(TypedDict, total=False):
     """Keyword options of ``ship()`` and ``plan()``; each may be left out."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)  # type: ignore[misc]
+    # strict: keyword arguments are Python values, so port="80" is as wrong as port=True.
+    # The types (cloudship.validation) carry the ranges and rules and the fix hints.
+    __pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)  # type: ignore[misc]
 
-    name: Annotated[str | None, CliFlag("service name (default: the directory's name)")]
-    tag: Annotated[str | None, CliFlag("image tag (default: git SHA, else content-derived)")]
-    port: Annotated[StrictInt | None, Field(ge=1, le=65535), CliFlag("port the app listens on")]
-    env: Annotated[
-        Mapping[str, str] | None, CliFlag("KEY=VALUE (repeatable)", ("--env", "-e"), "pairs")
-    ]
+    name: Annotated[ServiceName | None, CliFlag("service name (default: the directory's name)")]
+    tag: Annotated[Tag | None, CliFlag("image tag (default: git SHA, else content-derived)")]
+    port: Annotated[Port | None, CliFlag("port the app listens on")]
+    env: Annotated[EnvMap | None, CliFlag("KEY=VALUE (repeatable)", ("--env", "-e"), "pairs")]
     secrets: Annotated[
-        Mapping[str, str | SecretStr] | None,
+        SecretMap | None,
         CliFlag("KEY=VALUE, or KEY to read $KEY (repeatable)", ("--secret",), "secret"),
     ]
-    health_path: Annotated[str | None, CliFlag("HTTP path the health gate probes")]
+    health_path: Annotated[HealthPath | None, CliFlag("HTTP path the health gate probes")]
     cpu: Annotated[Cpu | None, CliFlag("vCPUs, e.g. 0.5")]
-    memory: Annotated[str | None, CliFlag("memory, e.g. 512Mi")]
-    replicas: Annotated[StrictInt | None, Field(ge=0, le=1000), CliFlag("replicas")]
-    platform: Annotated[str | None, CliFlag("os/arch to build and run, e.g. linux/amd64")]
-    force: Annotated[StrictBool, CliFlag("push and deploy even if unchanged", kind="flag")]
-    timeout: Annotated[Seconds, CliFlag("seconds the whole ship may take", ship_only=True)]
+    memory: Annotated[Memory | None, CliFlag("memory, e.g. 512Mi")]
+    replicas: Annotated[Replicas | None, CliFlag("replicas")]
+    platform: Annotated[Platform | None, CliFlag("os/arch to build and run, e.g. linux/amd64")]
+    dockerfile: Annotated[
+        DockerfilePath | None,
+        CliFlag("the Dockerfile (default: SOURCE/Dockerfile)", ("--file", "-f")),
+    ]
+    build_args: Annotated[
+        BuildArgs | None,
+        CliFlag("build argument KEY=VALUE (repeatable)", ("--build-arg",), "pairs"),
+    ]
+    no_cache: Annotated[Flag, CliFlag("rebuild every step", kind="flag")]
+    force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
+    timeout: Annotated[Timeout, CliFlag("seconds the whole ship may take", ship_only=True)]
     #: provider settings, e.g. ``{"host_port": 8080}``
-    settings: Mapping[str, Any] | None
-    on_event: Annotated[Callable[..., object] | None, SkipValidation]
+    settings: Annotated[Mapping[str, Any] | None, Hint("pass settings={'host_port': 8080}")]
+    on_event: EventCallback
     engine: Annotated[Engine | None, SkipValidation]
 
 
@@ -109,6 +118,9 @@ class Options:
     memory: str | None = None
     replicas: int | None = None
     platform: str | None = None
+    dockerfile: str | None = None
+    build_args: Mapping[str, str] | None = None
+    no_cache: bool = False
     force: bool = False
     timeout: float = DEFAULT_TIMEOUT
     settings: Mapping[str, Any] | None = None
@@ -125,26 +137,20 @@ def _adapter() -> TypeAdapter[ShipOptions]:
 def read_options(given: Mapping[str, Any]) -> Options:
     """Validate ``ship``/``plan`` keywords; unknown keywords become provider settings.
 
-    Raises ``ConfigError`` naming each bad option (never its value: it may be a secret)."""
-    from cloudship.config import validation_problems
-
+    Raises ``ConfigError`` naming each bad option and what it accepts (never its value: it
+    may be a secret)."""
     options = {k: v for k, v in given.items() if k in OPTION_NAMES}
     extra = {k: v for k, v in given.items() if k not in OPTION_NAMES}
-    for key in ("env", "secrets", "settings"):
-        if options.get(key) is not None and not isinstance(options[key], Mapping):
-            raise ConfigError(
-                f"{key} must be a mapping of names to values, not a {type(options[key]).__name__}",
-                fix=f"pass {key}={{'NAME': 'value'}}",
-            )
-    if options.get("on_event") is not None and not callable(options["on_event"]):
-        raise ConfigError("on_event must be callable", fix="pass a function taking an Event")
+    given_settings = options.get("settings")
+    if given_settings is not None and not isinstance(given_settings, Mapping):
+        raise ConfigError(
+            f"settings must be a mapping of names to values, not {type(given_settings).__name__}",
+            fix="pass settings={'host_port': 8080}",
+        )
     try:
         checked = _adapter().validate_python(options)
     except ValidationError as exc:
-        raise ConfigError(
-            f"invalid options: {validation_problems(exc)}",
-            fix="see help(cloudship.ship) for each option's type and range",
-        ) from None
+        raise config_error(exc, ShipOptions, where="options") from None
     settings = {**(checked.get("settings") or {}), **extra}
     values: dict[str, Any] = {k: v for k, v in checked.items() if v is not None and k != "settings"}
     return Options(**values, settings=settings)

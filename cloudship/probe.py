@@ -1,10 +1,19 @@
-"""The HTTP health probe every runtime uses to gate a deploy."""
+"""The HTTP health probe every runtime uses to gate a deploy.
+
+The probe keeps a tally of what the app answered (``HTTP 503``, ``connection refused``, …), so
+a gate that fails says what it saw, and it reports progress while it waits.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -12,6 +21,30 @@ class ProbeResult:
     healthy: bool
     reason: str
     attempts: int
+    #: every answer (or failure to answer) and how often it came
+    answers: dict[str, int] = field(default_factory=dict)
+
+
+def describe(exc: httpx.HTTPError, request_timeout: float) -> str:
+    """A failed attempt in words a user knows."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {request_timeout:g} s"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection closed without an answer"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "connection reset"
+    return type(exc).__name__
+
+
+def tally(answers: Counter[str]) -> str:
+    """``"12 x HTTP 503, 3 x connection refused"``, most frequent first."""
+    return ", ".join(f"{count} x {what}" for what, count in answers.most_common())
 
 
 def wait_healthy(
@@ -22,6 +55,8 @@ def wait_healthy(
     interval: float = 0.25,
     first_interval: float = 0.02,
     request_timeout: float = 2.0,
+    on_progress: Callable[[str], None] | None = None,
+    progress_every: float = 2.0,
 ) -> ProbeResult:
     """Poll ``url`` until it answers below HTTP 400, ``timeout`` passes, or ``check_alive``
     returns a reason the app can no longer come up (e.g. "container exited with code 1").
@@ -29,34 +64,47 @@ def wait_healthy(
     Failing fast on ``check_alive`` is what keeps a crash-looping app from costing the whole
     timeout. The wait between attempts starts at ``first_interval`` and doubles up to
     ``interval``: most apps answer within a few hundred ms of starting, and a fixed 0.25 s
-    step would add up to that much to every deploy.
+    step would add up to that much to every deploy. ``on_progress`` is called about every
+    ``progress_every`` seconds with what the app has answered so far.
     """
     import httpx
 
-    deadline = time.monotonic() + timeout
-    pause = min(first_interval, interval)
-    attempts = 0
-    last = "no answer yet"
     from cloudship.distribution import system_ssl_context
 
+    started = time.monotonic()
+    deadline = started + timeout
+    next_report = started + progress_every
+    pause = min(first_interval, interval)
+    answers: Counter[str] = Counter()
+    last = "no answer yet"
     with httpx.Client(
         timeout=request_timeout, follow_redirects=False, verify=system_ssl_context()
     ) as client:
         while True:
-            attempts += 1
             try:
                 status = client.get(url).status_code
-                if status < 400:
-                    return ProbeResult(True, f"HTTP {status}", attempts)
                 last = f"HTTP {status}"
+                answers[last] += 1
+                if status < 400:
+                    return ProbeResult(True, last, answers.total(), dict(answers))
             except httpx.HTTPError as exc:
-                last = type(exc).__name__
+                last = describe(exc, request_timeout)
+                answers[last] += 1
             dead = check_alive()
             if dead:
-                return ProbeResult(False, dead, attempts)
-            if time.monotonic() >= deadline:
                 return ProbeResult(
-                    False, f"no healthy answer within {timeout:.0f} s ({last})", attempts
+                    False, f"{dead}; it answered {tally(answers)}", answers.total(), dict(answers)
                 )
-            time.sleep(pause)
+            now = time.monotonic()
+            if now >= deadline:
+                return ProbeResult(
+                    False,
+                    f"no healthy answer within {timeout:.0f} s: {tally(answers)} (last: {last})",
+                    answers.total(),
+                    dict(answers),
+                )
+            if on_progress is not None and now >= next_report:
+                on_progress(f"{now - started:.0f} s: {tally(answers)}")
+                next_report = now + progress_every
+            time.sleep(min(pause, max(0.0, deadline - now)))
             pause = min(pause * 2, interval)

@@ -15,103 +15,78 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef, is_loopback_host
 from cloudship.registry import Registry, RegistryAuth
 from cloudship.revisions import revision_id
+from cloudship.validation import (
+    Cpu,
+    EnvMap,
+    HealthPath,
+    Memory,
+    Platform,
+    Port,
+    Replicas,
+    SecretMap,
+    ServiceName,
+    parse_memory,
+    suggested_service_name,
+)
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def service_name(text: str) -> str:
     """A service name every runtime accepts (DNS label): raise ``ConfigError`` otherwise."""
-    if not _SERVICE_NAME.match(text):
+    if not isinstance(text, str) or not _SERVICE_NAME.match(text):
+        shown = repr(text) if isinstance(text, str) and len(text) <= 80 else type(text).__name__
+        suggestion = suggested_service_name(text) if isinstance(text, str) else "app"
         raise ConfigError(
-            f"invalid service name {text!r}: use 1-63 lower-case letters, digits and '-', "
+            f"invalid service name {shown}: use 1-63 lower-case letters, digits and '-', "
             "starting and ending with a letter or digit",
-            fix=f"pass name={re.sub(r'[^a-z0-9-]+', '-', text.lower()).strip('-') or 'app'!r}",
+            fix=f"pass name={suggestion!r}",
         )
     return text
 
 
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|KB|MB|GB|TB|B)?\s*$", re.I)
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "ki": 1024,
-    "mi": 1024**2,
-    "gi": 1024**3,
-    "ti": 1024**4,
-    "k": 1000,
-    "m": 1000**2,
-    "g": 1000**3,
-    "t": 1000**4,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-}
-
-
 def memory_bytes(text: str) -> int:
     """``"512Mi"`` → 536870912. Kubernetes-style units; ``ConfigError`` when unreadable."""
-    match = _MEMORY.match(text)
-    if not match:
+    try:
+        return parse_memory(text)
+    except (TypeError, ValueError):
         raise ConfigError(
             f"invalid memory {text!r}",
             fix="use a number with a unit, e.g. '512Mi' or '1Gi'",
-        )
-    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+        ) from None
 
 
 class ServiceSpec(BaseModel):
-    """What to run, independent of where. Each runtime validates it before creating anything."""
+    """What to run, independent of where. Each runtime validates it before creating anything.
+
+    The field types (``cloudship.validation``) are the portable floor every runtime may rely
+    on: a DNS-label name, a port that is not a bool, finite cpu of at least 0.01, memory of at
+    least 6Mi, a valid URL path to probe, string-valued env. Runtimes add their own tables in
+    ``Runtime.validate``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    name: str
-    port: int = Field(ge=1, le=65535)
-    env: dict[str, str] = Field(default_factory=dict)
-    secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    health_path: str = "/"
-    cpu: float | None = Field(default=None, gt=0)
-    memory: str | None = None
-    replicas: int = Field(default=1, ge=0)
-    max_replicas: int | None = Field(default=None, ge=1)
-    platform: str | None = None
+    name: ServiceName
+    port: Port
+    env: EnvMap = Field(default_factory=dict)
+    secrets: SecretMap = Field(default_factory=dict)
+    health_path: HealthPath = "/"
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+    replicas: Replicas = 1
+    max_replicas: Annotated[Replicas, Field(ge=1)] | None = None
+    platform: Platform | None = None
     public: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return service_name(value)
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: str | None) -> str | None:
-        if value is not None:
-            memory_bytes(value)
-        return value
-
-    @field_validator("health_path")
-    @classmethod
-    def _health_path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"health_path {value!r} must start with '/'")
-        return value
-
-    @field_validator("env", "secrets")
-    @classmethod
-    def _env_names(cls, value: dict[str, object]) -> dict[str, object]:
-        for key in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise ValueError(f"environment variable name {key!r} is not valid")
-        return value
 
     def fingerprint(self, image: str) -> str:
         """A stable hash of everything that defines a revision (image + spec).

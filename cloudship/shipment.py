@@ -10,14 +10,31 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class BuildSummary(BaseModel):
+    """``first_miss`` is the first step that was not in the layer cache (None: all were)."""
+
     model_config = ConfigDict(defer_build=True)
 
     image_id: str
     steps: int
     cache_hits: int
+    first_miss: str | None = None
+    platform: str | None = None
+    builder: str | None = None  # "buildkit", or "classic" for the fallback
+    seconds: float | None = None
+
+
+class BuildWarning(BaseModel):
+    """Advice about the Dockerfile; ``code`` names the check (``"layer-order"``), ``line`` the
+    Dockerfile line it is about."""
+
+    code: str
+    line: int
+    message: str
 
 
 class PushSummary(BaseModel):
+    """What the push moved: ``bytes_pushed`` is the size of the layers the registry lacked."""
+
     model_config = ConfigDict(defer_build=True)
 
     skipped: bool
@@ -47,6 +64,7 @@ class Shipment(BaseModel):
     build: BuildSummary | None = None
     push: PushSummary | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    warnings: list[BuildWarning] = Field(default_factory=list)
 
 
 class ShipPlan(BaseModel):
@@ -61,3 +79,5 @@ class ShipPlan(BaseModel):
     digest: str | None
     changed: bool
     actions: list[str]
+    warnings: list[BuildWarning] = Field(default_factory=list)
+    build: BuildSummary | None = None

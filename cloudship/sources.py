@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cloudship.errors import ConfigError, SourceError
 from cloudship.images import ImageRef
+from cloudship.validation import check_source, path_problem
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,24 @@ def _service_name_from(text: str) -> str:
 
 
 def detect(source: str | Path, dockerfile: str = "Dockerfile") -> Source:
-    """Classify ``source``; raise ``SourceError`` naming the problem and the fix."""
+    """Classify ``source``; raise ``SourceError`` naming the problem and the fix.
+
+    Nothing is read but file metadata: a Dockerfile outside the build directory (``..``, an
+    absolute path, a symlink that leaves it) is refused without being opened, so its content
+    can never reach a build log or a message.
+    """
+    check_source(source)
     path = Path(source)
-    if path.is_dir():
-        if not (path / dockerfile).is_file():
-            raise SourceError(
-                f"{path} has no {dockerfile}",
-                fix=f"add a {dockerfile} to {path}, or name another one with [app] dockerfile "
-                "in cloudship.toml (CLOUDSHIP_APP_DOCKERFILE)",
-            )
-        return BuildSource(path=path, dockerfile=dockerfile)
-    if path.exists():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:
+        raise SourceError(
+            f"cannot look at {path}: {exc.strerror or type(exc).__name__}",
+            fix="check the path and its permissions",
+        ) from None
+    if is_dir:
+        return BuildSource(path=path, dockerfile=_dockerfile_inside(path, dockerfile))
+    if exists:
         raise SourceError(
             f"{path} is a file; ship a directory with a Dockerfile or an image reference",
             fix=f"ship {path.parent}" if path.name == dockerfile else None,
@@ -75,6 +83,47 @@ def detect(source: str | Path, dockerfile: str = "Dockerfile") -> Source:
             fix="pass a directory with a Dockerfile, or an image such as 'app:v1' or "
             "'registry.example.com/app@sha256:…'",
         ) from None
+
+
+_DOCKERFILE_FIX = (
+    "name a file inside the source directory with [app] dockerfile in cloudship.toml "
+    "(CLOUDSHIP_APP_DOCKERFILE), e.g. dockerfile = 'Dockerfile.prod'"
+)
+
+
+def _dockerfile_inside(context: Path, dockerfile: str) -> str:
+    """``dockerfile`` if it names a file inside ``context`` (after symlinks), else refuse."""
+    problem = path_problem(dockerfile) if isinstance(dockerfile, str) else "is not a string"
+    if problem:
+        raise SourceError(f"[app] dockerfile {problem}", fix=_DOCKERFILE_FIX)
+    if Path(dockerfile).is_absolute() or dockerfile.startswith("~"):
+        raise SourceError(
+            "[app] dockerfile must be a path relative to the source directory, not an "
+            "absolute path",
+            fix=_DOCKERFILE_FIX,
+        )
+    try:
+        root = context.resolve(strict=True)
+        target = (context / dockerfile).resolve()
+        inside = target.is_relative_to(root)
+        is_file = inside and target.is_file()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise SourceError(
+            f"cannot look at {dockerfile} in {context}: {type(exc).__name__}", fix=_DOCKERFILE_FIX
+        ) from None
+    if not inside:
+        raise SourceError(
+            f"[app] dockerfile {dockerfile!r} is outside the build directory {context}; "
+            "cloudship never reads a Dockerfile from outside it",
+            fix=_DOCKERFILE_FIX,
+        )
+    if not is_file:
+        raise SourceError(
+            f"{context} has no {dockerfile}",
+            fix=f"add a {dockerfile} to {context}, or name another one with [app] dockerfile "
+            "in cloudship.toml (CLOUDSHIP_APP_DOCKERFILE)",
+        )
+    return dockerfile
 
 
 def git_tag(path: Path) -> str | None:

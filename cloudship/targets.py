@@ -4,8 +4,9 @@ A target pairs a ``Registry`` with a ``Runtime``. Built-in names resolve through
 table below (module path + the SDK it needs + the extra that installs it); third parties add
 targets with the ``cloudship.providers`` entry-point group or, in-process, with
 ``register_target(name, provider)``. Nothing is imported until a target is asked for, and a
-missing SDK gives an install hint, while an ImportError from inside a provider (a bug)
-propagates unchanged.
+missing SDK gives an install hint — checked when the target is resolved, before anything is
+built, even for a provider that imports its SDK lazily — while an ImportError from inside a
+provider (a bug) propagates unchanged.
 
 A named target in ``cloudship.toml`` (``[targets.NAME] registry = … runtime = …``) names each
 part by a provider's name (``"aws"``, or any plugin's) or by a kind a provider declares in
@@ -16,6 +17,7 @@ plugin's registry or runtime composes with any other exactly as the built-in one
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -76,12 +78,26 @@ class Provider(ABC):
 
 class _Known(NamedTuple):
     module: str
-    #: top-level modules of the SDK the extra installs (any of them missing → install hint)
+    #: modules of the SDK the extra installs (any of them missing → install hint)
     sdk: tuple[str, ...]
     extra: str | None
     #: the kinds the provider declares, repeated here so composing needs no import to find them
     registry_kinds: frozenset[str] = frozenset()
     runtime_kinds: frozenset[str] = frozenset()
+
+
+def _covers(sdk: tuple[str, ...], missing: str) -> bool:
+    """True when module ``missing`` is (a parent or child of) one of the ``sdk`` modules."""
+    return any(
+        missing == m or missing.startswith(m + ".") or m.startswith(missing + ".") for m in sdk
+    )
+
+
+def _absent(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except ModuleNotFoundError:  # a parent package is missing
+        return True
 
 
 # name → where the provider lives, the SDK module it imports, and the extra that installs it.
@@ -97,12 +113,33 @@ KNOWN_TARGETS: dict[str, _Known] = dict(
             ),
             "azure": _Known(
                 "cloudship_azure:provider",
-                ("azure",),
+                (
+                    "azure.identity",
+                    "azure.mgmt.appcontainers",
+                    "azure.mgmt.authorization",
+                    "azure.mgmt.containerregistry",
+                    "azure.mgmt.msi",
+                    "azure.mgmt.resource",
+                ),
                 "azure",
                 frozenset({"acr"}),
                 frozenset({"containerapps"}),
             ),
             "dockerhub": _Known("cloudship_dockerhub:provider", (), "dockerhub"),
+            "eks": _Known(
+                "cloudship_kubernetes.eks:provider",
+                ("boto3", "botocore", "lightkube", "httpx2"),
+                "eks",
+                frozenset(),
+                frozenset({"eks"}),
+            ),
+            "kubernetes": _Known(
+                "cloudship_kubernetes:provider",
+                ("lightkube", "httpx2"),
+                "kubernetes",
+                frozenset(),
+                frozenset({"kubernetes"}),
+            ),
             "local": _Known("cloudship_local:provider", (), None),
         }.items()
     )
@@ -157,11 +194,11 @@ def load_provider(name: str) -> Provider:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         hint = f"pip install 'cloudship[{known.extra}]'" if known and known.extra else None
-        roots = known.sdk if known else ()
-        root = missing.split(".")[0]
-        if root in roots:
+        if known and _covers(known.sdk, missing):
             raise ProviderNotInstalledError(
-                f"target {name!r} needs the {root} SDK (module {missing} is missing)", fix=hint
+                f"target {name!r} needs the {missing.split('.')[0]} SDK (module {missing} is "
+                "missing)",
+                fix=hint,
             ) from exc
         if missing == module_name:
             raise ProviderNotInstalledError(
@@ -169,6 +206,12 @@ def load_provider(name: str) -> Provider:
                 fix=hint or "install the package that provides it",
             ) from exc
         raise
+    absent = [m for m in known.sdk if _absent(m)] if known else []
+    if absent and known:  # a provider that imports its SDK lazily would fail mid-deploy
+        raise ProviderNotInstalledError(
+            f"target {name!r} needs {', '.join(absent)} (not installed)",
+            fix=f"pip install 'cloudship[{known.extra}]'" if known.extra else None,
+        )
     provider = getattr(module, attribute) if attribute else module
     if not isinstance(provider, Provider):
         raise TypeError(f"{spec} is not a cloudship Provider")

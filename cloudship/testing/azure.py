@@ -13,6 +13,12 @@ the Azure SDKs are imported only inside the fixtures that need them.
 - ``azure_target``: an ``AzureTargetFactory``: ``.target(**settings)`` builds an ``azure``
   Target wired to those fakes; ``.name("web")`` gives a unique service name.
 
+Outside pytest (a script, a notebook, ``examples/ship_azure.py --fake``), ``fake_azure()``
+starts the same three — token registry, ARM fake, revision runner — and yields the factory::
+
+    with fake_azure() as azure:
+        ship("app", "azure", name="web", port=8000, **azure.settings())
+
 Without the engine (unit tests of your own code), use ``FakeArmServer`` directly.
 """
 
@@ -22,6 +28,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -76,16 +83,39 @@ def acr_puller_password() -> str:
 def acr_token_registry(
     cloudship_engine: Engine, azure_credential: StaticTokenCredential, acr_puller_password: str
 ) -> Iterator[TokenRegistry]:
+    with _token_registry(azure_credential, acr_puller_password) as registry:
+        yield registry
+
+
+def _token_registry(credential: StaticTokenCredential, puller_password: str) -> TokenRegistry:
     from cloudship.testing.token_registry import TokenRegistry
 
-    token = azure_credential.get_token("https://management.core.windows.net/.default").token
-    with TokenRegistry(
-        users={_PULLER: acr_puller_password},
+    token = credential.get_token("https://management.core.windows.net/.default").token
+    return TokenRegistry(
+        users={_PULLER: puller_password},
         aad_tokens={token},
         realm_path="/oauth2/token",
         issuer="Azure Container Registry",
-    ) as registry:
-        yield registry
+    )
+
+
+def _arm_server(
+    credential: StaticTokenCredential, registry: TokenRegistry, puller_password: str
+) -> FakeArmServer:
+    """An ARM fake whose ``ACR_NAME`` registry is ``registry``, running revisions locally."""
+    from cloudship_azure.fake import FakeArmServer
+    from cloudship_azure.fake.runner import LocalEngineRunner
+
+    token = credential.get_token("https://management.azure.com/.default").token
+    login = {"username": _PULLER, "password": puller_password}
+
+    def pull_auth(server: str) -> dict[str, str] | None:
+        if server == registry.address:
+            return {**login, "serveraddress": server}
+        return None
+
+    runner = LocalEngineRunner(pull_auth)
+    return FakeArmServer(tokens={token}, login_servers={ACR_NAME: registry.address}, runner=runner)
 
 
 @pytest.fixture
@@ -94,21 +124,7 @@ def fake_arm(
     acr_token_registry: TokenRegistry,
     acr_puller_password: str,
 ) -> Iterator[FakeArmServer]:
-    from cloudship_azure.fake import FakeArmServer
-    from cloudship_azure.fake.runner import LocalEngineRunner
-
-    token = azure_credential.get_token("https://management.azure.com/.default").token
-    login = {"username": _PULLER, "password": acr_puller_password}
-
-    def pull_auth(server: str) -> dict[str, str] | None:
-        if server == acr_token_registry.address:
-            return {**login, "serveraddress": server}
-        return None
-
-    runner = LocalEngineRunner(pull_auth)
-    with FakeArmServer(
-        tokens={token}, login_servers={ACR_NAME: acr_token_registry.address}, runner=runner
-    ) as server:
+    with _arm_server(azure_credential, acr_token_registry, acr_puller_password) as server:
         yield server
 
 
@@ -158,3 +174,21 @@ def azure_target(
 
     assert isinstance(fake_arm.runner, LocalEngineRunner), "fake_arm runs revisions locally"
     return AzureTargetFactory(fake_arm, fake_arm.runner, azure_credential)
+
+
+@contextmanager
+def fake_azure() -> Iterator[AzureTargetFactory]:
+    """Azure on this machine, for scripts: an ACR-style token registry, the ARM fake (as
+    unkind as Azure: propagation delays, failed operations, lock conflicts, name rules) and
+    revisions run on the local Docker engine. Nothing leaves the machine; the credential is a
+    static test token that never calls a login host."""
+    from cloudship_azure.fake.runner import LocalEngineRunner
+
+    credential = StaticTokenCredential(f"fake-aad-{secrets.token_urlsafe(16)}")
+    password = secrets.token_urlsafe(16)
+    with (
+        _token_registry(credential, password) as registry,
+        _arm_server(credential, registry, password) as server,
+    ):
+        assert isinstance(server.runner, LocalEngineRunner)
+        yield AzureTargetFactory(server, server.runner, credential)

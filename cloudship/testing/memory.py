@@ -29,12 +29,13 @@ import hashlib
 import itertools
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo, PushResult
 from cloudship.errors import BuildError, DeployError, HealthCheckFailed, RegistryError
 from cloudship.events import BuildFinished, BuildStep, DeployPhase, EventSink, ignore
@@ -161,6 +162,10 @@ class MemoryEngine(Engine):
     def host_platform(self) -> str:
         return self.platform
 
+    def builder(self) -> tuple[str, str]:
+        """Not BuildKit: ``ship()`` then asks no target for a registry cache."""
+        return "memory", ""
+
     def build(
         self,
         context: Path,
@@ -171,6 +176,9 @@ class MemoryEngine(Engine):
         target: str | None = None,
         platform: str | None = None,
         labels: dict[str, str] | None = None,
+        cache_from: Sequence[str] = (),
+        no_cache: bool = False,
+        network_mode: str | None = None,
         on_event: EventSink = ignore,
     ) -> BuildResult:
         path = context / dockerfile
@@ -230,7 +238,10 @@ class MemoryEngine(Engine):
         *,
         on_event: EventSink = ignore,
         target: str | None = None,
+        deadline: Deadline | None = None,
     ) -> PushResult:
+        if deadline is not None:
+            deadline.check(f"push of {ref}")
         registry = self.registries.get(str(ref.registry))
         if registry is None:
             raise RegistryError(
@@ -262,7 +273,11 @@ class MemoryEngine(Engine):
             )
         return PushResult(digest=digest, layers_pushed=1, layers_existing=0, bytes_pushed=1)
 
-    def pull(self, ref: ImageRef, auth: RegistryAuth | None) -> str:
+    def pull(
+        self, ref: ImageRef, auth: RegistryAuth | None, *, deadline: Deadline | None = None
+    ) -> str:
+        if deadline is not None:
+            deadline.check(f"pull of {ref}")
         registry = self.registries.get(str(ref.registry))
         if registry is None or registry.image(ref) is None:
             raise RegistryError(f"manifest unknown: {ref}")

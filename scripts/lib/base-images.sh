@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Local stand-ins for the Docker Hub base images cloudship's demo and tests use
-# (busybox:latest, python:3.11-slim). Sourced by scripts/dev-env.
+# (busybox:latest, python:3.11-slim, and debian:bookworm-slim, the base of the local
+# runtime's nginx proxy image). Sourced by scripts/dev-env.
 #
 # Why: some machines (sandboxes, air-gapped CI) cannot reach Docker Hub, yet the
 # examples say `FROM python:3.11-slim` and the tests run `busybox`. We build
@@ -213,4 +214,100 @@ cs_build_python_stand_in() { # TAG
         --change 'ENV PIP_DISABLE_PIP_VERSION_CHECK=1' \
         --change 'CMD ["python3"]' \
         "$CS_PY_TARBALL" "$tag" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# debian:bookworm-slim (base of the local runtime's proxy image, cloudship_local/proxy.py)
+# ---------------------------------------------------------------------------
+cs_build_debian_stand_in() { # TAG
+    local tag=$1
+    # The python stand-in's rootfs is a minbase bookworm with python3 on top: a superset of
+    # debian:bookworm-slim, and already cached, so no second debootstrap is needed.
+    cs_python_rootfs_tarball python:3.11-slim
+    docker import \
+        --change "LABEL $CS_STAND_IN_LABEL=true" \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
+        "$CS_PY_TARBALL" "$tag" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# arm64: emulation (binfmt_misc + qemu) and an arm64 busybox stand-in
+# ---------------------------------------------------------------------------
+# Why: cloudship builds for the platform a target runs (Fargate on Graviton is linux/arm64),
+# and the local runtime runs every platform the engine can emulate. The tests prove both by
+# building and running a linux/arm64 image on this amd64 machine, which needs the kernel to
+# hand arm64 binaries to qemu. arm64 only: the one other platform a cloud target runs.
+CS_ARM64_BUSYBOX=cloudship-stand-in/busybox:arm64
+
+cs_arm64_emulation_ready() {
+    # Registered, enabled, and with the F (fix binary) flag: the engine's containers and
+    # BuildKit's RUN steps then find the interpreter without it being inside the image.
+    local entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+    [[ -f $entry ]] && grep -qx enabled "$entry" && grep -Eq '^flags: .*F' "$entry"
+}
+
+cs_enable_arm64_emulation() {
+    cs_arm64_emulation_ready && { say "arm64 emulation: qemu-aarch64 binfmt handler enabled"; return 0; }
+    [[ $(id -u) -eq 0 ]] || die "enabling arm64 emulation needs root (binfmt_misc)"
+    if ! dpkg-query -W -f='${Status}' qemu-user-static 2>/dev/null | grep -q "ok installed" ||
+        ! command -v update-binfmts >/dev/null; then
+        say "arm64 emulation: apt-get install qemu-user-static binfmt-support"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static binfmt-support >/dev/null
+    fi
+    # Containers and CI machines often boot without binfmt_misc mounted.
+    if [[ ! -f /proc/sys/fs/binfmt_misc/register ]]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    fi
+    # Debian's qemu-user-static registers its handlers with the F flag.
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --import qemu-aarch64
+    cs_arm64_emulation_ready || die "qemu-aarch64 binfmt handler is not enabled with the F flag"
+    say "arm64 emulation: enabled (qemu-aarch64, flags F)"
+}
+
+cs_build_arm64_busybox_stand_in() { # TAG
+    local tag=$1 dir deb applet
+    # `docker import --platform linux/arm64` silently records amd64 on this engine, so the
+    # image is built FROM scratch with --platform instead, which records arm64 in its config.
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        dpkg --add-architecture arm64
+        apt-get update -qq >/dev/null
+    fi
+    cs_mktemp_dir "$CS_CACHE_DIR"
+    dir=$CS_TMP
+    # 2>/dev/null: apt warns that _apt cannot write into the private temp dir; root can.
+    (cd "$dir" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1)
+    deb=$(ls "$dir"/busybox-static_*_arm64.deb)
+    mkdir -p "$dir/pkg" "$dir/root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp}
+    dpkg-deb -x "$deb" "$dir/pkg"
+    cp "$dir/pkg/bin/busybox" "$dir/root/bin/busybox"
+    # Same applet links as the amd64 stand-in (same Debian package version).
+    while read -r applet; do
+        [[ $applet == bin/busybox || -e $dir/root/$applet ]] && continue
+        mkdir -p "$dir/root/$(dirname "$applet")"
+        ln -s /bin/busybox "$dir/root/$applet"
+    done < <(/bin/busybox --list-full)
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/root/etc/passwd"
+    printf 'root:x:0:\n' >"$dir/root/etc/group"
+    tar --numeric-owner -C "$dir/root" -cf "$dir/rootfs.tar" .
+    printf 'FROM scratch\nADD rootfs.tar /\nLABEL %s=true\nCMD ["sh"]\n' "$CS_STAND_IN_LABEL" >"$dir/Dockerfile"
+    # Debian's docker CLI has BuildKit built in (the CLI on PATH may lack buildx).
+    DOCKER_BUILDKIT=1 /usr/bin/docker build -q --platform linux/arm64 -t "$tag" "$dir" >/dev/null
+    [[ $(docker image inspect --format '{{.Architecture}}' "$tag") == arm64 ]] ||
+        die "$tag was not recorded as arm64"
+    cs_safe_rmtree "$dir"
+}
+
+cs_ensure_arm64() {
+    cs_enable_arm64_emulation
+    if cs_image_present "$CS_ARM64_BUSYBOX"; then
+        say "$CS_ARM64_BUSYBOX: present, keeping it"
+    else
+        say "$CS_ARM64_BUSYBOX: building from Debian's busybox-static:arm64"
+        cs_build_arm64_busybox_stand_in "$CS_ARM64_BUSYBOX"
+    fi
+    local out
+    out=$(docker run --rm --platform linux/arm64 "$CS_ARM64_BUSYBOX" uname -m 2>&1) || true
+    [[ $out == aarch64 ]] || die "an arm64 container does not run under emulation: $out"
+    say "arm64 check: docker run $CS_ARM64_BUSYBOX uname -m -> aarch64"
 }

@@ -70,7 +70,7 @@ def test_build_error_pushes_and_starts_nothing(
     with pytest.raises(BuildError) as info:
         ship(app_dir, local_target.target(), name=name)
     assert "error: missing dep" in "\n".join(info.value.log_tail)
-    assert "non-zero code: 7" in str(info.value)
+    assert "exit code: 7" in str(info.value)  # BuildKit's wording
     assert name not in catalog(local_target.registry.address)
     assert containers(cloudship_engine, name) == []
 
@@ -150,10 +150,10 @@ def test_port_in_use_is_refused_before_anything_moves(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "Bad_Name"}, "invalid service name"),
+        ({"name": "Bad_Name"}, "name: must be 1-63 lower-case"),
         ({"replicas": 3}, "exactly one replica"),
         ({"health_path": "health"}, "health_path"),
-        ({"memory": "lots"}, "invalid memory"),
+        ({"memory": "lots"}, "memory: must be a number with a unit"),
         ({"env": {"BAD-NAME": "x"}}, "environment variable name"),
     ],
 )

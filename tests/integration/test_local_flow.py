@@ -59,7 +59,7 @@ def test_ship_serves_then_reship_changes_nothing(
         same.id == running.id
         and same.attrs["State"]["StartedAt"] == (running.attrs["State"]["StartedAt"])
     )
-    assert containers(cloudship_engine, name) == [f"cloudship-{name}-r1"]
+    assert containers(cloudship_engine, name) == [f"cloudship-{name}-proxy", f"cloudship-{name}-r1"]
 
 
 def test_code_change_rebuilds_and_pushes_only_the_changed_layer(
@@ -101,7 +101,7 @@ def test_crash_looping_version_is_rolled_back_and_old_one_keeps_answering(
     assert httpx.get(good.url).text == "v1\n"
     current = status(name, target)
     assert current.current is not None and current.current.id == "r1"
-    assert containers(cloudship_engine, name) == [f"cloudship-{name}-r1"]
+    assert containers(cloudship_engine, name) == [f"cloudship-{name}-proxy", f"cloudship-{name}-r1"]
 
 
 def test_unhealthy_first_deploy_leaves_nothing_running(

@@ -1,6 +1,8 @@
 import builtins
 import inspect
 
+import pytest
+
 import cloudship
 from cloudship import errors
 
@@ -26,7 +28,19 @@ def test_fix_is_part_of_the_message() -> None:
 
 
 def test_timeout_error_is_also_builtin() -> None:
-    assert issubclass(errors.TimeoutError, builtins.TimeoutError)
+    assert issubclass(errors.ShipTimeoutError, builtins.TimeoutError)
+
+
+def test_old_timeout_name_is_a_deprecated_alias_left_out_of_star_imports() -> None:
+    with pytest.warns(DeprecationWarning, match="ShipTimeoutError"):
+        from cloudship.errors import TimeoutError as old
+    assert old is errors.ShipTimeoutError
+    with pytest.warns(DeprecationWarning):
+        assert cloudship.TimeoutError is errors.ShipTimeoutError  # type: ignore[attr-defined]
+    assert "TimeoutError" not in cloudship.__all__ and "TimeoutError" not in errors.__all__
+    namespace: dict[str, object] = {}
+    exec("from cloudship import *", namespace)
+    assert "TimeoutError" not in namespace  # the builtin is not shadowed
 
 
 def test_health_check_failed_carries_tail_and_rollback() -> None:

@@ -13,7 +13,7 @@ def test_unknown_target_lists_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         resolve("azrue", ConfigFile())
     assert "unknown target 'azrue'" in str(info.value)
-    assert "aws, azure, dockerhub, local" in str(info.value)
+    assert "aws, azure, dockerhub, eks, kubernetes, local" in str(info.value)
 
 
 def test_known_names_are_sorted_and_listed() -> None:
@@ -42,6 +42,18 @@ def test_missing_sdk_gives_install_hint(tmp_path: Path, monkeypatch: pytest.Monk
     _fake_module(tmp_path, monkeypatch, "import fake_cloud_sdk.sub\n")
     with pytest.raises(ProviderNotInstalledError) as info:
         load_provider("fake")
+    assert "pip install 'cloudship[fake]'" in str(info.value)
+
+
+def test_lazily_imported_sdk_is_checked_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that imports its SDK only when it deploys (as azure does) still gives the
+    install hint when the target is resolved, i.e. before ship() builds anything."""
+    _fake_module(tmp_path, monkeypatch, "provider = object()\n")
+    with pytest.raises(ProviderNotInstalledError) as info:
+        load_provider("fake")
+    assert "fake_cloud_sdk" in str(info.value)
     assert "pip install 'cloudship[fake]'" in str(info.value)
 
 
@@ -76,3 +88,11 @@ def test_route_settings_splits_by_owner_and_names_unknown_keys() -> None:
     }
     with pytest.raises(ConfigError, match="target 't' has no setting 'hots_port'"):
         targets.route_settings("t", {"hots_port": 1}, owners)
+
+
+def test_kubernetes_provider_loads_without_io(tmp_path: Path) -> None:
+    target = resolve(
+        "kubernetes", ConfigFile(), {"registry": "127.0.0.1:1", "kubeconfig": tmp_path / "none"}
+    )
+    assert target.name == "kubernetes" and target.runtime.kind == "kubernetes"
+    assert target.registry.address == "127.0.0.1:1"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from botocore.exceptions import ClientError
 
-from cloudship.errors import DeployError, HealthCheckFailed, TimeoutError
+from cloudship.errors import DeployError, HealthCheckFailed, ShipTimeoutError
 from cloudship.events import DeployPhase, EventSink
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
@@ -180,7 +180,7 @@ class Rollout:
                 else "nothing to roll back to"
             )
             lines = "\n".join(f"    {line}" for line in tail) or "    (no output)"
-            raise TimeoutError(
+            raise ShipTimeoutError(
                 f"{message}\n  {restored}\n  container log (last lines):\n{lines}",
                 fix="pass a longer timeout= to ship(), or check why the tasks are not healthy",
             )

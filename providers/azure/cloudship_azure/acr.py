@@ -1,7 +1,10 @@
 """Azure Container Registry as a cloudship ``Registry``.
 
-The registry is created when missing (SKU Basic, admin user disabled) and is never logged into
-with the admin password: pushes use the AAD flow ``az acr login`` uses (Azure/acr
+The registry is looked up in the target's resource group, then anywhere in the subscription
+(an existing registry is often in a shared group); only when neither has it is its name checked
+with ``checkNameAvailability`` — ACR names are global, so another tenant may hold it — and the
+registry created (SKU Basic, admin user disabled). It is never logged into with the admin
+password: pushes use the AAD flow ``az acr login`` uses (Azure/acr
 docs/AAD-OAuth.md) — an ARM access token from the credential is exchanged at
 ``POST https://<login server>/oauth2/exchange`` for an ACR refresh token, which is the in-memory
 password of the null-GUID user. The exchange endpoint is found the way ``az`` finds it: from
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from cloudship.distribution import DistributionClient, registry_base_url
-from cloudship.errors import AuthError, RegistryError
+from cloudship.errors import AuthError, ConfigError, RegistryError
 from cloudship.events import EventSink, Notice, ignore
 from cloudship.registry import Registry, RegistryAuth
 from cloudship_azure.clients import ACR_EXCHANGE_SCOPE, AzureClients
@@ -67,14 +70,40 @@ class AcrRegistry(Registry):
         from azure.core.exceptions import ResourceNotFoundError
 
         if self._resource is None:
+            operations = self._clients.registries.registries
             with arm_errors(f"reading registry {self.name}"):
                 try:
-                    self._resource = self._clients.registries.registries.get(
-                        self._settings.resource_group, self.name
-                    )
+                    self._resource = operations.get(self._settings.resource_group, self.name)
                 except ResourceNotFoundError:
-                    return None
+                    self._resource = next(
+                        (r for r in operations.list() if str(r.name).lower() == self.name.lower()),
+                        None,
+                    )
         return self._resource
+
+    def _check_name_free(self) -> None:
+        """``ConfigError`` when the global registry name is held elsewhere (another
+        subscription or tenant): creating it would only fail after a build and a 409."""
+        from azure.mgmt.containerregistry.models import RegistryNameCheckRequest
+
+        with arm_errors(f"checking that the registry name {self.name} is free"):
+            answer = self._clients.registries.registries.check_name_availability(
+                RegistryNameCheckRequest(
+                    name=self.name, type="Microsoft.ContainerRegistry/registries"
+                )
+            )
+        if not answer.name_available and answer.reason == "Invalid":
+            raise ConfigError(
+                f"Azure refuses the registry name {self.name!r}: {answer.message}",
+                fix="use 5-50 letters and digits",
+            )
+        if not answer.name_available:
+            raise ConfigError(
+                f"registry name {self.name!r} is taken outside this subscription "
+                f"({answer.reason}: {answer.message})",
+                fix="registry names are global across Azure: choose another registry= name, "
+                "or use the subscription that holds it",
+            )
 
     def ensure(self, on_event: EventSink = ignore) -> ArmRegistry:
         """The registry resource, created (Basic, admin user disabled) when missing."""
@@ -87,7 +116,11 @@ class AcrRegistry(Registry):
                         "does not use it (consider: az acr update --admin-enabled false)"
                     )
                 )
+            group = str(found.id or "").split("/resourceGroups/")[-1].split("/")[0]
+            if group.lower() != self._settings.resource_group.lower():
+                on_event(Notice(message=f"using registry {self.name} of resource group {group}"))
             return found
+        self._check_name_free()
         self._clients.ensure_resource_group()
         on_event(Notice(message=f"creating container registry {self.name} (SKU Basic)"))
         body = {
@@ -101,6 +134,13 @@ class AcrRegistry(Registry):
                 self._settings.resource_group, self.name, body
             ).result()
         return self._resource
+
+    @property
+    def abac(self) -> bool:
+        """The registry honours repository roles, not AcrPull/AcrPush
+        (``roleAssignmentMode: AbacRepositoryPermissions``)."""
+        props = self.ensure().properties
+        return bool(props and props.role_assignment_mode == "AbacRepositoryPermissions")
 
     @property
     def resource_id(self) -> str:

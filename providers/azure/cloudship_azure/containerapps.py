@@ -10,6 +10,19 @@ Apps run in ``Multiple`` revision mode so a new revision can be tried without ta
 
 The spec's fingerprint is stored in the app's ``cloudship-fingerprint`` tag when a revision is
 promoted, so re-shipping the same digest and spec creates nothing (``changed=False``).
+
+A revision fails the gate when the app PUT's operation fails (Azure's ``ContainerAppOperationError``
+"Failed to provision revision …", or "Operation expired"), when it reaches a terminal running
+state of the spec's enum (``Failed``, ``Degraded``, ``Stopped``: ContainerAppsRevisions.json,
+2025-07-01), or when its probe fails; each ends the same way: ``HealthCheckFailed`` with the
+revision's log tail, the revision deactivated and listed as ``failed`` (its number is kept in
+the app's ``cloudship-failed`` tag, since Azure keeps no such mark), the previous one serving.
+A pull refused with "unable to pull image using Managed identity" while the AcrPull grant may
+still be propagating (up to 10 minutes, learn.microsoft.com/azure/role-based-access-control/
+troubleshooting; microsoft/azure-container-apps#646) is retried by restarting the revision —
+a restart pulls again (microsoft/azure-container-apps#960) — with exponential back-off, within
+the deadline. The back-off is a few lines in the gate's polling loop rather than tenacity,
+because each attempt is interleaved with reading the revision's state.
 Secrets become Container Apps secrets referenced by ``secretRef``; the registry is pulled
 with the user-assigned identity from ``identity.py``, never with a password.
 """
@@ -19,16 +32,18 @@ from __future__ import annotations
 import re
 import secrets as _random
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cloudship.errors import (
+    CloudshipError,
     ConfigError,
     DeployError,
     HealthCheckFailed,
     RevisionNotFoundError,
     ServiceNotFoundError,
 )
-from cloudship.errors import TimeoutError as CloudshipTimeout
+from cloudship.errors import ShipTimeoutError as CloudshipTimeout
 from cloudship.events import DeployPhase, EventSink, Notice, ignore
 from cloudship.images import ImageRef
 from cloudship.probe import wait_healthy
@@ -45,12 +60,13 @@ from cloudship.runtime import (
 )
 from cloudship_azure.acr import AcrRegistry
 from cloudship_azure.clients import AzureClients
-from cloudship_azure.errors import arm_errors
-from cloudship_azure.identity import ensure_pull_identity
+from cloudship_azure.errors import arm_code, arm_errors
+from cloudship_azure.identity import PullIdentity, ensure_pull_identity
 from cloudship_azure.logstream import read_log_tail
+from cloudship_azure.retry import when_unlocked
 
 if TYPE_CHECKING:
-    from azure.mgmt.appcontainers.models import ContainerApp
+    from azure.mgmt.appcontainers.models import ContainerApp, ManagedEnvironment
     from azure.mgmt.appcontainers.models import Revision as ArmRevision
 
 FINGERPRINT_TAG = "cloudship-fingerprint"
@@ -58,11 +74,23 @@ HEALTH_TAG = "cloudship-health-path"
 #: RegistryAuth.fingerprint() of the password pull secret (foreign registries only): a rotated
 #: token is a change, so the app's registry secret is rewritten (never the value itself)
 PULL_TAG = "cloudship-pull-credentials"
+#: numbers of the revisions that failed their gate, comma-separated (a tag value: 256 chars)
+FAILED_TAG = "cloudship-failed"
+#: spec running states (ContainerAppsRevisions.json 2025-07-01) a new revision does not leave
+TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
+TERMINAL_PROVISIONING_STATES = frozenset({"Failed", "Deprovisioning", "Deprovisioned"})
+#: Azure's words when a managed identity may not (yet) pull (azure-container-apps#836, #1061)
+IDENTITY_PULL_REFUSED = "unable to pull image using managed identity"
 CONTAINER = "app"
 #: consumption-plan cpu → memory (Gi) pairs: the total of all containers must be one of these
 #: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
 ALLOWED_SIZES: dict[float, float] = {q / 4: q / 2 for q in range(1, 17)}
 _GI = 1024**3
+#: how long a write without a deploy deadline (destroy, cleanup) waits out a lock conflict
+LOCK_WAIT = 120.0
+#: the serverless profile every workload-profiles environment has (workload-profiles-overview)
+CONSUMPTION = "Consumption"
+T = TypeVar("T")
 
 
 def container_size(spec: ServiceSpec) -> tuple[float, str]:
@@ -78,6 +106,33 @@ def container_size(spec: ServiceSpec) -> tuple[float, str]:
             fix=f"use one of the allowed cpu/memory pairs: {pairs}",
         )
     return cpu, f"{memory:g}Gi"
+
+
+#: Container Apps names (ARM's ContainerAppInvalidName text, quoted in dotnet/docs-aspire#1094
+#: and microsoft/TWL300-AI-Apps-and-agents#90): lower-case letters, digits and '-', starting
+#: with a letter, ending with a letter or digit, no '--', 2-32 characters
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+
+def check_app_name(name: str) -> None:
+    """``ConfigError`` unless ``name`` is a valid Container Apps name (checked before any
+    call: Azure would refuse it only after the image was built and pushed)."""
+    if _APP_NAME.match(name) and "--" not in name:
+        return
+    shown = name if len(name) <= 64 else name[:61] + "..."
+    if len(name) > 32 or len(name) < 2:
+        why = f"has {len(name)} characters (2-32 allowed)"
+    elif "--" in name:
+        why = "contains '--' (Container Apps uses it to name revisions)"
+    elif not name[:1].isalpha() or not name[:1].islower():
+        why = "must start with a lower-case letter"
+    else:
+        why = "may hold only lower-case letters, digits and '-', ending with a letter or digit"
+    raise ConfigError(
+        f"{shown!r} is not a valid Container Apps name: it {why}",
+        fix="pass name='my-app' (2-32 lower-case letters, digits and '-', starting with a "
+        "letter, no '--')",
+    )
 
 
 def secret_name(variable: str) -> str:
@@ -100,6 +155,7 @@ class ContainerAppsRuntime(Runtime):
         self._clients = clients
         self._settings = clients.settings
         self._registry = registry
+        self._identity: PullIdentity | None = None
 
     # -- validation (no I/O) -------------------------------------------------------------
 
@@ -109,7 +165,19 @@ class ContainerAppsRuntime(Runtime):
         return low, high
 
     def validate(self, spec: ServiceSpec) -> None:
-        """cpu/memory pair, replica range and secret names, before any call to Azure."""
+        """Name, cpu/memory pair, replica range and secret names, before any call to Azure."""
+        check_app_name(spec.name)
+        if not spec.public and not self._settings.inside_environment:
+            # internal ingress: <app>--<suffix>.internal.<domain> answers only inside the
+            # environment (container-apps/ingress-overview), so the gate could never pass
+            raise ConfigError(
+                f"{spec.name} has internal ingress (public=False): its revisions answer only "
+                "inside the Container Apps environment, so cloudship cannot health-probe them "
+                "from here",
+                fix="run cloudship on a machine in the environment's virtual network and set "
+                "inside_environment=True (CLOUDSHIP_AZURE_INSIDE_ENVIRONMENT=1), or ship with "
+                "public=True",
+            )
         container_size(spec)
         low, high = self._replicas(spec)
         if low > high:
@@ -184,10 +252,16 @@ class ContainerAppsRuntime(Runtime):
         return f"https://{ingress.fqdn}" if ingress and ingress.fqdn else None
 
     @staticmethod
-    def _state(revision: ArmRevision) -> str:
+    def _failed_numbers(app: ContainerApp | None) -> set[int]:
+        text = str(((app.tags or {}) if app else {}).get(FAILED_TAG) or "")
+        return {int(n) for n in text.split(",") if n.strip().isdigit()}
+
+    def _state(self, revision: ArmRevision, number: int, failed: set[int]) -> str:
+        if number in failed or revision.provisioning_state == "Failed":
+            return "failed"
         if (revision.traffic_weight or 0) > 0:
             return "serving"
-        if revision.provisioning_state == "Failed" or revision.running_state == "Failed":
+        if revision.running_state == "Failed":
             return "failed"
         return "standby" if revision.active else "stopped"
 
@@ -248,12 +322,15 @@ class ContainerAppsRuntime(Runtime):
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.name} already serves it"))
             return self._deployment(app, serving, revisions, changed=False, previous=None)
 
-        environment_id = self._ensure_environment(on_event)
+        environment = self._ensure_environment(on_event, deadline)
         registries, identity = self._pull_config(image, pull, on_event)
         number = max((self._number(r, revisions) for r in revisions), default=0) + 1
-        body = self._body(spec, image, environment_id, registries, identity, pull, number)
+        body = self._body(spec, image, str(environment.id), registries, identity, pull, number)
+        if environment.workload_profiles:  # a consumption-only environment has none
+            body["properties"]["workloadProfileName"] = CONSUMPTION
         previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
-        body["tags"] = {FINGERPRINT_TAG: previous_fingerprint, HEALTH_TAG: spec.health_path}
+        failed = self._failed_numbers(app)
+        body["tags"] = self._tags(previous_fingerprint, spec.health_path, failed)
         if pull_tag:
             body["tags"][PULL_TAG] = pull_tag
         if serving is not None:
@@ -261,22 +338,20 @@ class ContainerAppsRuntime(Runtime):
                 {"revisionName": serving.name, "weight": 100}
             ]
         on_event(DeployPhase(phase="start", detail=f"new revision of {spec.name}"))
-        created = self._put(spec.name, body, deadline)
-        new_name = str(created.latest_revision_name)
-        fail = self._gate(spec.name, spec.health_path, new_name, deadline, on_event)
+        new_name = f"{spec.name}--{body['properties']['template']['revisionSuffix']}"
+        operation_error = self._put_revision(spec.name, body, deadline)
+        fail = self._gate(
+            spec.name, spec.health_path, new_name, deadline, on_event, operation_error
+        )
         if fail is not None:
-            rolled_back = self._id(serving, revisions)
-            log_tail = self._log_tail(spec.name, new_name)  # before deactivation stops it
-            if serving is not None:
-                self._deactivate(spec.name, new_name)
-                on_event(DeployPhase(phase="rollback", detail=f"{serving.name} keeps serving"))
+            log_tail = self._fail_revision(spec.name, new_name, number, failed, serving, on_event)
             raise HealthCheckFailed(
                 f"revision {new_name} of {spec.name} did not become healthy: {fail}",
                 log_tail=log_tail,
-                rolled_back_to=rolled_back,
+                rolled_back_to=self._id(serving, revisions),
                 fix="check the app's logs (cloudship logs) and its port and health path",
             )
-        body["tags"] = {FINGERPRINT_TAG: fingerprint, HEALTH_TAG: spec.health_path}
+        body["tags"] = self._tags(fingerprint, spec.health_path, failed)
         if pull_tag:
             body["tags"][PULL_TAG] = pull_tag
         body["properties"]["configuration"]["ingress"]["traffic"] = [
@@ -297,7 +372,64 @@ class ContainerAppsRuntime(Runtime):
             previous=self._id(serving, revisions),
         )
 
-    def _ensure_environment(self, on_event: EventSink) -> str:
+    def _unlocked(self, call: Callable[[], T], deadline: float | None = None) -> T:
+        """``call()``, retried on 409 lock conflicts until ``deadline`` (or ``LOCK_WAIT``)."""
+        return when_unlocked(
+            call,
+            deadline=deadline if deadline is not None else time.monotonic() + LOCK_WAIT,
+            interval=self._settings.poll_interval,
+        )
+
+    @staticmethod
+    def _tags(fingerprint: str, health_path: str, failed: set[int]) -> dict[str, str]:
+        tags = {FINGERPRINT_TAG: fingerprint, HEALTH_TAG: health_path}
+        if failed:
+            # the newest ones that fit a 256-character tag value
+            tags[FAILED_TAG] = ",".join(str(n) for n in sorted(failed)[-40:])
+        return tags
+
+    def _fail_revision(
+        self,
+        service: str,
+        name: str,
+        number: int,
+        failed: set[int],
+        serving: ArmRevision | None,
+        on_event: EventSink,
+    ) -> list[str]:
+        """The cleanup of a revision that failed its gate: read its log tail (before it stops),
+        mark it failed, deactivate it; returns the log tail. Nothing here may hide the
+        HealthCheckFailed: a failing cleanup step is reported as a notice."""
+        from azure.mgmt.appcontainers.models import ContainerApp
+
+        log_tail = self._log_tail(service, name)
+        try:
+            with arm_errors(f"marking revision {name} failed"):
+                app = self._clients.apps.container_apps.get(self._group, service)
+                tags = dict(app.tags or {})
+                tags[FAILED_TAG] = self._tags("", "", failed | {number})[FAILED_TAG]
+                update = ContainerApp(location=app.location, tags=tags)
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps.begin_update(
+                        self._group, service, update
+                    )
+                ).result()
+        except CloudshipError as exc:
+            on_event(Notice(message=f"could not mark {name} as failed: {exc}"))
+        if serving is None:
+            return log_tail  # it holds the app's only traffic entry; nothing else could serve
+        try:
+            self._deactivate(service, name)
+        except CloudshipError as exc:
+            on_event(Notice(message=f"could not deactivate {name}: {exc}"))
+        on_event(DeployPhase(phase="rollback", detail=f"{serving.name} keeps serving"))
+        return log_tail
+
+    def _ensure_environment(self, on_event: EventSink, deadline: float) -> ManagedEnvironment:
+        """The managed environment, created (workload profiles, Consumption profile) when
+        missing, and provisioned: one still provisioning (ours from an earlier, interrupted
+        ship, or anyone's) is waited for within the deadline, since an app PUT into it is
+        refused with ManagedEnvironmentNotProvisioned (microsoft/azure-container-apps#1778)."""
         from azure.core.exceptions import ResourceNotFoundError
         from azure.mgmt.appcontainers.models import ManagedEnvironment
 
@@ -306,23 +438,65 @@ class ContainerAppsRuntime(Runtime):
         with arm_errors(f"reading managed environment {name}"):
             try:
                 found = operations.get(self._group, name)
-                return str(found.id)
             except ResourceNotFoundError:
-                pass
+                found = None
+        if found is not None:
+            return self._provisioned(found, deadline, on_event)
         self._clients.ensure_resource_group()
         on_event(Notice(message=f"creating Container Apps environment {name}"))
-        # no appLogsConfiguration: no Log Analytics workspace is needed, and the log stream
-        # (what `logs` reads) works without one (container-apps/log-options.md)
+        # A workload-profiles environment with its Consumption profile, the kind Azure creates
+        # by default now (learn.microsoft.com/azure/container-apps/workload-profiles-overview;
+        # consumption-only environments are the older kind). No appLogsConfiguration: no Log
+        # Analytics workspace is needed, and the log stream (what `logs` reads) works without
+        # one (container-apps/log-options.md).
         body = {
             "location": self._settings.location,
             "tags": {"managed-by": "cloudship"},
-            "properties": {},
+            "properties": {
+                "workloadProfiles": [{"name": CONSUMPTION, "workloadProfileType": CONSUMPTION}]
+            },
         }
         with arm_errors(f"creating managed environment {name}"):
-            created = operations.begin_create_or_update(
-                self._group, name, ManagedEnvironment.from_dict(body)
-            ).result()
-        return str(created.id)
+            envelope = ManagedEnvironment.from_dict(body)
+            poller = self._unlocked(
+                lambda: operations.begin_create_or_update(self._group, name, envelope), deadline
+            )
+            created: ManagedEnvironment = poller.result(
+                timeout=max(1.0, deadline - time.monotonic())
+            )
+            if not poller.done():
+                raise CloudshipTimeout(
+                    f"Container Apps environment {name} was still provisioning at the deadline",
+                    fix="ship again later with a longer timeout: environments take minutes",
+                )
+        return created
+
+    def _provisioned(
+        self, environment: ManagedEnvironment, deadline: float, on_event: EventSink
+    ) -> ManagedEnvironment:
+        name = str(environment.name)
+        told = False
+        while True:
+            state = str(environment.provisioning_state or "Succeeded")
+            if state == "Succeeded":
+                return environment
+            if state in ("Failed", "Canceled", "UpgradeFailed", "ScheduledForDelete"):
+                raise DeployError(
+                    f"Container Apps environment {name} is {state}",
+                    fix="choose another environment (environment=...) or delete and re-create "
+                    "this one",
+                )
+            if time.monotonic() >= deadline:
+                raise CloudshipTimeout(
+                    f"Container Apps environment {name} was still {state} at the deadline",
+                    fix="ship again later with a longer timeout: environments take minutes",
+                )
+            if not told:
+                on_event(Notice(message=f"waiting for environment {name} ({state})"))
+                told = True
+            time.sleep(self._settings.poll_interval)
+            with arm_errors(f"reading managed environment {name}"):
+                environment = self._clients.apps.managed_environments.get(self._group, name)
 
     def _pull_tag(self, image: ImageRef, pull: RegistryAuth | None) -> str:
         """The fingerprint of the password secret ``_pull_config`` would store, or ""."""
@@ -337,9 +511,13 @@ class ContainerAppsRuntime(Runtime):
         target's ACR; a password secret only for a foreign registry that needs one."""
         server = str(image.registry)
         if server.lower() == self._registry.address.lower():
-            identity = ensure_pull_identity(
-                self._clients, self._registry.resource_id, on_event=on_event
+            self._identity = ensure_pull_identity(
+                self._clients,
+                self._registry.resource_id,
+                abac=self._registry.abac,
+                on_event=on_event,
             )
+            identity = self._identity.id
             return [{"server": server, "identity": identity}], identity
         if pull is not None:
             return [
@@ -410,13 +588,36 @@ class ContainerAppsRuntime(Runtime):
         from azure.mgmt.appcontainers.models import ContainerApp
 
         with arm_errors(f"updating container app {service}"):
-            poller = self._clients.apps.container_apps.begin_create_or_update(
-                self._group, service, ContainerApp.from_dict(body)
+            envelope = ContainerApp.from_dict(body)
+            poller = self._unlocked(
+                lambda: self._clients.apps.container_apps.begin_create_or_update(
+                    self._group, service, envelope
+                ),
+                deadline,
             )
             result: ContainerApp = poller.result(timeout=max(1.0, deadline - time.monotonic()))
             if not poller.done():
                 raise CloudshipTimeout(f"container app {service} did not finish provisioning")
             return result
+
+    def _put_revision(self, service: str, body: dict[str, Any], deadline: float) -> str | None:
+        """PUT a new revision; None when the operation succeeded, else why it did not (a failed
+        or expired operation is a failed revision, not an error: the gate reads its state)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            self._put(service, body, deadline)
+        except CloudshipTimeout:
+            return "the revision did not finish provisioning before the deadline"
+        except DeployError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, HttpResponseError) and arm_code(cause) in (
+                "ContainerAppOperationError",
+                "OperationExpired",
+            ):
+                return str(getattr(cause.error, "message", "") or cause.message)
+            raise
+        return None
 
     def _revision(self, service: str, name: str) -> ArmRevision:
         from azure.core.exceptions import ResourceNotFoundError
@@ -434,26 +635,81 @@ class ContainerAppsRuntime(Runtime):
 
     def _deactivate(self, service: str, name: str) -> None:
         with arm_errors(f"deactivating revision {name}"):
-            self._clients.apps.container_apps_revisions.deactivate_revision(
-                self._group, service, name
+            self._unlocked(
+                lambda: self._clients.apps.container_apps_revisions.deactivate_revision(
+                    self._group, service, name
+                )
             )
 
-    def _failure(self, revision: ArmRevision) -> str | None:
-        if revision.provisioning_state == "Failed" or revision.running_state == "Failed":
-            return str(revision.provisioning_error or f"revision {revision.running_state}")
+    @staticmethod
+    def _failure(revision: ArmRevision) -> str | None:
+        """Why ``revision`` will not come up by itself, or None while it may.
+
+        Terminal: provisioning ``Failed``/``Deprovisioning``/``Deprovisioned``, running
+        ``Failed``/``Degraded``, and ``Stopped`` for an inactive revision; a state newer than
+        the spec we read that says it failed (``…Failed``) counts too."""
+        provisioning = str(revision.provisioning_state or "")
+        running = str(revision.running_state or "")
+        # "Stopped" right after an activation can be stale; stopped and inactive is final
+        stopped = running == "Stopped" and revision.active is False
+        if (
+            provisioning in TERMINAL_PROVISIONING_STATES
+            or (running in TERMINAL_RUNNING_STATES and running != "Stopped")
+            or stopped
+            or running.endswith("Failed")
+        ):
+            state = f"provisioning {provisioning}, running {running}"
+            detail = f": {revision.provisioning_error}" if revision.provisioning_error else ""
+            return f"revision is {state}{detail}"
         return None
 
+    def _pull_may_recover(self, failure: str) -> bool:
+        """A managed-identity pull refused while its AcrPull grant may still be propagating."""
+        return (
+            IDENTITY_PULL_REFUSED in failure.lower()
+            and self._identity is not None
+            and self._identity.propagating()
+        )
+
     def _gate(
-        self, service: str, health_path: str, name: str, deadline: float, on_event: EventSink
+        self,
+        service: str,
+        health_path: str,
+        name: str,
+        deadline: float,
+        on_event: EventSink,
+        operation_error: str | None = None,
     ) -> str | None:
         """None when revision ``name`` is provisioned, running and answers ``health_path`` on
         its own FQDN; else why not."""
         interval = min(1.0, self._settings.poll_interval)
+        backoff = self._settings.poll_interval
         on_event(DeployPhase(phase="provision", detail=name))
         while True:
             revision = self._revision(service, name)
             failed = self._failure(revision)
             if failed:
+                failed = operation_error or failed
+                wait = min(backoff, 30.0)
+                if self._pull_may_recover(failed) and time.monotonic() + wait < deadline:
+                    on_event(
+                        Notice(
+                            message="the pull identity's AcrPull role is not in effect yet "
+                            f"(role assignments take minutes to propagate); pulling again "
+                            f"in {wait:g}s"
+                        )
+                    )
+                    time.sleep(wait)
+                    backoff *= 2
+                    operation_error = None
+                    with arm_errors(f"restarting revision {name}"):
+                        self._unlocked(
+                            lambda: self._clients.apps.container_apps_revisions.restart_revision(
+                                self._group, service, name
+                            ),
+                            deadline,
+                        )
+                    continue
                 return failed
             if revision.provisioning_state == "Provisioned" and revision.running_state in (
                 "Running",
@@ -461,7 +717,8 @@ class ContainerAppsRuntime(Runtime):
             ):
                 break
             if time.monotonic() >= deadline:
-                return f"still {revision.provisioning_state}/{revision.running_state} at timeout"
+                state = f"still {revision.provisioning_state}/{revision.running_state} at timeout"
+                return f"{operation_error} ({state})" if operation_error else state
             time.sleep(interval)
         url = self._settings.probe_url.format(fqdn=revision.fqdn, path=health_path)
         on_event(DeployPhase(phase="probe", detail=url))
@@ -502,13 +759,14 @@ class ContainerAppsRuntime(Runtime):
         if app is None:
             return None
         found = self._revisions(service)
+        failed = self._failed_numbers(app)
         revisions = [
             Revision(
                 number=self._number(r, found),
                 native_id=str(r.name),
                 image=self._image(r),
                 digest=_digest(self._image(r)),
-                state=self._state(r),  # type: ignore[arg-type]
+                state=self._state(r, self._number(r, found), failed),  # type: ignore[arg-type]
                 created=r.created_time,
                 url=f"https://{r.fqdn}" if r.fqdn else None,
             )
@@ -539,8 +797,11 @@ class ContainerAppsRuntime(Runtime):
         on_event(DeployPhase(phase="rollback", detail=name))
         if not chosen.active:
             with arm_errors(f"activating revision {name}"):
-                self._clients.apps.container_apps_revisions.activate_revision(
-                    self._group, service, name
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps_revisions.activate_revision(
+                        self._group, service, name
+                    ),
+                    deadline,
                 )
         fail = self._gate(service, self._health_path(app), name, deadline, on_event)
         if fail is not None:
@@ -580,9 +841,11 @@ class ContainerAppsRuntime(Runtime):
         return body
 
     def _log_tail(self, service: str, revision: str, tail: int = 50) -> list[str]:
+        """Best effort: in a failure path no error of the log fetch (an AuthError from the
+        token call included) may replace the failure being reported."""
         try:
             return self.logs_of(service, revision, tail)
-        except (DeployError, ConfigError):
+        except CloudshipError:
             return []
 
     def logs(self, service: str, tail: int = 100) -> list[str]:
@@ -600,9 +863,17 @@ class ContainerAppsRuntime(Runtime):
 
         with arm_errors(f"deleting container app {service}"):
             try:
-                self._clients.apps.container_apps.begin_delete(self._group, service).result()
+                self._unlocked(
+                    lambda: self._clients.apps.container_apps.begin_delete(self._group, service)
+                ).result()
             except ResourceNotFoundError:
                 return
 
 
-__all__ = ["ALLOWED_SIZES", "ContainerAppsRuntime", "container_size", "secret_name"]
+__all__ = [
+    "ALLOWED_SIZES",
+    "ContainerAppsRuntime",
+    "check_app_name",
+    "container_size",
+    "secret_name",
+]

@@ -39,6 +39,9 @@ class AzureSettings(BaseSettings):
     ca_bundle: str | None = None
     #: where the health probe goes; ``{fqdn}`` is the revision's host, ``{path}`` the health path
     probe_url: str = "https://{fqdn}{path}"
+    #: cloudship runs inside the environment's network (a VM or CI runner in its VNet), so
+    #: internal-ingress revisions (``public=False``) can be health-probed from here
+    inside_environment: bool = False
     #: seconds between status polls when ARM does not say (Retry-After)
     poll_interval: float = Field(default=5.0, gt=0)
 
@@ -61,9 +64,10 @@ class AzureSettings(BaseSettings):
     @field_validator("environment", "identity")
     @classmethod
     def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
+        if not _ENV_NAME.match(value) or "--" in value:
             raise ValueError(
-                f"{value!r} must be 2-32 lower-case letters, digits or '-', starting with a letter"
+                f"{value!r} must be 2-32 lower-case letters, digits or '-' (no '--'), starting "
+                "with a letter"
             )
         return value
 

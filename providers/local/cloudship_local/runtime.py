@@ -1,27 +1,43 @@
-"""Pull-based ``docker run`` on the local engine, health-gated, with rollback.
+"""Pull-based ``docker run`` on the local engine, health-gated, switched without downtime.
 
 Each revision is one container labelled with its service, revision, digest and spec
-fingerprint. A deploy never touches the serving container until the new revision has proved
-healthy: the new image is first started as a *canary* on a throw-away loopback port and probed;
-only then is the serving container stopped (kept, for rollback) and the new revision started on
-the service's stable host port. If anything fails, the old revision is (still, or again)
-serving and the error carries the new revision's last log lines.
+fingerprint, on the ``cloudship`` network and published on a loopback port only. The service's
+stable host port belongs to its proxy container (nginx, see :mod:`cloudship_local.proxy`). A
+deploy:
 
-The runtime always pulls ``repo@sha256:…`` from the registry before running it, so what runs is
-what the registry holds, never a local build that happens to share a tag.
+1. takes the service's lock (:mod:`cloudship_local.lock`): one ship per service at a time;
+2. tidies what an interrupted ship left (an unproven revision, a revision still running
+   beside the serving one);
+3. pulls ``repo@sha256:…`` (what runs is what the registry holds), starts the new revision and
+   probes it on its loopback port while the old one keeps serving;
+4. points the proxy at that same container with a graceful reload, confirms through the
+   stable port that it answers, lets the old connections drain, and stops the old revision
+   (kept for rollback).
+
+Whatever stops a ship (an error, SIGINT, SIGTERM, SIGKILL, a lost engine), the proxy serves
+either the previous revision or the new one after it passed its gate: never nothing and never
+an unproven one. Rollback switches back the same way.
+
+Services deployed before the proxy existed (their revision publishes the stable port itself)
+move behind a proxy on their next ship; that one switch has a gap of well under a second.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from cloudship.config import data_dir
+from cloudship.deadline import Deadline
 from cloudship.engine import Engine, engine_errors
 from cloudship.errors import (
     CloudshipError,
@@ -35,7 +51,7 @@ from cloudship.events import DeployPhase, EventSink, ignore
 from cloudship.images import ImageRef
 from cloudship.probe import ProbeResult, wait_healthy
 from cloudship.registry import RegistryAuth
-from cloudship.revisions import choose_rollback
+from cloudship.revisions import choose_rollback, is_unchanged
 from cloudship.runtime import (
     Deployment,
     Plan,
@@ -45,6 +61,9 @@ from cloudship.runtime import (
     ServiceStatus,
     memory_bytes,
 )
+from cloudship_local import proxy
+from cloudship_local.lock import if_free, lock_path, service_lock
+from cloudship_local.proxy import ProxyState
 from cloudship_local.settings import LocalSettings
 
 if TYPE_CHECKING:
@@ -61,9 +80,13 @@ L_PORT = PREFIX + "host-port"
 L_ROLE = PREFIX + "role"
 L_CREATED = PREFIX + "created"
 L_HEALTH = PREFIX + "health-path"
+#: "proxy" on revisions that serve through the proxy; absent on those from before it
+L_LAYOUT = PREFIX + "layout"
 
-SERVING, CANARY = "serving", "canary"
+SERVING, CANARY, PROXY = "serving", "canary", "proxy"
 _PORT_RANGE = (20000, 29999)
+#: how long the proxy may take to answer for a new revision after a reload
+_CONFIRM_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,7 @@ class _Rev:
     """A revision container as read back from its labels."""
 
     container: Container
+    name: str
     state: str
     number: int
     role: str
@@ -80,6 +104,7 @@ class _Rev:
     host_port: int
     health_path: str
     created: datetime | None
+    behind_proxy: bool
 
     @property
     def id(self) -> str:
@@ -90,10 +115,11 @@ class _Rev:
         return self.state in ("running", "restarting")
 
     @classmethod
-    def read(cls, container: Container, labels: dict[str, str], state: str) -> _Rev:
+    def read(cls, container: Container, name: str, labels: dict[str, str], state: str) -> _Rev:
         created = labels.get(L_CREATED)
         return cls(
             container=container,
+            name=name.lstrip("/"),
             state=state,
             number=int(labels.get(L_REVISION, "0")),
             role=labels.get(L_ROLE, SERVING),
@@ -103,17 +129,48 @@ class _Rev:
             host_port=int(labels.get(L_PORT, "0")),
             health_path=labels.get(L_HEALTH, "/"),
             created=datetime.fromisoformat(created) if created else None,
+            behind_proxy=labels.get(L_LAYOUT) == PROXY,
         )
 
     @classmethod
     def of(cls, container: Container) -> _Rev:
         """From a fully inspected container (one this runtime just started)."""
-        return cls.read(container, container.labels, container.status)
+        return cls.read(container, container.name or "", container.labels, container.status)
+
+
+@dataclass
+class _View:
+    """One service as the engine has it: revisions, legacy canaries, the proxy and its state."""
+
+    revisions: list[_Rev] = field(default_factory=list)  # newest first
+    canaries: list[_Rev] = field(default_factory=list)
+    proxy: Container | None = None
+    proxy_port: int | None = None
+    proxy_running: bool = False
+    state: ProxyState | None = None
+
+    @property
+    def serving(self) -> _Rev | None:
+        if self.state is not None:
+            return next((r for r in self.revisions if r.number == self.state.revision), None)
+        # Before the proxy: the running revision that publishes the stable port itself.
+        return next((r for r in self.revisions if r.running and not r.behind_proxy), None)
+
+    def proven(self, rev: _Rev) -> bool:
+        """Passed its health gate (so it may serve again)."""
+        if self.state is not None:
+            return rev.number in self.state.proven
+        return not rev.behind_proxy  # before the proxy, only proven revisions were kept
+
+    @property
+    def next_number(self) -> int:
+        return (self.revisions[0].number + 1) if self.revisions else 1
 
 
 def _death(container: Container) -> str | None:
     """Why ``container`` can no longer become healthy, or None while it still might."""
-    container.reload()
+    with _docker_errors("watching the new revision"):
+        container.reload()
     state = container.attrs.get("State", {})
     if state.get("Restarting") or int(container.attrs.get("RestartCount", 0)) > 0:
         return f"the container is crash-looping (exit code {state.get('ExitCode')})"
@@ -152,14 +209,14 @@ class DockerRunRuntime(Runtime):
         self._project = settings.project
 
     def supported_platforms(self) -> frozenset[str]:
-        """The engine's own platform: no emulation is assumed."""
-        return frozenset({self._engine.host_platform})
+        """The engine's own platform plus each one it emulates (a binfmt handler with the F
+        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for."""
+        return frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
 
     def validate(self, spec: ServiceSpec) -> None:
         """One replica only, and the service's host port must be free (or already ours)."""
         self._check_replicas(spec)
-        revisions = [r for r in self._revisions(spec.name) if r.role != CANARY]
-        self._host_port(spec, revisions, self._serving(revisions))
+        self._host_port(spec, self._view(spec.name))
 
     @staticmethod
     def _check_replicas(spec: ServiceSpec) -> None:
@@ -168,6 +225,30 @@ class DockerRunRuntime(Runtime):
                 f"the local target runs exactly one replica (asked for {spec.replicas})",
                 fix="use replicas=1 for the local target",
             )
+
+    # -- locking -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _engine_id(self) -> str:
+        """The engine's own id: one lock per engine however its address is spelled."""
+        with _docker_errors("asking the engine for its id"):
+            info = self._engine.client.info()
+        return str(info.get("ID") or info.get("Name") or "default")
+
+    def _lock_file(self, service: str) -> Path:
+        folder = self._settings.data_dir or data_dir()
+        return lock_path(folder, self._engine_id, self._project, service)
+
+    @contextlib.contextmanager
+    def _locked(self, service: str, what: str, on_event: EventSink) -> Iterator[None]:
+        with service_lock(
+            self._lock_file(service),
+            service=service,
+            what=what,
+            wait=self._settings.lock_wait,
+            on_event=on_event,
+        ):
+            yield
 
     # -- reading state -------------------------------------------------------------------
 
@@ -179,26 +260,49 @@ class DockerRunRuntime(Runtime):
             )
         return found
 
-    def _revisions(self, service: str) -> list[_Rev]:
+    def _view(self, service: str) -> _View:
         client = self._engine.client
-        revisions = [
-            _Rev.read(
-                client.containers.prepare_model({"Id": entry["Id"]}),
-                entry.get("Labels") or {},
-                entry.get("State", ""),
-            )
-            for entry in self._listing(f"{L_SERVICE}={service}")
-        ]
-        return sorted(revisions, key=lambda r: r.number, reverse=True)
-
-    @staticmethod
-    def _serving(revisions: list[_Rev]) -> _Rev | None:
-        return next((r for r in revisions if r.role == SERVING and r.running), None)
+        view = _View()
+        for entry in self._listing(f"{L_SERVICE}={service}"):
+            labels = entry.get("Labels") or {}
+            container = client.containers.prepare_model({"Id": entry["Id"]})
+            name = (entry.get("Names") or [""])[0]
+            if labels.get(L_ROLE) == PROXY:
+                view.proxy = container
+                view.proxy_port = int(labels.get(L_PORT, "0"))
+                view.proxy_running = entry.get("State") in ("running", "restarting")
+                continue
+            rev = _Rev.read(container, name, labels, entry.get("State", ""))
+            (view.canaries if rev.role == CANARY else view.revisions).append(rev)
+        view.revisions.sort(key=lambda r: r.number, reverse=True)
+        if view.proxy is not None:
+            with _docker_errors(f"reading the proxy of {service}"):
+                view.state = proxy.read_state(view.proxy)
+        return view
 
     def _url(self, port: int) -> str:
         host = self._settings.bind
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         return f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+
+    def _tidy(self, service: str, view: _View) -> _View:
+        """Clean up after an interrupted ship (call with the lock held): remove revisions that
+        never passed their gate and stop proven ones that still run beside the serving one."""
+        serving = view.serving
+        stale_proxy = view.proxy is not None and view.state is None
+        if stale_proxy:
+            # A proxy created but never configured: its ship died before the first switch.
+            assert view.proxy is not None
+            self._remove_containers([view.proxy])
+        unproven = [r for r in view.revisions if r is not serving and not view.proven(r)]
+        self._remove(view.canaries + unproven)
+        for rev in view.revisions:
+            if rev is not serving and rev.running and view.proven(rev) and rev.behind_proxy:
+                with _docker_errors(f"stopping {rev.id} of {service}"):
+                    rev.container.stop(timeout=10)
+        if unproven or view.canaries or stale_proxy:
+            return self._view(service)
+        return view
 
     # -- ports ---------------------------------------------------------------------------
 
@@ -218,13 +322,22 @@ class DockerRunRuntime(Runtime):
             found = self._engine.client.api.containers(all=True, filters={"label": L_SERVICE})
         return {int((c.get("Labels") or {}).get(L_PORT, "0")) for c in found}
 
-    def _host_port(self, spec: ServiceSpec, revisions: list[_Rev], serving: _Rev | None) -> int:
+    def _owned_port(self, view: _View) -> int | None:
+        """The stable port this service holds right now (its proxy's, or a legacy revision's)."""
+        if view.proxy is not None and view.proxy_running:
+            return view.proxy_port
+        legacy = view.serving
+        return legacy.host_port if legacy is not None and not legacy.behind_proxy else None
+
+    def _host_port(self, spec: ServiceSpec, view: _View) -> int:
         """The service's stable host port: configured, else the one it already has, else one
         derived from its name (stable across destroy/ship), moving up past taken ports."""
         if self._settings.host_port:
             port = self._settings.host_port
-        elif revisions:
-            port = (serving or revisions[0]).host_port
+        elif view.proxy_port:
+            port = view.proxy_port
+        elif view.revisions:
+            port = (view.serving or view.revisions[0]).host_port
         else:
             low, high = _PORT_RANGE
             seed = f"{self._project}/{spec.name}".encode()
@@ -234,8 +347,7 @@ class DockerRunRuntime(Runtime):
                 if candidate not in claimed and self._port_free(candidate):
                     return candidate
             raise PortInUseError(f"no free host port near {start} for service {spec.name!r}")
-        held_by_us = serving is not None and serving.host_port == port
-        if not held_by_us and not self._port_free(port):
+        if self._owned_port(view) != port and not self._port_free(port):
             raise PortInUseError(
                 f"host port {self._settings.bind}:{port} for service {spec.name!r} is already "
                 "in use by another program",
@@ -248,10 +360,11 @@ class DockerRunRuntime(Runtime):
 
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
         self._check_replicas(spec)
-        revisions = self._revisions(spec.name)
-        serving = self._serving(revisions)
+        view = self._view(spec.name)
+        serving = view.serving
         current = serving.digest if serving else None
-        if serving and image.digest and serving.fingerprint == spec.fingerprint(str(image)):
+        wanted = spec.fingerprint(str(image))
+        if serving and image.digest and is_unchanged(serving.fingerprint, wanted, force=False):
             return Plan(
                 service=spec.name,
                 image=str(image),
@@ -259,16 +372,20 @@ class DockerRunRuntime(Runtime):
                 current_digest=current,
                 actions=[f"nothing to do: {serving.id} already runs this image and spec"],
             )
-        number = (revisions[0].number + 1) if revisions else 1
-        port = self._host_port(spec, revisions, serving)
-        actions = [f"pull {image} from the registry"]
+        number = view.next_number
+        port = self._host_port(spec, view)
+        actions = [
+            f"pull {image} from the registry",
+            f"start r{number} on a loopback port and probe {spec.health_path}",
+        ]
         if serving:
             actions += [
-                f"start r{number} on a loopback canary port and probe {spec.health_path}",
-                f"stop {serving.id} (kept for rollback) and serve r{number} on port {port}",
+                f"switch the proxy on port {port} to r{number} (graceful reload: no connection "
+                "refused, no restart)",
+                f"stop {serving.id} once its connections drain (kept for rollback)",
             ]
         else:
-            actions.append(f"start r{number} on port {port} and probe {spec.health_path}")
+            actions.append(f"serve r{number} through a proxy on port {port}")
         return Plan(
             service=spec.name,
             image=str(image),
@@ -290,71 +407,137 @@ class DockerRunRuntime(Runtime):
         if not image.digest:
             raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
         self._check_replicas(spec)
+        deadline = Deadline(timeout)
         fingerprint = spec.fingerprint(str(image))
-        revisions = self._revisions(spec.name)
-        self._remove([r for r in revisions if r.role == CANARY])  # left by an interrupted deploy
-        revisions = [r for r in revisions if r.role != CANARY]
-        serving = self._serving(revisions)
-        if serving and serving.fingerprint == fingerprint and not force:
-            on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
-            return self._deployment(spec.name, serving, changed=False, previous=None)
+        with self._locked(spec.name, f"ship of {image}", on_event):
+            view = self._tidy(spec.name, self._view(spec.name))
+            serving = view.serving
+            if serving and is_unchanged(serving.fingerprint, fingerprint, force=force):
+                on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
+                return self._deployment(spec.name, serving, changed=False, previous=None)
 
-        port = self._host_port(spec, revisions, serving)
-        number = (revisions[0].number + 1) if revisions else 1
-        on_event(DeployPhase(phase="pull", detail=str(image)))
-        self._engine.pull(image, pull)
+            port = self._host_port(spec, view)
+            number = view.next_number
+            with _docker_errors("preparing the local proxy"):
+                proxy.ensure_image(self._engine, on_event)
+                proxy.ensure_network(self._engine)
+            on_event(DeployPhase(phase="pull", detail=str(image)))
+            self._engine.pull(image, pull, deadline=deadline)
+            deadline.check(f"deploy of {spec.name}")
 
-        if serving is not None:
-            # Prove the new revision on a throw-away port while the old one keeps serving.
-            on_event(DeployPhase(phase="canary", detail=f"r{number}"))
-            canary = self._run(spec, image, number, fingerprint, CANARY, port, host_port=None)
-            self._gate(canary, spec, timeout, rolled_back_to=serving.id, on_event=on_event)
-            self._remove([_Rev.of(canary)])
-            with _docker_errors(f"stopping {serving.id}"):
-                serving.container.stop(timeout=10)
-
-        on_event(DeployPhase(phase="start", detail=f"r{number} on port {port}"))
-        try:
-            new, port = self._start_serving(
-                spec, image, number, fingerprint, port, derived=not revisions
+            on_event(DeployPhase(phase="start", detail=f"r{number} on a loopback port"))
+            new = self._run(spec, image, number, fingerprint, port)
+            try:
+                self._gate(
+                    new,
+                    spec,
+                    deadline,
+                    rolled_back_to=serving.id if serving else None,
+                    on_event=on_event,
+                )
+                port = self._switch(spec, view, _Rev.of(new), port, deadline, on_event)
+            except BaseException:
+                # SIGINT, a failed switch, a lost engine: unless the proxy already serves it
+                # (it passed its gate), the new revision must not stay behind.
+                self._discard_unless_serving(spec.name, new)
+                raise
+            self._prune(spec.name)
+            on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
+            return self._deployment(
+                spec.name, _Rev.of(new), changed=True, previous=serving.id if serving else None
             )
-        except CloudshipError:  # e.g. the port was taken in the meantime
-            self._restore(serving)
-            raise
-        try:
-            self._gate(
-                new,
-                spec,
-                timeout,
-                rolled_back_to=serving.id if serving else None,
-                on_event=on_event,
-            )
-        except HealthCheckFailed:  # _gate removed the new container already
-            self._restore(serving)
-            raise
-        self._prune(spec.name)
-        on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
-        return self._deployment(
-            spec.name, _Rev.of(new), changed=True, previous=serving.id if serving else None
-        )
 
-    def _start_serving(
+    def _discard_unless_serving(self, service: str, container: Container) -> None:
+        with contextlib.suppress(CloudshipError):
+            view = self._view(service)
+            if view.serving is None or view.serving.container.id != container.id:
+                self._remove_containers([container])
+
+    def _switch(
         self,
         spec: ServiceSpec,
-        image: ImageRef,
-        number: int,
-        fingerprint: str,
+        view: _View,
+        new: _Rev,
         port: int,
-        *,
-        derived: bool,
+        deadline: Deadline,
+        on_event: EventSink,
+    ) -> int:
+        """Serve ``new`` (proven) through the proxy; stop what served before. Returns the
+        stable port (a derived one may move up if a concurrent program took it)."""
+        old = view.serving
+        earlier = frozenset(r.number for r in view.revisions if view.proven(r))
+        base = view.state or ProxyState(new.name, new.number, spec.port, earlier)
+        state = base.to(new.name, new.number, spec.port)
+        if view.proxy is None:
+            legacy = old if old is not None and old.running else None
+            if legacy is not None:  # it publishes the stable port itself: free it, once
+                with _docker_errors(f"stopping {legacy.id} of {spec.name}"):
+                    legacy.container.stop(timeout=10)
+            try:
+                container, port = self._start_proxy(
+                    spec.name, port, state, derived=not view.revisions
+                )
+            except BaseException:
+                if legacy is not None:
+                    with contextlib.suppress(CloudshipError), _docker_errors("restoring"):
+                        legacy.container.start()
+                raise
+        else:
+            container = view.proxy
+            with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
+                if view.proxy_running:
+                    proxy.apply(container, state)
+                else:  # stopped by hand, or the engine restarted without it: no reload to do
+                    proxy.write_initial(container, state)
+                    container.start()
+        on_event(DeployPhase(phase="switch", detail=f"{new.id} behind {self._url(port)}"))
+        try:
+            self._confirm(self._url(port) + spec.health_path, new.id, deadline)
+        except CloudshipError:
+            if view.state is not None and old is not None:
+                with contextlib.suppress(CloudshipError), _docker_errors("switching back"):
+                    proxy.apply(container, view.state)
+            raise
+        with _docker_errors(f"starting {new.id} with the engine"):
+            new.container.update(restart_policy={"Name": "unless-stopped"})
+        if old is not None and old.behind_proxy and old.running and view.proxy is not None:
+            with _docker_errors(f"stopping {old.id} of {spec.name}"):
+                proxy.wait_drained(container)
+                old.container.stop(timeout=10)
+        return port
+
+    def _confirm(self, url: str, revision: str, deadline: Deadline) -> None:
+        """Wait until the stable port answers for ``revision`` (the reload has taken effect)."""
+        import httpx
+
+        seconds = min(max(deadline.remaining(), 3.0), _CONFIRM_SECONDS)
+        give_up = time.monotonic() + seconds
+        last = "no answer"
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < give_up:
+                try:
+                    response = client.get(url)
+                    seen = response.headers.get(proxy.REVISION_HEADER)
+                    if seen == revision and response.status_code < 400:
+                        return
+                    last = f"HTTP {response.status_code} from {seen or 'no revision'}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                time.sleep(0.02)
+        raise DeployError(
+            f"the proxy did not serve {revision} at {url} within {seconds:.0f} s ({last})",
+            fix="see `docker logs` of the service's -proxy container",
+        )
+
+    def _start_proxy(
+        self, service: str, port: int, state: ProxyState, *, derived: bool
     ) -> tuple[Container, int]:
-        """Start the serving container. A port cloudship picked itself (first deploy, none
-        configured) may be taken between the check and the start by a concurrent deploy: then
-        the next free one is tried."""
+        """Create the service's proxy on ``port``. A port cloudship picked itself (first
+        deploy, none configured) may be taken between the check and the start by a concurrent
+        program: then the next free one is tried."""
         for _ in range(5):
             try:
-                started = self._run(spec, image, number, fingerprint, SERVING, port, host_port=port)
-                return started, port
+                return self._run_proxy(service, port, state), port
             except PortInUseError:
                 if not derived or self._settings.host_port:
                     raise
@@ -363,7 +546,39 @@ class DockerRunRuntime(Runtime):
                 port = next((p for p in free if self._port_free(p)), 0)
                 if not port:
                     break
-        raise PortInUseError(f"could not find a free host port for service {spec.name!r}")
+        raise PortInUseError(f"could not find a free host port for service {service!r}")
+
+    def _name(self, service: str, suffix: str) -> str:
+        prefix = "cloudship" if self._project == "default" else f"cloudship-{self._project}"
+        return f"{prefix}-{service}-{suffix}"
+
+    def _run_proxy(self, service: str, port: int, state: ProxyState) -> Container:
+        name = self._name(service, "proxy")
+        client = self._engine.client
+        with _docker_errors(f"starting the proxy of {service} on port {port}"):
+            self._remove_named(name)
+            container: Container = client.containers.create(
+                proxy.PROXY_IMAGE,
+                name=name,
+                detach=True,
+                labels={
+                    L_SERVICE: service,
+                    L_PROJECT: self._project,
+                    L_ROLE: PROXY,
+                    L_PORT: str(port),
+                    L_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+                ports={f"{proxy.LISTEN}/tcp": (self._settings.bind, port)},
+                network=proxy.NETWORK,
+                restart_policy={"Name": "unless-stopped"},
+            )
+            try:
+                proxy.write_initial(container, state)
+                container.start()
+            except BaseException:
+                self._remove_named(name)
+                raise
+        return container
 
     def _run(
         self,
@@ -371,10 +586,7 @@ class DockerRunRuntime(Runtime):
         image: ImageRef,
         number: int,
         fingerprint: str,
-        role: str,
         stable_port: int,
-        *,
-        host_port: int | None,
     ) -> Container:
         env = dict(spec.env)
         env.update({k: v.get_secret_value() for k, v in spec.secrets.items()})
@@ -386,25 +598,23 @@ class DockerRunRuntime(Runtime):
             L_IMAGE: str(image),
             L_FINGERPRINT: fingerprint,
             L_PORT: str(stable_port),
-            L_ROLE: role,
+            L_ROLE: SERVING,
             L_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
             L_HEALTH: spec.health_path,
+            L_LAYOUT: PROXY,
         }
         options: dict[str, Any] = {}
         if spec.cpu:
             options["nano_cpus"] = int(spec.cpu * 1_000_000_000)
         if spec.memory:
             options["mem_limit"] = memory_bytes(spec.memory)
-        if role == SERVING:
-            options["restart_policy"] = {"Name": "unless-stopped"}
-        prefix = "cloudship" if self._project == "default" else f"cloudship-{self._project}"
-        name = f"{prefix}-{spec.name}-r{number}" + ("-canary" if role == CANARY else "")
-        # The canary is for cloudship's probe only: loopback, whatever `bind` says.
-        bind = "127.0.0.1" if role == CANARY else self._settings.bind
+        name = self._name(spec.name, f"r{number}")
         client = self._engine.client
         with _docker_errors(f"starting revision r{number} of {spec.name}"):
             self._remove_named(name)  # left behind by an interrupted deploy
             try:
+                # No restart policy until it serves: a crash during the gate is an exit the
+                # gate sees at once, not a restart back-off to wait out.
                 container: Container = client.containers.run(
                     str(image),
                     name=name,
@@ -415,10 +625,12 @@ class DockerRunRuntime(Runtime):
                     init=True,
                     environment=env,
                     labels=labels,
-                    ports={f"{spec.port}/tcp": (bind, host_port)},
+                    # Loopback only, for cloudship's probe; the proxy reaches it by name.
+                    ports={f"{spec.port}/tcp": ("127.0.0.1", None)},
+                    network=proxy.NETWORK,
                     **options,
                 )
-            except Exception:
+            except BaseException:
                 # `docker run` creates before it starts: a failed start leaves a container.
                 self._remove_named(name)
                 raise
@@ -434,26 +646,40 @@ class DockerRunRuntime(Runtime):
         self,
         container: Container,
         spec: ServiceSpec,
-        timeout: float,
+        deadline: Deadline,
         *,
         rolled_back_to: str | None,
         on_event: EventSink,
+        remove: bool = True,
     ) -> None:
-        """Return when ``container`` answers its health probe; otherwise remove it and raise
-        ``HealthCheckFailed`` with its last log lines."""
+        """Return when ``container`` answers its health probe on its loopback port; otherwise
+        remove (or, ``remove=False``, stop) it and raise ``HealthCheckFailed`` with its last
+        log lines and what it answered."""
+        deadline.check(f"the health gate of {spec.name}")
         port = self._published_port(container, spec.port)
         if port is None:  # an app that dies at once never gets its port published
             reason = _death(container) or "the container has no published port"
             result = ProbeResult(False, reason, 0)
         else:
-            canary = container.labels.get(L_ROLE) == CANARY
-            url = (f"http://127.0.0.1:{port}" if canary else self._url(port)) + spec.health_path
-            on_event(DeployPhase(phase="probe", detail=url))
-            result = wait_healthy(url, timeout=timeout, check_alive=lambda: _death(container))
+            url = f"http://127.0.0.1:{port}{spec.health_path}"
+            revision = f"r{container.labels.get(L_REVISION)}"
+            on_event(DeployPhase(phase="probe", detail=f"{revision} at {url}"))
+            result = wait_healthy(
+                url,
+                timeout=deadline.remaining(),
+                check_alive=lambda: _death(container),
+                on_progress=lambda seen: on_event(
+                    DeployPhase(phase="probe", detail=f"{revision} waiting, {seen}")
+                ),
+            )
         if result.healthy:
             return
         tail = self._log_tail(container, 20)
-        self._remove([_Rev.of(container)])
+        if remove:
+            self._remove_containers([container])
+        else:
+            with contextlib.suppress(CloudshipError), _docker_errors("stopping"):
+                container.stop(timeout=5)
         if rolled_back_to:
             on_event(DeployPhase(phase="rollback", detail=f"{rolled_back_to} keeps serving"))
         raise HealthCheckFailed(
@@ -467,40 +693,40 @@ class DockerRunRuntime(Runtime):
 
     @staticmethod
     def _published_port(container: Container, port: int) -> int | None:
-        container.reload()
+        with _docker_errors("inspecting the new revision"):
+            container.reload()
         bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
             f"{port}/tcp"
         )
         return int(bindings[0]["HostPort"]) if bindings else None
 
-    def _restore(self, previous: _Rev | None) -> None:
-        """Start the previous revision again after a failed switch."""
-        if previous is None:
-            return
-        with _docker_errors(f"restoring {previous.id}"):
-            previous.container.start()
-
     def _remove(self, revisions: list[_Rev]) -> None:
+        self._remove_containers([r.container for r in revisions])
+
+    def _remove_containers(self, containers: list[Container]) -> None:
         from docker.errors import NotFound
 
-        for rev in revisions:
-            with _docker_errors(f"removing {rev.id}"), contextlib.suppress(NotFound):
-                rev.container.remove(force=True)
+        for container in containers:
+            with _docker_errors("removing a container"), contextlib.suppress(NotFound):
+                container.remove(force=True)
 
     def _prune(self, service: str) -> None:
         """Keep the serving revision and the newest ``keep_revisions`` stopped ones."""
-        standby = [r for r in self._revisions(service) if not r.running]
+        view = self._view(service)
+        standby = [r for r in view.revisions if r is not view.serving and not r.running]
         self._remove(standby[self._settings.keep_revisions :])
 
     def _deployment(
         self, service: str, rev: _Rev, *, changed: bool, previous: str | None
     ) -> Deployment:
+        view = self._view(service)
+        port = view.proxy_port or rev.host_port
         return Deployment(
             service=service,
             revision=rev.id,
             image=rev.image,
             digest=rev.digest,
-            url=self._url(rev.host_port),
+            url=self._url(port),
             changed=changed,
             previous=previous,
         )
@@ -508,23 +734,41 @@ class DockerRunRuntime(Runtime):
     # -- day-2 operations ----------------------------------------------------------------
 
     def status(self, service: str) -> ServiceStatus | None:
-        revisions = self._revisions(service)
-        if not revisions:
+        """What serves and the history. Leftovers of an interrupted ship are tidied first,
+        unless a ship of the service is under way (then they are its work in progress)."""
+        view = self._view(service)
+        with if_free(self._lock_file(service)) as free:
+            if free:
+                view = self._tidy(service, view)
+        return self._status(service, view)
+
+    def _status(self, service: str, view: _View) -> ServiceStatus | None:
+        if not view.revisions:
             return None
-        serving = self._serving(revisions)
-        listed = [
-            Revision(
-                number=r.number,
-                native_id=r.container.name,
-                image=r.image,
-                digest=r.digest,
-                state="serving" if r is serving else ("standby" if not r.running else "failed"),
-                created=r.created,
-                url=self._url(r.host_port) if r is serving else None,
+        serving = view.serving
+        url = self._url(view.proxy_port or (serving.host_port if serving else 0))
+        listed = []
+        state: Literal["serving", "standby", "failed"]
+        for r in view.revisions:
+            if r is serving:
+                state = "serving"
+            elif view.proven(r):
+                state = "standby"
+            elif r.running:
+                continue  # a ship under way is proving it
+            else:
+                state = "failed"
+            listed.append(
+                Revision(
+                    number=r.number,
+                    native_id=r.name or r.container.id,
+                    image=r.image,
+                    digest=r.digest,
+                    state=state,
+                    created=r.created,
+                    url=url if r is serving else None,
+                )
             )
-            for r in revisions
-            if r.role == SERVING
-        ]
         current = next((r for r in listed if r.state == "serving"), None)
         return ServiceStatus(
             service=service,
@@ -536,32 +780,77 @@ class DockerRunRuntime(Runtime):
     def rollback(
         self, service: str, to: str | None = None, *, timeout: float, on_event: EventSink = ignore
     ) -> Deployment:
-        revisions = [r for r in self._revisions(service) if r.role == SERVING]
-        if not revisions:
-            raise ServiceNotFoundError(
-                f"service {service!r} is not deployed on the local target",
-                fix="ship it first, or check the name with `cloudship status`",
+        deadline = Deadline(timeout)
+        with self._locked(service, f"rollback to {to or 'the previous revision'}", on_event):
+            view = self._tidy(service, self._view(service))
+            listed = self._status(service, view)
+            if listed is None:
+                raise ServiceNotFoundError(
+                    f"service {service!r} is not deployed on the local target",
+                    fix="ship it first, or check the name with `cloudship status`",
+                )
+            serving = view.serving
+            picked = choose_rollback(service, listed.revisions, to)
+            chosen = next(r for r in view.revisions if r.number == picked.number)
+            if serving is not None and chosen.number == serving.number:
+                return self._deployment(service, serving, changed=False, previous=None)
+            on_event(DeployPhase(phase="rollback", detail=chosen.id))
+            if not chosen.behind_proxy:
+                return self._rollback_legacy(service, serving, chosen, deadline)
+            spec = ServiceSpec(
+                name=service, port=self._container_port(chosen), health_path=chosen.health_path
             )
-        serving = self._serving(revisions)
-        listed = self.status(service)
-        assert listed is not None, "it has revisions"
-        picked = choose_rollback(service, listed.revisions, to)
-        chosen = next(r for r in revisions if r.number == picked.number)
-        if serving is not None and chosen.number == serving.number:
-            return self._deployment(service, serving, changed=False, previous=None)
-        on_event(DeployPhase(phase="rollback", detail=f"{chosen.id}"))
+            with _docker_errors(f"starting {chosen.id} of {service}"):
+                chosen.container.start()
+            self._gate(
+                chosen.container,
+                spec,
+                deadline,
+                rolled_back_to=serving.id if serving else None,
+                on_event=on_event,
+                remove=False,
+            )
+            try:
+                port = self._host_port(spec, view)
+                self._switch(spec, view, chosen, port, deadline, on_event)
+            except BaseException:
+                with contextlib.suppress(CloudshipError):
+                    now = self._view(service)
+                    if now.serving is None or now.serving.number != chosen.number:
+                        with _docker_errors("stopping"):
+                            chosen.container.stop(timeout=5)
+                raise
+            return self._deployment(
+                service, chosen, changed=True, previous=serving.id if serving else None
+            )
+
+    def _container_port(self, rev: _Rev) -> int:
+        with _docker_errors(f"inspecting {rev.id}"):
+            rev.container.reload()
+        exposed = rev.container.attrs.get("HostConfig", {}).get("PortBindings") or {}
+        first = next(iter(exposed), "80/tcp")
+        return int(first.split("/")[0])
+
+    def _rollback_legacy(
+        self, service: str, serving: _Rev | None, chosen: _Rev, deadline: Deadline
+    ) -> Deployment:
+        """A revision from before the proxy publishes the stable port itself: stop, start."""
         if serving is not None:
             with _docker_errors(f"stopping {serving.id}"):
                 serving.container.stop(timeout=10)
         with _docker_errors(f"starting {chosen.id}"):
             chosen.container.start()
         url = self._url(chosen.host_port) + chosen.health_path
-        result = wait_healthy(url, timeout=timeout, check_alive=lambda: _death(chosen.container))
+        result = wait_healthy(
+            url, timeout=deadline.remaining(), check_alive=lambda: _death(chosen.container)
+        )
         if not result.healthy:
             tail = self._log_tail(chosen.container, 20)
             with _docker_errors(f"stopping {chosen.id}"):
                 chosen.container.stop(timeout=5)
-            self._restore(serving)
+            if serving is not None:
+                with _docker_errors(f"restoring {serving.id}"):
+                    serving.container.start()
             raise HealthCheckFailed(
                 f"rollback of {service!r} to {chosen.id} failed: {result.reason}",
                 log_tail=tail,
@@ -572,8 +861,8 @@ class DockerRunRuntime(Runtime):
         )
 
     def logs(self, service: str, tail: int = 100) -> list[str]:
-        revisions = self._revisions(service)
-        rev = self._serving(revisions) or next(iter(revisions), None)
+        view = self._view(service)
+        rev = view.serving or next(iter(view.revisions), None)
         if rev is None:
             raise ServiceNotFoundError(
                 f"service {service!r} is not deployed on the local target",
@@ -583,11 +872,12 @@ class DockerRunRuntime(Runtime):
 
     @staticmethod
     def _log_tail(container: Container, tail: int) -> list[str]:
+        import requests
         from docker.errors import APIError
 
         try:
             raw: bytes = container.logs(tail=tail)
-        except APIError:
+        except (APIError, requests.exceptions.RequestException):
             return []
         return raw.decode("utf-8", "replace").splitlines()
 
@@ -600,8 +890,8 @@ class DockerRunRuntime(Runtime):
         following: str | None = None
         back: int | str = tail
         while not stop.is_set():
-            revisions = self._revisions(service)
-            rev = self._serving(revisions) or (None if following else next(iter(revisions), None))
+            view = self._view(service)
+            rev = view.serving or (None if following else next(iter(view.revisions), None))
             if rev is None or rev.container.id == following:
                 stop.wait(0.5)  # between two revisions (a switch), or the service is gone
                 continue
@@ -624,7 +914,11 @@ class DockerRunRuntime(Runtime):
             back = "all"  # the next revision's log from its start
 
     def destroy(self, service: str) -> None:
-        self._remove(self._revisions(service))
+        with self._locked(service, f"destroy of {service}", ignore):
+            view = self._view(service)
+            self._remove(view.revisions + view.canaries)
+            if view.proxy is not None:
+                self._remove_containers([view.proxy])
 
 
 def _close_on(stop: threading.Event, stream: Any) -> Callable[[], None]:

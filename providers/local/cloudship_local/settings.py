@@ -34,3 +34,6 @@ class LocalSettings(BaseSettings):
     docker_host: str | None = None
     #: where the embedded registry keeps its storage (default: the cloudship data folder)
     data_dir: Path | None = None
+    #: seconds a ship waits for another ship of the same service to finish (0: refuse at once
+    #: with ConcurrentShipError naming it)
+    lock_wait: float = Field(default=0.0, ge=0)

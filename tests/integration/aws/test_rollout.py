@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cloudship.errors import HealthCheckFailed, TimeoutError
+from cloudship.errors import HealthCheckFailed, ShipTimeoutError
 from cloudship.events import DeployPhase, Event
 from cloudship.images import ImageRef
 from cloudship.runtime import ServiceSpec
@@ -268,7 +268,7 @@ def test_timeout_rolls_back_and_raises_timeout(runtime: FargateRuntime, name: st
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks()
         ecs.rollback_to(1)
-        with pytest.raises(TimeoutError) as caught:
+        with pytest.raises(ShipTimeoutError) as caught:
             runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=0)
         stub.assert_no_pending_responses()
     assert isinstance(caught.value, builtins.TimeoutError)

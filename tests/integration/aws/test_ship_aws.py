@@ -298,7 +298,12 @@ def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
         ({"cpu": 0.25, "memory": "4Gi"}, ConfigError, "with cpu=0.25 use memory 512Mi, 1Gi, 2Gi"),
         ({"subnets": ["subnet-0123456789abcdef0"]}, ConfigError, "subnet-0123456789abcdef0"),
         ({"secrets": {"TOKEN": "s3cr3t-plain-value"}}, ConfigError, "must be the ARN"),
-        ({"cpu_architecture": "ARM64"}, PlatformMismatchError, "platform=.linux/arm64."),
+        # Fargate on ARM64 gets an arm64 build; asking for another platform is refused
+        (
+            {"cpu_architecture": "ARM64", "platform": "linux/amd64"},
+            PlatformMismatchError,
+            "linux/amd64 but target 'aws' runs linux/arm64",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_created(

@@ -88,3 +88,52 @@ def test_non_amd64_image_refused_before_push(
             **azure_target.settings(),
         )
     _untouched(azure_target, acr_token_registry, before)
+
+
+@pytest.mark.parametrize("name", ["my--app", "a" * 33, "9lives"])
+def test_invalid_container_app_name(
+    app_dir: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry, name: str
+) -> None:
+    """Azure refuses these names (ContainerAppInvalidName) only at the app PUT, after the
+    build and push; cloudship refuses them first."""
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="not a valid Container Apps name"):
+        ship(app_dir, "azure", name=name, port=8000, **azure_target.settings())
+    _untouched(azure_target, acr_token_registry, before)
+
+
+def test_registry_name_taken_elsewhere(
+    app_dir: Path, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+) -> None:
+    """ACR names are global: a name another tenant holds is refused after
+    checkNameAvailability, before anything is created or pushed."""
+    azure_target.server.arm.taken_registry_names.add("someoneelses")
+    before = len(acr_token_registry.tokens.requests)
+    with pytest.raises(ConfigError, match="'someoneelses' is taken") as refused:
+        ship(app_dir, "azure", port=8000, **azure_target.settings(registry="someoneelses"))
+    assert "AlreadyExists" in str(refused.value)
+    arm = azure_target.server.arm
+    assert arm.resources == {}
+    assert all(method == "GET" or "checkNameAvailability" in path for method, path, _ in arm.log)
+    assert len(acr_token_registry.tokens.requests) == before
+
+
+def test_unregistered_provider_and_missing_role_rights_say_what_to_do(
+    app_dir: Path, azure_target: AzureTargetFactory
+) -> None:
+    """A subscription that never registered Microsoft.App (409 MissingSubscriptionRegistration)
+    and a principal that may not write role assignments (403 AuthorizationFailed): each is
+    the cloudship error naming the fix, and no app is created."""
+    from cloudship.errors import AuthError
+
+    arm = azure_target.server.arm
+    arm.unregistered_providers.add("microsoft.app")
+    with pytest.raises(ConfigError, match=r"az provider register -n Microsoft\.App"):
+        ship(app_dir, "azure", name=azure_target.name(), port=8000, **azure_target.settings())
+    arm.unregistered_providers.clear()
+
+    arm.deny_role_assignments = True
+    with pytest.raises(AuthError, match="roleAssignments/write") as denied:
+        ship(app_dir, "azure", name=azure_target.name(), port=8000, **azure_target.settings())
+    assert "User Access Administrator" in str(denied.value)
+    assert arm.ids("Microsoft.App/containerApps") == []

@@ -7,12 +7,13 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from cloudship.config import ConfigFile
-from cloudship.errors import AuthError, ConfigError, DeployError
+from cloudship.errors import AuthError, ConfigError
 from cloudship.runtime import ServiceSpec
 from cloudship.targets import Target, load_provider
 from cloudship.testing.azure import StaticTokenCredential
@@ -47,13 +48,13 @@ def test_known_target_resolves_to_this_provider() -> None:
 def test_container_sizes(
     cpu: float | None, memory: str | None, expected: tuple[float, str]
 ) -> None:
-    assert container_size(ServiceSpec(name="a", port=80, cpu=cpu, memory=memory)) == expected
+    assert container_size(ServiceSpec(name="ab", port=80, cpu=cpu, memory=memory)) == expected
 
 
 @pytest.mark.parametrize(("cpu", "memory"), [(0.5, "2Gi"), (0.3, None), (4.25, None), (1.0, "1Gi")])
 def test_container_sizes_refused(cpu: float, memory: str | None) -> None:
     with pytest.raises(ConfigError, match="allowed cpu/memory pairs"):
-        container_size(ServiceSpec(name="a", port=80, cpu=cpu, memory=memory))
+        container_size(ServiceSpec(name="ab", port=80, cpu=cpu, memory=memory))
 
 
 def test_secret_names_and_collisions() -> None:
@@ -63,15 +64,15 @@ def test_secret_names_and_collisions() -> None:
     with pytest.raises(ConfigError, match="same Container Apps secret name"):
         runtime.validate(
             ServiceSpec(
-                name="a", port=80, secrets={"API_KEY": SecretStr("1"), "api_key": SecretStr("2")}
+                name="ab", port=80, secrets={"API_KEY": SecretStr("1"), "api_key": SecretStr("2")}
             )
         )
     with pytest.raises(ConfigError, match="both an env variable and a secret"):
         runtime.validate(
-            ServiceSpec(name="a", port=80, env={"X": "1"}, secrets={"X": SecretStr("2")})
+            ServiceSpec(name="ab", port=80, env={"X": "1"}, secrets={"X": SecretStr("2")})
         )
     with pytest.raises(ConfigError, match="min replicas"):
-        _target(max_replicas=2).runtime.validate(ServiceSpec(name="a", port=80, replicas=3))
+        _target(max_replicas=2).runtime.validate(ServiceSpec(name="ab", port=80, replicas=3))
 
 
 def test_only_linux_amd64() -> None:
@@ -158,7 +159,7 @@ def test_arm_errors_are_translated_without_the_token(arm: FakeArmServer) -> None
             arm, "good", subscription="11111111-2222-3333-4444-555555555555"
         ).registry.prepare()
 
-    with pytest.raises(DeployError, match="RegistryNameInvalid"):
+    with pytest.raises(ConfigError, match="Azure refuses the registry name 'bad-name'"):
         # the fake enforces ACR's own name rule too; bypass our settings check to see ARM's
         registry = _against(arm, "good").registry
         assert isinstance(registry, AcrRegistry)
@@ -169,10 +170,106 @@ def test_arm_errors_are_translated_without_the_token(arm: FakeArmServer) -> None
 def test_registry_created_basic_without_admin_and_address_is_lower_case(arm: FakeArmServer) -> None:
     target = _against(arm, "good", registry="MyRegistry1")
     assert target.registry.address == "myregistry1.azurecr.io"  # predicted, nothing created
-    assert [method for method, _, _ in arm.arm.log] == ["GET"] and arm.arm.resources == {}
+    # looked up in its group, then in the whole subscription; nothing created
+    assert [method for method, _, _ in arm.arm.log] == ["GET", "GET"] and arm.arm.resources == {}
     target.registry.prepare()
     created = arm.arm.get(arm.arm.ids("Microsoft.ContainerRegistry/registries")[0])
     assert created is not None
     assert created["sku"]["name"] == "Basic"
     assert created["properties"]["adminUserEnabled"] is False
     assert target.registry.address == "myregistry1.azurecr.io"
+
+
+@pytest.mark.parametrize(
+    ("provisioning", "running", "terminal"),
+    [
+        ("Provisioning", "Processing", False),
+        ("Provisioned", "Running", False),
+        ("Provisioned", "Unknown", False),
+        ("Provisioned", "Degraded", True),
+        ("Provisioned", "Failed", True),
+        ("Provisioned", "Stopped", True),  # and inactive, below
+        ("Provisioned", "Stopped-but-active", False),  # just activated: may be stale
+        ("Failed", "Processing", True),
+        ("Deprovisioned", "Stopped", True),
+        ("Provisioned", "ActivationFailed", True),  # a newer "…Failed" state counts too
+    ],
+)
+def test_terminal_revision_states_fail_fast(
+    provisioning: str, running: str, terminal: bool
+) -> None:
+    """Every RevisionRunningState of the 2025-07-01 spec (ContainerAppsRevisions.json), read
+    through the SDK's own model: a terminal one ends the gate at once, not at the timeout."""
+    from azure.mgmt.appcontainers.models import Revision
+
+    active = running != "Stopped"
+    running = running.removesuffix("-but-active")
+    revision = Revision.deserialize(
+        {
+            "name": "web--r1-abcd",
+            "properties": {
+                "provisioningState": provisioning,
+                "runningState": running,
+                "active": active,
+                "provisioningError": "boom" if terminal else None,
+            },
+        }
+    )
+    failure = ContainerAppsRuntime._failure(revision)
+    assert (failure is not None) == terminal
+    if failure:
+        assert running in failure and "boom" in failure
+
+
+def test_missing_extra_is_reported_before_any_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the [azure] extra, ship() names the install command and never reaches the
+    engine (the azure provider imports its SDKs lazily, so the check cannot rely on import)."""
+    import sys
+
+    from cloudship import ship
+    from cloudship.engine import Engine
+    from cloudship.errors import ProviderNotInstalledError
+
+    monkeypatch.setitem(sys.modules, "azure.mgmt.appcontainers", None)
+
+    def no_engine(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the engine was reached")
+
+    monkeypatch.setattr(Engine, "shared", no_engine)
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    with pytest.raises(ProviderNotInstalledError) as info:
+        ship(tmp_path, "azure", port=8000, subscription=SUB, registry="myregistry1")
+    assert "azure.mgmt.appcontainers" in str(info.value)
+    assert "pip install 'cloudship[azure]'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("a", "has 1 characters"),
+        ("a" * 33, "has 33 characters"),
+        ("my--app", "contains '--'"),
+        ("1app", "must start with a lower-case letter"),
+    ],
+)
+def test_container_app_names_are_checked_before_any_call(name: str, said: str) -> None:
+    """Azure's own rule (ContainerAppInvalidName), checked without a request: the runtime has
+    no reachable ARM here, so any call would fail differently."""
+    from cloudship_azure.containerapps import check_app_name
+
+    with pytest.raises(ConfigError, match="not a valid Container Apps name") as refused:
+        _target().runtime.validate(ServiceSpec(name=name, port=80))
+    assert said in str(refused.value)
+    check_app_name("web-1")  # a good one passes
+
+
+def test_private_service_is_refused_when_it_cannot_be_probed() -> None:
+    """``public=False`` revisions answer only on ``*.internal.<domain>``: unless cloudship runs
+    inside the environment's network, the gate could never pass, so it refuses up front."""
+    spec = ServiceSpec(name="api", port=80, public=False)
+    with pytest.raises(ConfigError, match="internal ingress") as refused:
+        _target().runtime.validate(spec)
+    assert "inside_environment=True" in str(refused.value)
+    _target(inside_environment=True).runtime.validate(spec)

@@ -153,6 +153,7 @@ def _environment(raw: httpx.Client) -> str:
     )
     assert put.status_code == 201
     assert put.json()["properties"]["provisioningState"] == "InitializationInProgress"
+    assert _finish(raw, put.headers["Azure-AsyncOperation"])["status"] == "Succeeded"
     return str(put.json()["id"])
 
 
@@ -185,8 +186,9 @@ def test_container_app_create_update_and_revisions(
     created = apps.container_apps.begin_create_or_update(
         RG, "web", ContainerApp.from_dict(_app_body(env_id))
     ).result()
-    assert created.environment_id == env_id
-    assert created.managed_environment_id == env_id  # the deprecated field is echoed
+    # GET names the environment by the deprecated field only (ContainerApps_Get.json)
+    assert created.managed_environment_id == env_id and created.environment_id is None
+    assert created.running_status == "Running"
     assert created.configuration is not None and created.configuration.ingress is not None
     assert created.configuration.ingress.fqdn is not None
     assert created.configuration.ingress.fqdn.startswith("web.env1-")
@@ -300,15 +302,38 @@ def test_system_assigned_identity_cannot_pull_on_first_deploy(
     assert put.status_code == 201
     state = _revision_state(raw, "sysid")
     assert state["provisioningState"] == "Failed"
-    assert "AcrPull" in state["provisioningError"]
+    assert (
+        "unable to pull image using Managed identity system for registry"
+        in (state["provisioningError"])
+    )
+    # the PUT's operation fails with Azure's code and wording (azure-container-apps#1061)
+    status = _finish(raw, put.headers["Azure-AsyncOperation"])
+    assert status["status"] == "Failed"
+    assert status["error"]["code"] == "ContainerAppOperationError"
+    assert status["error"]["message"].startswith(
+        "Failed to provision revision for container app 'sysid'. Error details: "
+    )
+    app = raw.get("Microsoft.App/containerApps/sysid", params={"api-version": "2025-07-01"})
+    assert app.json()["properties"]["provisioningState"] == "Failed"
 
 
-def test_user_assigned_identity_with_acr_pull_can_pull(
-    server: FakeArmServer, sub: str, raw: httpx.Client
+def _finish(raw: httpx.Client, status_url: str) -> dict[str, Any]:
+    """Poll an operation until it is terminal (as a client would: a few times a second)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = raw.get(status_url).json()
+        if status["status"] != "InProgress":
+            return status
+        time.sleep(0.02)
+    raise AssertionError("the operation never ended")
+
+
+def _grant_pull(
+    server: FakeArmServer, sub: str, raw: httpx.Client, registry_id: str, principal: str
 ) -> None:
-    env_id = _environment(raw)
-    registry_id, identity_id, principal = _registry_and_identity(raw, server)
-    role = raw.put(
+    raw.put(
         f"{server.url}{registry_id}/providers/Microsoft.Authorization/roleAssignments/"
         "3f0c9c8e-1111-4222-8333-444455556666",
         params={"api-version": "2022-04-01"},
@@ -319,8 +344,86 @@ def test_user_assigned_identity_with_acr_pull_can_pull(
                 "principalId": principal,
             }
         },
+    ).raise_for_status()
+
+
+def test_a_fresh_acr_pull_grant_is_not_in_effect_until_it_propagates(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    """Granted, then deployed at once: the pull is refused as Azure refuses it; a restart of
+    the revision after the propagation delay pulls again and succeeds."""
+    server.arm.role_propagation = 0.3
+    env_id = _environment(raw)
+    registry_id, identity_id, principal = _registry_and_identity(raw, server)
+    _grant_pull(server, sub, raw, registry_id, principal)
+    body = _app_body(
+        env_id,
+        PRIVATE_IMAGE,
+        registries=[{"server": "pullfrom.azurecr.io", "identity": identity_id}],
     )
-    assert role.status_code == 201
+    body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}}
+    params = {"api-version": "2025-07-01"}
+    put = raw.put("Microsoft.App/containerApps/early", params=params, json=body)
+    assert _finish(raw, put.headers["Azure-AsyncOperation"])["status"] == "Failed"
+    state = _revision_state(raw, "early")
+    assert (
+        f"unable to pull image using Managed identity {identity_id}" in state["provisioningError"]
+    )
+    name = put.json()["properties"]["latestRevisionName"]
+    activate = raw.post(
+        f"Microsoft.App/containerApps/early/revisions/{name}/activate", params=params
+    )
+    assert activate.json()["error"]["code"] == "ContainerAppRevisionProvisioningFailed"
+
+    import time
+
+    time.sleep(0.35)
+    restart = raw.post(f"Microsoft.App/containerApps/early/revisions/{name}/restart", params=params)
+    assert restart.status_code == 200
+    assert _revision_state(raw, "early")["provisioningState"] == "Provisioned"
+
+
+def test_a_revision_that_never_provisions_expires_its_operation(
+    server: FakeArmServer, raw: httpx.Client
+) -> None:
+    env_id = _environment(raw)
+    server.arm.operation_timeout = 0.0
+
+    class Slow:
+        """A runner whose revisions stay Provisioning (an image that takes forever)."""
+
+        def start(self, *args: object, **kwargs: object) -> None: ...
+        def state(self, revision: str) -> tuple[str, str]:
+            return "Provisioning", ""
+
+        def stop(self, revision: str) -> None: ...
+        def logs(self, revision: str, tail: int) -> list[str]:
+            return []
+
+        def route(self, fqdn: str, revision: str | None) -> None: ...
+        def close(self) -> None: ...
+
+    server.arm.apps.runner = Slow()
+    put = raw.put(
+        "Microsoft.App/containerApps/slow",
+        params={"api-version": "2025-07-01"},
+        json=_app_body(env_id),
+    )
+    status = _finish(raw, put.headers["Azure-AsyncOperation"])
+    assert status["error"] == {
+        "code": "ContainerAppOperationError",
+        "message": "Failed to provision revision for container app 'slow'. "
+        "Error details: Operation expired.",
+    }
+
+
+def test_user_assigned_identity_with_acr_pull_can_pull(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    env_id = _environment(raw)
+    registry_id, identity_id, principal = _registry_and_identity(raw, server)
+    server.arm.role_propagation = 0.0  # the grant was made long ago
+    _grant_pull(server, sub, raw, registry_id, principal)
     body = _app_body(
         env_id,
         PRIVATE_IMAGE,
@@ -382,3 +485,181 @@ def test_role_assignment_rules(server: FakeArmServer, sub: str, raw: httpx.Clien
     assert unknown.json()["error"]["code"] == "PrincipalNotFound"
     listed = raw.get(url, params=params).json()["value"]
     assert [r["name"] for r in listed] == [first]
+
+
+@pytest.mark.parametrize("name", ["Web", "1app", "a", "my--app", "app-", "a" * 33, "my_app"])
+def test_container_app_names_follow_arms_rule(raw: httpx.Client, name: str) -> None:
+    env_id = _environment(raw)
+    answer = raw.put(
+        f"Microsoft.App/containerApps/{name}",
+        params={"api-version": "2025-07-01"},
+        json=_app_body(env_id),
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "ContainerAppInvalidName"
+    assert f"Invalid ContainerApp name '{name}'" in answer.json()["error"]["message"]
+
+
+def test_changes_during_an_operation_are_409_lock_conflicts(
+    server: FakeArmServer, raw: httpx.Client
+) -> None:
+    params = {"api-version": "2025-07-01"}
+    server.arm.environment_provisioning = 0.5
+    env = raw.put(
+        "Microsoft.App/managedEnvironments/busyenv", params=params, json={"location": "eastus"}
+    )
+    again = raw.put(
+        "Microsoft.App/managedEnvironments/busyenv", params=params, json={"location": "eastus"}
+    )
+    assert (again.status_code, again.json()["error"]["code"]) == (
+        409,
+        "ManagedEnvironmentOperationInProgress",
+    )
+    early = raw.put(
+        "Microsoft.App/containerApps/tooearly", params=params, json=_app_body(env.json()["id"])
+    )
+    assert (early.status_code, early.json()["error"]["code"]) == (
+        400,
+        "ManagedEnvironmentNotProvisioned",
+    )
+    assert "has not been provisioned successfully" in early.json()["error"]["message"]
+    assert _finish(raw, env.headers["Azure-AsyncOperation"])["status"] == "Succeeded"
+
+    app = raw.put(
+        "Microsoft.App/containerApps/held", params=params, json=_app_body(env.json()["id"])
+    )
+    app.raise_for_status()
+    server.arm.hold(app.json()["id"], 0.3)
+    blocked = raw.patch("Microsoft.App/containerApps/held", params=params, json={"tags": {}})
+    assert (blocked.status_code, blocked.json()["error"]["code"]) == (
+        409,
+        "ContainerAppLockConflict",
+    )
+    assert "Please retry the operation" in blocked.json()["error"]["message"]
+    name = app.json()["properties"]["latestRevisionName"]
+    action = raw.post(f"Microsoft.App/containerApps/held/revisions/{name}/restart", params=params)
+    assert action.status_code == 409
+    import time
+
+    time.sleep(0.35)
+    assert (
+        raw.patch("Microsoft.App/containerApps/held", params=params, json={"tags": {}}).status_code
+        == 202
+    )
+
+
+def test_workload_profile_names_must_exist(raw: httpx.Client) -> None:
+    params = {"api-version": "2025-07-01"}
+    env = raw.put(
+        "Microsoft.App/managedEnvironments/wp",
+        params=params,
+        json={
+            "location": "eastus",
+            "properties": {
+                "workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]
+            },
+        },
+    )
+    _finish(raw, env.headers["Azure-AsyncOperation"])
+    body = _app_body(env.json()["id"])
+    body["properties"]["workloadProfileName"] = "D4"
+    assert raw.put("Microsoft.App/containerApps/wp1", params=params, json=body).status_code == 400
+    body["properties"]["workloadProfileName"] = "Consumption"
+    made = raw.put("Microsoft.App/containerApps/wp1", params=params, json=body)
+    assert made.json()["properties"]["workloadProfileName"] == "Consumption"
+
+
+def test_registry_names_are_global(server: FakeArmServer, sub: str, raw: httpx.Client) -> None:
+    acr = _acr(server, sub)
+    server.arm.taken_registry_names.add("claimedname")
+    taken = acr.registries.check_name_availability(
+        {"name": "claimedName", "type": "Microsoft.ContainerRegistry/registries"}
+    )
+    assert (taken.name_available, taken.reason) == (False, "AlreadyExists")
+    assert taken.message == "The registry claimedName is already in use."
+    assert acr.registries.check_name_availability(
+        {"name": "freename1", "type": "Microsoft.ContainerRegistry/registries"}
+    ).name_available
+    refused = raw.put(
+        "Microsoft.ContainerRegistry/registries/claimedname",
+        params={"api-version": "2025-11-01"},
+        json={"location": "eastus", "sku": {"name": "Basic"}},
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "AlreadyInUse")
+    # a registry in one group is found from the subscription, and its name is held
+    acr.registries.begin_create(
+        RG, "inonegroup", {"location": "eastus", "sku": {"name": "Basic"}}
+    ).result()
+    assert [r.name for r in acr.registries.list()] == ["inonegroup"]
+    raw.put(
+        f"{server.url}/subscriptions/{sub}/resourcegroups/other",
+        params={"api-version": "2025-04-01"},
+        json={"location": "eastus"},
+    )
+    elsewhere = raw.put(
+        f"{server.url}/subscriptions/{sub}/resourceGroups/other/providers/"
+        "Microsoft.ContainerRegistry/registries/inonegroup",
+        params={"api-version": "2025-11-01"},
+        json={"location": "eastus", "sku": {"name": "Basic"}},
+    )
+    assert elsewhere.status_code == 409
+
+
+def test_abac_registry_ignores_acr_pull(server: FakeArmServer, sub: str, raw: httpx.Client) -> None:
+    env_id = _environment(raw)
+    server.arm.role_propagation = 0.0
+    registry = raw.put(
+        "Microsoft.ContainerRegistry/registries/pullfrom",
+        params={"api-version": "2025-11-01"},
+        json={
+            "location": "eastus",
+            "sku": {"name": "Basic"},
+            "properties": {"roleAssignmentMode": "AbacRepositoryPermissions"},
+        },
+    ).json()
+    assert registry["properties"]["roleAssignmentMode"] == "AbacRepositoryPermissions"
+    identity = raw.put(
+        "Microsoft.ManagedIdentity/userAssignedIdentities/puller",
+        params={"api-version": "2024-11-30"},
+        json={"location": "eastus"},
+    ).json()
+    _grant_pull(server, sub, raw, registry["id"], identity["properties"]["principalId"])
+    body = _app_body(
+        env_id,
+        PRIVATE_IMAGE,
+        registries=[{"server": "pullfrom.azurecr.io", "identity": identity["id"]}],
+    )
+    body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {}}}
+    raw.put("Microsoft.App/containerApps/abac", params={"api-version": "2025-07-01"}, json=body)
+    state = _revision_state(raw, "abac")
+    assert state["provisioningState"] == "Failed"
+    assert "unable to pull image using Managed identity" in state["provisioningError"]
+
+
+def test_get_has_azures_shape_and_a_re_put_of_it_is_no_template_change(
+    server: FakeArmServer, sub: str, raw: httpx.Client
+) -> None:
+    """GET carries read-only fields and platform defaults (ContainerApps_Get.json); PUTting
+    that back (without read-only fields, as the SDK serializes it) makes no new revision."""
+    env_id = _environment(raw)
+    apps = _apps(server, sub)
+    apps.container_apps.begin_create_or_update(
+        RG, "shape", ContainerApp.from_dict(_app_body(env_id))
+    ).result()
+    got = raw.get("Microsoft.App/containerApps/shape", params={"api-version": "2025-07-01"})
+    props = got.json()["properties"]
+    assert "environmentId" not in props and props["managedEnvironmentId"] == env_id
+    assert props["template"]["scale"] == {
+        "minReplicas": 0,
+        "maxReplicas": 10,
+        "cooldownPeriod": 300,
+        "pollingInterval": 30,
+    }
+    assert props["template"]["containers"][0]["resources"]["ephemeralStorage"] == "1Gi"
+    before = props["latestRevisionName"]
+    app = apps.container_apps.get(RG, "shape")
+    again = apps.container_apps.begin_create_or_update(
+        RG, "shape", ContainerApp.from_dict(app.serialize(keep_readonly=False))
+    ).result()
+    assert again.latest_revision_name == before
+    assert len(list(apps.container_apps_revisions.list_revisions(RG, "shape"))) == 1

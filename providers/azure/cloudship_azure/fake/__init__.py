@@ -42,12 +42,13 @@ Not compared with a recording (no public one found; codes may differ from Azure'
 """
 
 from cloudship_azure.fake.arm import FakeArm, Request, Response
-from cloudship_azure.fake.containerapps import ACR_PULL, RevisionRunner
+from cloudship_azure.fake.containerapps import ACR_PULL, REPOSITORY_READER, RevisionRunner
 from cloudship_azure.fake.resources import ArmError
 from cloudship_azure.fake.server import FakeArmServer
 
 __all__ = [
     "ACR_PULL",
+    "REPOSITORY_READER",
     "ArmError",
     "FakeArm",
     "FakeArmServer",

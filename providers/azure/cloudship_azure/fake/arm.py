@@ -12,13 +12,36 @@ Shapes follow real ARM (see the package docstring for what they were compared wi
 - long-running PUT/PATCH/DELETE: ``201``/``202`` with ``Azure-AsyncOperation`` (and
   ``Location`` on 202); the operation answers ``InProgress`` on the first poll(s) and
   ``Succeeded`` after, and only then does the resource's ``provisioningState`` turn terminal.
+- a container app PUT that creates a revision is not done until that revision runs: it ends
+  ``Failed`` with ``ContainerAppOperationError`` "Failed to provision revision for container app
+  '<app>'. Error details: …" when the revision fails (the body Azure answers, quoted in
+  microsoft/azure-container-apps#1061), and with "… Error details: Operation expired." when the
+  revision is still provisioning after ``operation_timeout`` (microsoft/azure-container-apps#646:
+  an image that cannot be pulled keeps the deployment running until it times out). Failed
+  operation bodies follow learn.microsoft.com/azure/azure-resource-manager/management/
+  async-operations (``status: Failed`` + ``error{code, message}``).
+- role assignments take ``role_propagation`` seconds to take effect ("it can take up to 10
+  minutes for changes to take effect", learn.microsoft.com/azure/role-based-access-control/
+  troubleshooting#symptom---role-assignment-changes-are-not-being-detected): a pull with an
+  identity granted AcrPull a moment ago is refused, as in microsoft/azure-container-apps#646.
+- a resource with an operation in progress refuses changes: 409 ``ContainerAppLockConflict``
+  "Cannot modify container App '<app>' because another modification is in progress. Please
+  retry the operation." (microsoft/azure-container-apps#175) and 409
+  ``ManagedEnvironmentOperationInProgress`` "Cannot modify Container Apps environment <env>
+  because another operation is in progress." (microsoft/azure-container-apps#701).
+- a new environment provisions for ``environment_provisioning`` seconds (Azure: minutes, and
+  sometimes far longer, microsoft/azure-container-apps#433); an app PUT into an environment
+  that is not ``Succeeded`` is 400 ``ManagedEnvironmentNotProvisioned`` "The environment '<id>'
+  has not been provisioned successfully." (microsoft/azure-container-apps#1778, #868).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +83,11 @@ _LOG_STREAM = re.compile(
     r"/revisions/(?P<rev>[^/]+)/replicas/[^/]+/containers/[^/]+/logstream$",
     re.I,
 )
+_SUBSCRIPTION_ACR = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.containerregistry/"
+    r"(?P<what>registries|checknameavailability)$",
+    re.I,
+)
 _OPERATION = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>[^/]+)/locations/[^/]+/"
     r"operationstatuses/(?P<id>[^/]+)$",
@@ -91,13 +119,38 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+#: an operation's end: ``("Succeeded", None)`` or ``("Failed", {"code", "message"})``
+Outcome = tuple[str, dict[str, str] | None]
+
+
 @dataclass
 class _Operation:
     id: str
     namespace: str
     polls_left: int
-    on_done: Callable[[], None]
+    on_done: Callable[[str], None]
+    #: None while the work goes on (e.g. a revision still provisioning); default: success
+    outcome: Callable[[], Outcome | None] | None = None
+    expires: float = float("inf")
+    expired: dict[str, str] | None = None
+    #: the work takes at least this long, polled or not (an environment: minutes in Azure)
+    ready_at: float = 0.0
     status: str = "InProgress"
+    error: dict[str, str] | None = None
+
+    def settle(self, *, unpolled: bool = False) -> None:
+        """Move to a terminal status once the polls are used up (or, ``unpolled``, once its
+        time has passed: Azure's operations go on whether anyone polls) and the work is done."""
+        if self.status != "InProgress" or time.monotonic() < self.ready_at:
+            return
+        if self.polls_left > 0 and not unpolled:
+            return
+        result = self.outcome() if self.outcome is not None else ("Succeeded", None)
+        if result is None and time.monotonic() >= self.expires:
+            result = ("Failed", self.expired or {"code": "OperationExpired", "message": ""})
+        if result is not None:
+            self.status, self.error = result
+            self.on_done(self.status)
 
 
 class FakeArm:
@@ -108,6 +161,10 @@ class FakeArm:
     ``<name>.azurecr.io`` (so an "ACR" can be a local token registry).
     ``runner``: optional; runs each active revision's image so it can really answer.
     ``polls``: how many status polls an async operation answers ``InProgress``.
+    ``role_propagation``: seconds before a new role assignment takes effect (Azure: minutes).
+    ``operation_timeout``: seconds a container app operation waits for its new revision to
+    provision before it fails with "Operation expired" (Azure's own is several minutes).
+    ``environment_provisioning``: seconds a new managed environment takes to provision.
     """
 
     def __init__(
@@ -121,6 +178,9 @@ class FakeArm:
         polls: int = 1,
         poll_ms: int = 20,
         base_url: str = "https://127.0.0.1",
+        role_propagation: float = 1.0,
+        operation_timeout: float = 600.0,
+        environment_provisioning: float = 0.5,
     ) -> None:
         self.subscriptions = {subscription}
         self.tenant = tenant
@@ -129,11 +189,27 @@ class FakeArm:
         self.polls = polls
         self.poll_ms = poll_ms
         self.base_url = base_url
+        self.role_propagation = role_propagation
+        self.operation_timeout = operation_timeout
+        self.environment_provisioning = environment_provisioning
+        #: provider namespaces (lower-cased) the subscription has not registered
+        self.unregistered_providers: set[str] = set()
+        #: the caller may not write role assignments (no User Access Administrator / Owner)
+        self.deny_role_assignments = False
+        #: registry names other tenants hold (ACR names are global)
+        self.taken_registry_names: set[str] = set()
+        #: lower-cased resource id → the operation changing it (409 while it runs)
+        self._busy: dict[str, _Operation] = {}
+        #: lower-cased role assignment id → time.monotonic() it was created
+        self.role_times: dict[str, float] = {}
         self.lock = threading.RLock()
         #: lower-cased resource id → the resource as ARM returns it
         self.resources: dict[str, dict[str, Any]] = {}
         #: every request handled: (method, path, status)
         self.log: list[tuple[str, str, int]] = []
+        #: the JSON body of every write: (method, path, body) — for tests that check what a
+        #: client sends (secret values included: this stays in the test's memory)
+        self.bodies: list[tuple[str, str, Any]] = []
         self.apps = AppBook(self, runner)
         self._operations: dict[str, _Operation] = {}
 
@@ -158,6 +234,13 @@ class FakeArm:
     # -- request handling ----------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if request.method in ("PUT", "PATCH", "POST") and request.body:
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                body = None
+            with self.lock:
+                self.bodies.append((request.method, request.path, body))
         try:
             response = self._dispatch(request)
         except ArmError as exc:
@@ -180,9 +263,14 @@ class FakeArm:
                 "InvalidAuthenticationToken",
                 "The access token is invalid or was not issued for this fake ARM.",
             )
+        self._registered(path)
         if match := _OPERATION.match(path):
             self._api_version(request, match["ns"])
             return self._operation_status(match["id"])
+        if match := _SUBSCRIPTION_ACR.match(path):
+            self._api_version(request, "microsoft.containerregistry")
+            self._subscription(match["sub"])
+            return self._registries_of_subscription(request, match["what"].lower())
         if match := _ROLE.match(path):
             self._api_version(request, "microsoft.authorization")
             self._subscription(match["scope"].split("/")[2] if "/" in match["scope"] else "")
@@ -198,6 +286,19 @@ class FakeArm:
         raise ArmError(
             404, "InvalidResourceType", f"The fake ARM does not serve {request.method} {path}."
         )
+
+    def _registered(self, path: str) -> None:
+        """A subscription must register a resource provider before using it; Azure answers
+        409 MissingSubscriptionRegistration otherwise (learn.microsoft.com/azure/
+        azure-resource-manager/troubleshooting/error-register-resource-provider)."""
+        match = re.search(r"/providers/(Microsoft\.[A-Za-z]+)/", path + "/", re.I)
+        if match and match[1].lower() in self.unregistered_providers:
+            raise ArmError(
+                409,
+                "MissingSubscriptionRegistration",
+                f"The subscription is not registered to use namespace '{match[1]}'. See "
+                "https://aka.ms/rps-not-found for how to register subscriptions.",
+            )
 
     def _api_version(self, request: Request, namespace: str) -> None:
         version = request.query.get("api-version")
@@ -270,6 +371,10 @@ class FakeArm:
         kind = f"{match['ns']}/{match['type']}".lower()
         rest = match["rest"] or ""
         rid = resources.resource_id(match["sub"], match["rg"], kind, match["name"])
+        if request.method in ("PUT", "PATCH", "DELETE") or (
+            request.method == "POST" and "/revisions/" in rest.lower()
+        ):
+            self._refuse_if_busy(kind, rid, match["name"])
         if kind == "microsoft.app/containerapps" and rest:
             return self.apps.subresource(request, rid, rest)
         if rest:
@@ -284,6 +389,9 @@ class FakeArm:
             if request.method == "GET":
                 if existing is None:
                     raise resources.not_found(kind, match["name"], match["rg"])
+                op = self._busy.get(rid.lower())
+                if op is not None:  # operations go on whether anyone polls them
+                    op.settle(unpolled=True)
                 self.apps.refresh(rid.lower())
                 return Response(200, existing)
             if request.method == "DELETE":
@@ -298,8 +406,9 @@ class FakeArm:
                 body = resources.merge(self._stored_request(rid, existing), body or {})
             if not isinstance(body, dict):
                 raise ArmError(400, "InvalidRequestContent", "The request body must be an object.")
+            new_revision: str | None = None
             if kind == "microsoft.app/containerapps":
-                resource = self.apps.put(rid, match["name"], body, existing)
+                resource, new_revision = self.apps.put(rid, match["name"], body, existing)
             elif kind in builders:
                 resource = builders[kind](self, rid, match["name"], body, existing)
             else:
@@ -311,22 +420,136 @@ class FakeArm:
             self.resources[rid.lower()] = resource
             if kind not in _LRO_TYPES:
                 return Response(200 if existing else 201, resource)
-            final = resource["properties"]["provisioningState"]
-            resource["properties"]["provisioningState"] = (
-                "InProgress" if kind == "microsoft.app/containerapps" else "Creating"
+            return self._long_running(request, kind, rid, match, resource, existing, new_revision)
+
+    def _long_running(
+        self,
+        request: Request,
+        kind: str,
+        rid: str,
+        match: re.Match[str],
+        resource: dict[str, Any],
+        existing: dict[str, Any] | None,
+        new_revision: str | None,
+    ) -> Response:
+        """Answer a PUT/PATCH of a long-running type: 201/200 (202 for PATCH) and an operation
+        whose end sets the resource's ``provisioningState``."""
+        final = resource["properties"]["provisioningState"]
+        resource["properties"]["provisioningState"] = (
+            "InProgress" if kind == "microsoft.app/containerapps" else "Creating"
+        )
+        if kind == "microsoft.app/managedenvironments":
+            resource["properties"]["provisioningState"] = "InitializationInProgress"
+
+        def settle(status: str) -> None:
+            resource["properties"]["provisioningState"] = final if status == "Succeeded" else status
+
+        outcome: Callable[[], Outcome | None] | None = None
+        expired: dict[str, str] | None = None
+        if kind == "microsoft.app/containerapps":
+            outcome = functools.partial(self.apps.outcome, rid.lower(), new_revision)
+            expired = self.apps.operation_error(match["name"], "Operation expired.")
+        ready_at = 0.0
+        if kind == "microsoft.app/managedenvironments" and existing is None:
+            ready_at = time.monotonic() + self.environment_provisioning
+        headers = self._start_operation(
+            match["ns"], resource["location"], settle, outcome, expired, ready_at
+        )
+        self._busy[rid.lower()] = self._operations[headers["x-ms-operation-id"]]
+        status = 202 if request.method == "PATCH" else (200 if existing else 201)
+        if status == 202:
+            headers["Location"] = headers["Azure-AsyncOperation"]
+            return Response(202, None, headers)
+        return Response(status, resource, headers)
+
+    def _registries_of_subscription(self, request: Request, what: str) -> Response:
+        """``GET …/registries`` (every registry of the subscription, whatever its resource
+        group) and ``POST …/checkNameAvailability`` (registry names are global: the answer
+        of RegistryCheckNameNotAvailable.json, specification/containerregistry/
+        resource-manager/Microsoft.ContainerRegistry/Registry/stable/2025-11-01/examples)."""
+        with self.lock:
+            held = [
+                r
+                for r in self.resources.values()
+                if r["type"] == "Microsoft.ContainerRegistry/registries"
+            ]
+            if what == "registries" and request.method == "GET":
+                return Response(200, {"value": held})
+            if what != "checknameavailability" or request.method != "POST":
+                raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            name = str((request.json() or {}).get("name", ""))
+            if not resources.REGISTRY_NAME.match(name):
+                return Response(
+                    200,
+                    {
+                        "nameAvailable": False,
+                        "reason": "Invalid",
+                        "message": "The specified resource name is invalid.",
+                    },
+                )
+            if self.registry_name_taken(name):
+                return Response(
+                    200,
+                    {
+                        "nameAvailable": False,
+                        "reason": "AlreadyExists",
+                        "message": f"The registry {name} is already in use.",
+                    },
+                )
+            return Response(200, {"nameAvailable": True})
+
+    def registry_name_taken(self, name: str, except_id: str | None = None) -> bool:
+        """Registry names are global across Azure: held here (any resource group), or by
+        someone else (``taken_registry_names``)."""
+        if name.lower() in self.taken_registry_names:
+            return True
+        return any(
+            r["type"] == "Microsoft.ContainerRegistry/registries"
+            and r["name"].lower() == name.lower()
+            and r["id"].lower() != (except_id or "").lower()
+            for r in self.resources.values()
+        )
+
+    def _refuse_if_busy(self, kind: str, rid: str, name: str) -> None:
+        with self.lock:
+            op = self._busy.get(rid.lower())
+            if op is None:
+                return
+            op.settle(unpolled=True)
+            if op.status != "InProgress":
+                del self._busy[rid.lower()]
+                return
+        if kind == "microsoft.app/managedenvironments":
+            raise ArmError(
+                409,
+                "ManagedEnvironmentOperationInProgress",
+                f"Cannot modify Container Apps environment {name} because another operation "
+                "is in progress.",
             )
-            if kind == "microsoft.app/managedenvironments":
-                resource["properties"]["provisioningState"] = "InitializationInProgress"
+        raise ArmError(
+            409,
+            "ContainerAppLockConflict",
+            f"Cannot modify container App '{name}' because another modification is in "
+            "progress. Please retry the operation.",
+        )
 
-            def settle(resource: dict[str, Any] = resource, final: str = final) -> None:
-                resource["properties"]["provisioningState"] = final
+    def hold(self, resource_id: str, seconds: float) -> None:
+        """Let another client's operation hold ``resource_id`` for ``seconds`` (a portal edit,
+        a concurrent deploy, platform maintenance): changes to it get the 409 Azure answers."""
+        with self.lock:
+            op = _Operation(str(uuid.uuid4()), "held", 0, lambda _: None)
+            op.ready_at = time.monotonic() + seconds
+            self._operations[op.id] = op
+            self._busy[resource_id.lower()] = op
 
-            headers = self._start_operation(match["ns"], resource["location"], settle)
-            status = 202 if request.method == "PATCH" else (200 if existing else 201)
-            if status == 202:
-                headers["Location"] = headers["Azure-AsyncOperation"]
-                return Response(202, None, headers)
-            return Response(status, resource, headers)
+    def environment_ready(self, key: str) -> bool:
+        """False while the environment's creation runs (see ``environment_provisioning``)."""
+        with self.lock:
+            op = self._busy.get(key)
+            if op is not None:
+                op.settle(unpolled=True)
+            env = self.resources.get(key)
+            return env is not None and env["properties"]["provisioningState"] == "Succeeded"
 
     def _stored_request(self, rid: str, existing: dict[str, Any]) -> dict[str, Any]:
         if rid.lower() in self.apps.requests:
@@ -342,7 +565,7 @@ class FakeArm:
             t.split("/")[1] for t in _LRO_TYPES
         }:
             return Response(200)
-        headers = self._start_operation(namespace, existing.get("location", "x"), lambda: None)
+        headers = self._start_operation(namespace, existing.get("location", "x"), lambda _: None)
         headers["Location"] = headers["Azure-AsyncOperation"]
         return Response(202, None, headers)
 
@@ -377,19 +600,48 @@ class FakeArm:
                 return Response(200 if existing else 204, existing)
             if request.method != "PUT":
                 raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported.")
+            if self.deny_role_assignments:
+                # the 403 a principal without roleAssignments/write gets (learn.microsoft.com/
+                # azure/role-based-access-control/troubleshooting: "does not have
+                # authorization to perform action 'Microsoft.Authorization/roleAssignments/
+                # write'")
+                raise ArmError(
+                    403,
+                    "AuthorizationFailed",
+                    "The client 'fake-arm-user' with object id "
+                    "'00000000-0000-0000-0000-0000000000ff' does not have authorization to "
+                    "perform action 'Microsoft.Authorization/roleAssignments/write' over scope "
+                    f"'{scope}/providers/Microsoft.Authorization/roleAssignments/{name}' or the "
+                    "scope is invalid. If access was recently granted, please refresh your "
+                    "credentials.",
+                )
             assignment = resources.role_assignment(self, rid, name, scope, request.json() or {})
             self.resources[rid.lower()] = assignment
+            self.role_times[rid.lower()] = time.monotonic()
             return Response(201, assignment)
 
     # -- async operations ----------------------------------------------------------------
 
     def _start_operation(
-        self, namespace: str, location: str, on_done: Callable[[], None]
+        self,
+        namespace: str,
+        location: str,
+        on_done: Callable[[str], None],
+        outcome: Callable[[], Outcome | None] | None = None,
+        expired: dict[str, str] | None = None,
+        ready_at: float = 0.0,
     ) -> dict[str, str]:
-        op = _Operation(str(uuid.uuid4()), namespace, self.polls, on_done)
-        if op.polls_left <= 0:
-            op.status = "Succeeded"
-            on_done()
+        op = _Operation(
+            str(uuid.uuid4()),
+            namespace,
+            self.polls,
+            on_done,
+            outcome,
+            time.monotonic() + self.operation_timeout,
+            expired,
+            ready_at,
+        )
+        op.settle()
         self._operations[op.id] = op
         sub = next(iter(self.subscriptions))
         location_slug = location.replace(" ", "").lower()
@@ -398,7 +650,11 @@ class FakeArm:
             f"{location_slug}/operationStatuses/{op.id}?api-version="
             f"{min(API_VERSIONS[namespace.lower()])}"
         )
-        return {"Azure-AsyncOperation": url, "x-ms-retry-after-ms": str(self.poll_ms)}
+        return {
+            "Azure-AsyncOperation": url,
+            "x-ms-retry-after-ms": str(self.poll_ms),
+            "x-ms-operation-id": op.id,
+        }
 
     def _operation_status(self, op_id: str) -> Response:
         with self.lock:
@@ -406,11 +662,12 @@ class FakeArm:
             if op is None:
                 raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' not found.")
             if op.status == "InProgress":
-                op.polls_left -= 1
+                op.polls_left = max(0, op.polls_left - 1)
                 body = {"id": op.id, "name": op.id, "status": "InProgress"}
-                if op.polls_left <= 0:
-                    op.status = "Succeeded"
-                    op.on_done()
+                op.settle()  # this poll still answers InProgress, the next one the end
                 return Response(200, body, {"x-ms-retry-after-ms": str(self.poll_ms)})
             now = datetime.now(UTC).isoformat()
-            return Response(200, {"id": op.id, "name": op.id, "status": op.status, "endTime": now})
+            done: dict[str, Any] = {"id": op.id, "name": op.id, "status": op.status, "endTime": now}
+            if op.error is not None:
+                done["error"] = op.error
+            return Response(200, done)

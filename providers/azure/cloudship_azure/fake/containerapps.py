@@ -9,9 +9,18 @@ once that one runs, and stays on the old one if it fails.
 
 A revision's image is pulled with the registry entry of ``configuration.registries`` whose
 ``server`` matches the image host. For a registry the fake holds, a managed-identity pull
-succeeds only when that identity holds AcrPull on the registry; a system-assigned identity has
-no role assignment when the app is created, so the first revision fails to pull — the trap
-Azure users hit (MicrosoftDocs/azure-docs articles/container-apps/containers.md).
+succeeds only when that identity holds AcrPull on the registry and the assignment has
+propagated (``FakeArm.role_propagation``); a system-assigned identity has no role assignment
+when the app is created, so the first revision fails to pull — the trap Azure users hit
+(MicrosoftDocs/azure-docs articles/container-apps/containers.md; microsoft/azure-container-apps
+#646 and #836). The refusal reads as Azure's: "unable to pull image using Managed identity
+<id or 'system'> for registry <server>" inside the field-error text quoted in
+microsoft/azure-container-apps#1061. Restarting a revision pulls again ("After restarting the
+revision things start working again", microsoft/azure-container-apps#960).
+
+Revision ``runningState`` values are the spec's enum (``Running | Processing | Stopped |
+Degraded | Failed | Unknown``, specification/app/resource-manager/Microsoft.App/ContainerApps/
+stable/2025-07-01/ContainerAppsRevisions.json).
 """
 
 from __future__ import annotations
@@ -31,6 +40,12 @@ if TYPE_CHECKING:
     from cloudship_azure.fake.arm import FakeArm, Request, Response
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: "Container Registry Repository Reader": the pull role of ABAC-mode registries
+REPOSITORY_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+#: revision running states after which a new revision will not come up by itself
+TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
+#: ARM's rule and words for container app names (dotnet/docs-aspire#1094)
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)Gi$")
 
@@ -38,7 +53,11 @@ _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)Gi$")
 class RevisionRunner(Protocol):
     """Runs a revision's image somewhere it can answer HTTP (e.g. ``LocalEngineRunner``)."""
 
-    def start(self, revision: str, image: str, port: int, env: dict[str, str]) -> None: ...
+    def start(
+        self, revision: str, image: str, port: int, env: dict[str, str], *, lazy: bool = False
+    ) -> None:
+        """``lazy``: scaled to zero, start on the first request (``minReplicas: 0``)."""
+        ...
 
     def state(self, revision: str) -> tuple[str, str]:
         """``("Provisioning" | "Running" | "Failed", detail)``."""
@@ -87,6 +106,26 @@ def _check_resources(containers: list[dict[str, Any]]) -> None:
         )
 
 
+def normalized_template(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` with the defaults Azure fills in (CommonDefinitions.json: Scale
+    maxReplicas 10, cooldownPeriod 300, pollingInterval 30; container resources 0.5/1Gi),
+    read-only ``ephemeralStorage`` left out."""
+    out: dict[str, Any] = json.loads(json.dumps(template))
+    scale = out.setdefault("scale", {}) or {}
+    out["scale"] = scale
+    scale.setdefault("minReplicas", 0)
+    scale.setdefault("maxReplicas", 10)
+    scale.setdefault("cooldownPeriod", 300)
+    scale.setdefault("pollingInterval", 30)
+    for container in out.get("containers") or []:
+        res = container.setdefault("resources", {}) or {}
+        container["resources"] = res
+        res.setdefault("cpu", 0.5)
+        res.setdefault("memory", "1Gi")
+        res.pop("ephemeralStorage", None)
+    return out
+
+
 def _suffix() -> str:
     return "".join(random.choices(string.ascii_lowercase + string.digits, k=7))
 
@@ -119,7 +158,17 @@ class AppBook:
 
     def put(
         self, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str | None]:
+        """The resource as stored, and the name of the revision this PUT created (if any)."""
+        if existing is None and (not _APP_NAME.match(name) or "--" in name):
+            raise ArmError(
+                400,
+                "ContainerAppInvalidName",
+                f"Invalid ContainerApp name '{name}'. A name must consist of lower case "
+                "alphanumeric characters or '-', start with an alphabetic character, and end "
+                "with an alphanumeric character and cannot have '--'. The length must be "
+                "between 2 and 32 characters inclusive.",
+            )
         resources.require(
             body,
             "location",
@@ -130,14 +179,7 @@ class AppBook:
             "properties.template.containers",
         )
         props = body["properties"]
-        env_id = props.get("environmentId") or props.get("managedEnvironmentId")
-        if not env_id:
-            resources.require(body, "properties.environmentId")
-        environment = self.arm.resources.get(str(env_id).lower())
-        if environment is None or environment["type"] != "Microsoft.App/managedEnvironments":
-            raise ArmError(
-                404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' not found."
-            )
+        environment = self._environment(body, props)
         config = props["configuration"]
         mode = config["activeRevisionsMode"]
         if mode not in ("Single", "Multiple"):
@@ -157,10 +199,12 @@ class AppBook:
         revisions = self.revisions.setdefault(key, [])
         domain = environment["properties"]["defaultDomain"]
         latest = revisions[-1] if revisions else None
-        wanted = json.dumps(template, sort_keys=True)
+        # compared with the platform's defaults filled in: a re-PUT of a GET (which carries
+        # them) is not a template change, as in Azure
+        wanted = json.dumps(normalized_template(template), sort_keys=True)
         new_revision: dict[str, Any] | None = None
-        if latest is None or json.dumps(latest["properties"]["template"], sort_keys=True) != (
-            wanted
+        if latest is None or wanted != json.dumps(
+            normalized_template(latest["properties"]["template"]), sort_keys=True
         ):
             suffix = template.get("revisionSuffix") or _suffix()
             revision_name = f"{name}--{suffix}"
@@ -170,7 +214,12 @@ class AppBook:
                     "ContainerAppRevisionSuffixAlreadyUsed",
                     f"Revision with suffix '{suffix}' already exists; use a new revisionSuffix.",
                 )
-            new_revision = self._revision(rid, revision_name, template, f"{revision_name}.{domain}")
+            # internal ingress: the app and its revisions are named under ``.internal.``
+            # (learn.microsoft.com/azure/container-apps/ingress-overview#internal-ingress;
+            # container-apps/connect-apps.md: <app>.internal.<env domain>)
+            external = bool((config.get("ingress") or {}).get("external"))
+            host = f"{revision_name}.{domain}" if external else f"{revision_name}.internal.{domain}"
+            new_revision = self._revision(rid, revision_name, template, host)
         self._check_traffic(ingress, revisions, new_revision)
         if new_revision is not None:
             revisions.append(new_revision)
@@ -179,7 +228,69 @@ class AppBook:
         resource = self._view(rid, name, body, environment, identities, existing)
         self.arm.resources[key] = resource  # refresh() fills latest* fields in from it
         self.refresh(key)
-        return resource
+        return resource, new_revision["name"] if new_revision is not None else None
+
+    def _environment(self, body: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+        """The app's environment: it exists, is provisioned, has the workload profile named."""
+        env_id = props.get("environmentId") or props.get("managedEnvironmentId")
+        if not env_id:
+            resources.require(body, "properties.environmentId")
+        environment = self.arm.resources.get(str(env_id).lower())
+        if environment is None or environment["type"] != "Microsoft.App/managedEnvironments":
+            raise ArmError(
+                404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' not found."
+            )
+        profile = props.get("workloadProfileName")
+        profiles = [p.get("name") for p in environment["properties"].get("workloadProfiles") or []]
+        if profile is not None and profile not in profiles:
+            # not compared with a recording: Azure's code for this refusal is not public
+            raise ArmError(
+                400,
+                "WorkloadProfileNotFound",
+                f"Workload profile '{profile}' is not defined in environment "
+                f"'{environment['name']}' (profiles: {', '.join(map(str, profiles)) or 'none'}).",
+            )
+        if not self.arm.environment_ready(str(env_id).lower()):
+            raise ArmError(
+                400,
+                "ManagedEnvironmentNotProvisioned",
+                f"The environment '{environment['id']}' has not been provisioned successfully.",
+            )
+        return environment
+
+    @staticmethod
+    def operation_error(app: str, detail: str) -> dict[str, str]:
+        """The error of a failed container app operation, worded as Azure words it
+        (microsoft/azure-container-apps#1061)."""
+        return {
+            "code": "ContainerAppOperationError",
+            "message": f"Failed to provision revision for container app '{app}'. "
+            f"Error details: {detail}",
+        }
+
+    def outcome(
+        self, key: str, revision_name: str | None
+    ) -> tuple[str, dict[str, str] | None] | None:
+        """How the PUT that created ``revision_name`` ends: Succeeded once it runs, Failed when
+        it failed, None while it provisions."""
+        if revision_name is None:
+            return ("Succeeded", None)
+        self.refresh(key)
+        revision = next(
+            (r for r in self.revisions.get(key, []) if r["name"] == revision_name), None
+        )
+        if revision is None:  # deleted meanwhile
+            return ("Succeeded", None)
+        props = revision["properties"]
+        if props["provisioningState"] == "Failed" or (
+            props["runningState"] in TERMINAL_RUNNING_STATES
+        ):
+            app = revision_name.split("--")[0]
+            detail = props["provisioningError"] or f"revision {props['runningState']}"
+            return ("Failed", self.operation_error(app, str(detail)))
+        if props["runningState"] == "Running":
+            return ("Succeeded", None)
+        return None
 
     def _identities(self, identity: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         """The app's identities: user-assigned id (lower-cased) → properties."""
@@ -337,7 +448,21 @@ class AppBook:
         """Pull (permission check) and start the revision's first container."""
         container = revision["properties"]["template"]["containers"][0]
         image = str(container["image"])
-        denied = self._pull_denied(image, body["properties"]["configuration"], identities)
+        denied = self._pull_denied(
+            image, str(container["name"]), body["properties"]["configuration"], identities
+        )
+        missing = [
+            str(item["secretRef"])
+            for item in container.get("env") or []
+            if "secretRef" in item and item["secretRef"] not in secrets
+        ]
+        if missing and not denied:
+            # an older revision re-activated after its secret was removed from the app
+            # (not compared with a recording: Azure's exact text is not public)
+            denied = (
+                f"Secret '{missing[0]}' referenced by container '{container['name']}' is not "
+                "defined in the container app's configuration."
+            )
         if denied:
             revision["properties"].update(
                 provisioningState="Failed",
@@ -356,10 +481,16 @@ class AppBook:
             for item in container.get("env") or []
         }
         port = int((body["properties"]["configuration"].get("ingress") or {}).get("targetPort", 80))
-        self.runner.start(revision["name"], image, port, env)
+        scale = revision["properties"]["template"].get("scale") or {}
+        lazy = int(scale.get("minReplicas", 0)) == 0
+        self.runner.start(revision["name"], image, port, env, lazy=lazy)
 
     def _pull_denied(
-        self, image: str, config: dict[str, Any], identities: dict[str, dict[str, Any]]
+        self,
+        image: str,
+        container: str,
+        config: dict[str, Any],
+        identities: dict[str, dict[str, Any]],
     ) -> str | None:
         server = image.split("/", 1)[0].lower()
         registry = next(
@@ -376,19 +507,30 @@ class AppBook:
         entry = next(
             (e for e in config.get("registries") or [] if e["server"].lower() == server), None
         )
-        unauthorized = (
-            f"Failed to pull image '{image}': unauthorized: authentication required "
-            f"(registry '{registry['name']}')"
-        )
+
+        def invalid(details: str) -> str:
+            # the field-error text Azure puts in provisioningError (azure-container-apps#1061)
+            return (
+                "The following field(s) are either invalid or missing. Field "
+                f"'template.containers.{container}.image' is invalid with details: "
+                f"'Invalid value: \"{image}\": {details}';.."
+            )
+
+        unauthorized = invalid(f"GET https:?{server}: UNAUTHORIZED: authentication required")
         if entry is None:
-            return unauthorized + ": no registries entry for this server"
+            return unauthorized
         if entry.get("identity"):
             principal = identities[str(entry["identity"]).lower()]["principalId"]
-            if not resources.has_role(self.arm, principal, registry["id"], ACR_PULL):
-                return unauthorized + ": the identity has no AcrPull role on the registry"
+            abac = registry["properties"].get("roleAssignmentMode") == "AbacRepositoryPermissions"
+            role = REPOSITORY_READER if abac else ACR_PULL  # ABAC ignores AcrPull
+            if not resources.has_role(self.arm, principal, registry["id"], role):
+                return invalid(
+                    f"unable to pull image using Managed identity {entry['identity']} for "
+                    f"registry {entry['server']}"
+                )
             return None
         if not registry["properties"]["adminUserEnabled"]:
-            return unauthorized + ": the admin user is disabled"
+            return unauthorized
         return None
 
     # -- reading -------------------------------------------------------------------------
@@ -411,7 +553,7 @@ class AppBook:
                         provisioningState="Provisioned",
                         runningState="Running",
                         healthState="Healthy",
-                        replicas=1,
+                        replicas=0 if detail == "scaled to zero" else 1,
                     )
                 elif state == "Failed":
                     props.update(
@@ -476,11 +618,16 @@ class AppBook:
         identities: dict[str, dict[str, Any]],
         existing: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """The resource as GET returns it: secret values stripped, read-only fields added,
-        ``managedEnvironmentId`` echoed next to ``environmentId`` (ContainerApps_Get.json)."""
+        """The resource as GET returns it (ContainerApps_Get.json, 2025-07-01 examples): secret
+        values stripped, read-only fields added (``runningStatus``, ``latest*``, ``fqdn``,
+        ``outboundIpAddresses``, ``ephemeralStorage``, identity principal ids), the platform's
+        defaults filled in (``scale.cooldownPeriod`` 300 and ``pollingInterval`` 30, "Defaults to
+        300/30 seconds if not set", CommonDefinitions.json Scale), and the environment named
+        only by the deprecated ``managedEnvironmentId``, as that example answers."""
         props = json.loads(json.dumps(body["properties"]))
         env_id = environment["id"]
         props.pop("managedEnvironmentId", None)
+        props.pop("environmentId", None)
         config = props["configuration"]
         config["secrets"] = [{"name": s["name"]} for s in config.get("secrets") or []]
         config.setdefault("maxInactiveRevisions", 100)
@@ -494,15 +641,16 @@ class AppBook:
             ingress["fqdn"] = (
                 f"{name}.{domain}" if ingress.get("external") else f"{name}.internal.{domain}"
             )
+        props["template"] = normalized_template(props["template"])
         for container in props["template"]["containers"]:
-            res = container.setdefault("resources", {"cpu": 0.5, "memory": "1Gi"})
+            res = container["resources"]
             res["ephemeralStorage"] = f"{float(res.get('cpu', 0.5)) * 4:g}Gi"
         props.update(
             {
                 "provisioningState": "Succeeded",
-                "environmentId": env_id,
                 "managedEnvironmentId": env_id,
-                "workloadProfileName": None,
+                "runningStatus": "Running",
+                "workloadProfileName": body["properties"].get("workloadProfileName"),
                 "outboundIpAddresses": ["20.1.2.3"],
                 "customDomainVerificationId": "FAKE" + "0" * 60,
                 "eventStreamEndpoint": f"{self.arm.base_url}{rid}/eventstream",
@@ -640,7 +788,9 @@ class AppBook:
             if self.runner is not None:
                 self.runner.stop(revision["name"])
         elif action in ("activate", "restart"):
-            if props["provisioningState"] == "Failed":
+            # a restart pulls again (microsoft/azure-container-apps#960); activating a revision
+            # that never provisioned is refused
+            if action == "activate" and props["provisioningState"] == "Failed":
                 raise ArmError(
                     400,
                     "ContainerAppRevisionProvisioningFailed",
@@ -648,7 +798,13 @@ class AppBook:
                 )
             if self.runner is not None:
                 self.runner.stop(revision["name"])
-            props.update(active=True, runningState="Processing", provisioningState="Provisioning")
+            props.update(
+                active=True,
+                runningState="Processing",
+                provisioningState="Provisioning",
+                provisioningError=None,
+                healthState="None",
+            )
             props["lastActiveTime"] = resources.now()
             secrets = self._secrets(request["properties"]["configuration"].get("secrets") or [])
             identities = self._identities(request.get("identity"))

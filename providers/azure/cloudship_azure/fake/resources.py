@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,11 @@ _TYPE_NAMES = {
         "Microsoft.ManagedIdentity/userAssignedIdentities"
     ),
 }
-_REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+#: registries.roleAssignmentMode (2025-11-01): in ABAC mode AcrPull/AcrPush are not honoured,
+#: the "Container Registry Repository *" roles are (learn.microsoft.com/azure/
+#: container-registry/container-registry-rbac-abac-repository-permissions; RegistryCreateAbac.json)
+ROLE_MODES = ("LegacyRegistryPermissions", "AbacRepositoryPermissions")
 _SKUS = ("Basic", "Standard", "Premium")
 
 
@@ -103,7 +108,7 @@ def registry(
     """``Microsoft.ContainerRegistry/registries``: name 5-50 alphanumerics, a SKU, a location;
     the login server is the lower-cased name (RegistryCreate.json; the 409 AlreadyInUse text
     in test_registries.yaml names the lower-cased DNS name)."""
-    if not _REGISTRY_NAME.match(name):
+    if not REGISTRY_NAME.match(name):
         raise ArmError(
             400,
             "RegistryNameInvalid",
@@ -114,6 +119,20 @@ def registry(
     if body["sku"]["name"] not in _SKUS:
         raise ArmError(400, "InvalidSku", f"The SKU '{body['sku']['name']}' is not valid.")
     props = body.get("properties") or {}
+    if existing is None and arm.registry_name_taken(name, except_id=rid):
+        # the 409 Azure answers (test_cli_mgmt_containerregistry_registry.test_registries.yaml)
+        raise ArmError(
+            409,
+            "AlreadyInUse",
+            f"The registry DNS name {name.lower()}.azurecr.io is already in use. You can check "
+            "if the name is already claimed using following API: https://docs.microsoft.com/"
+            "en-us/rest/api/containerregistry/registries/checknameavailability",
+        )
+    mode = props.get("roleAssignmentMode") or (existing or {}).get("properties", {}).get(
+        "roleAssignmentMode", "LegacyRegistryPermissions"
+    )
+    if mode not in ROLE_MODES:
+        raise ArmError(400, "InvalidRoleAssignmentMode", f"roleAssignmentMode '{mode}' is invalid.")
     login = arm.login_servers.get(name.lower(), f"{name.lower()}.azurecr.io")
     return {
         "sku": {"name": body["sku"]["name"], "tier": body["sku"]["name"]},
@@ -130,6 +149,7 @@ def registry(
             "adminUserEnabled": bool(props.get("adminUserEnabled", False)),
             "publicNetworkAccess": "Enabled",
             "anonymousPullEnabled": False,
+            "roleAssignmentMode": mode,
             "policies": {"retentionPolicy": {"days": 7, "status": "disabled"}},
         },
     }
@@ -250,9 +270,14 @@ def role_assignment(
 
 
 def has_role(arm: FakeArm, principal_id: str, scope: str, role_definition_guid: str) -> bool:
-    """True when ``principal_id`` holds the role at ``scope`` (or at a parent scope)."""
+    """True when ``principal_id`` holds the role at ``scope`` (or at a parent scope) and the
+    assignment has propagated: Azure RBAC changes "can take up to 10 minutes to take effect"
+    (learn.microsoft.com/azure/role-based-access-control/troubleshooting)."""
+    now = time.monotonic()
     for r in arm.resources.values():
         if r["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        if now - arm.role_times.get(r["id"].lower(), float("-inf")) < arm.role_propagation:
             continue
         props = r["properties"]
         if (

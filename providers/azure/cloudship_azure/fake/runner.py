@@ -5,12 +5,24 @@ loopback port). Nothing resolves ``*.azurecontainerapps.io`` here, so instead of
 gateway answers ``http://127.0.0.1:PORT/<fqdn>/<path>`` by forwarding to the container that
 serves ``<fqdn>`` — the app's fqdn goes to the revision with the most traffic, a revision's
 fqdn to that revision. Point the runtime's ``probe_url`` setting at ``gateway_url``.
+
+A revision with ``minReplicas: 0`` starts scaled to zero: no container runs until a request for
+it arrives, which the gateway holds while the container starts (Azure's HTTP scaler wakes a
+revision on its first request: learn.microsoft.com/azure/container-apps/scale-app).
+
+Internal ingress (``<app>.internal.<domain>``, ``<app>--<suffix>.internal.<domain>``) is
+reachable only from inside the environment (learn.microsoft.com/azure/container-apps/
+ingress-overview: internal ingress "is only accessible from other container apps in the
+environment" or its virtual network): ``gateway_url`` refuses those hosts; ``inside_url`` is the
+gateway as seen from a machine in the environment's network, and serves them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,6 +36,8 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
 LABEL = "org.cloudship.fake-arm.revision"
+#: the detail ``state()`` gives for a revision that runs no replica yet
+SCALED_TO_ZERO = "scaled to zero"
 
 
 @dataclass
@@ -32,6 +46,9 @@ class _Running:
     container_id: str | None = None
     host_port: int | None = None
     error: str | None = None
+    port: int = 0
+    #: False while the revision is scaled to zero (no container yet)
+    started: bool = False
 
 
 class LocalEngineRunner:
@@ -50,22 +67,51 @@ class LocalEngineRunner:
         self._running: dict[str, _Running] = {}
         self._routes: dict[str, str | None] = {}
         self._lock = threading.Lock()
-        self.port = free_port()
+        self._servers: list[ThreadingHTTPServer] = []
+        self.port = self._serve(inside=False)
         self.gateway_url = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.inside_url = f"http://127.0.0.1:{self._serve(inside=True)}"
+
+    def _serve(self, *, inside: bool) -> int:
+        port = free_port()
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler(inside))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._servers.append(server)
+        return port
 
     # -- RevisionRunner ------------------------------------------------------------------
 
-    def start(self, revision: str, image: str, port: int, env: dict[str, str]) -> None:
+    def start(
+        self, revision: str, image: str, port: int, env: dict[str, str], *, lazy: bool = False
+    ) -> None:
         entry = _Running(thread=threading.Thread(target=lambda: None))
         entry.thread = threading.Thread(
             target=self._run, args=(entry, revision, image, port, env), daemon=True
         )
+        entry.port = port
         with self._lock:
             self._running[revision] = entry
-        entry.thread.start()
+        if not lazy:
+            entry.started = True
+            entry.thread.start()
+
+    def _wake(self, entry: _Running, timeout: float = 20.0) -> None:
+        """Start a scaled-to-zero revision and wait until it accepts connections."""
+        with self._lock:
+            first = not entry.started
+            entry.started = True
+        if first:
+            entry.thread.start()
+        entry.thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while entry.host_port and time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", entry.host_port), timeout=1),
+            ):
+                return
+            time.sleep(0.05)
 
     def _run(
         self, entry: _Running, revision: str, image: str, port: int, env: dict[str, str]
@@ -96,6 +142,8 @@ class LocalEngineRunner:
         from docker.errors import NotFound
 
         entry = self._running.get(revision)
+        if entry is not None and not entry.started:
+            return "Running", SCALED_TO_ZERO
         if entry is None or entry.thread.is_alive():
             return "Provisioning", ""
         if entry.error:
@@ -116,7 +164,8 @@ class LocalEngineRunner:
             entry = self._running.pop(revision, None)
         if entry is None:
             return
-        entry.thread.join(timeout=60)
+        if entry.started:
+            entry.thread.join(timeout=60)
         if entry.container_id:
             with contextlib.suppress(NotFound):
                 self._client.containers.get(entry.container_id).remove(force=True)
@@ -135,8 +184,9 @@ class LocalEngineRunner:
     def close(self) -> None:
         for revision in list(self._running):
             self.stop(revision)
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     # -- gateway -------------------------------------------------------------------------
 
@@ -144,9 +194,11 @@ class LocalEngineRunner:
         with self._lock:
             revision = self._routes.get(fqdn.lower())
             entry = self._running.get(revision) if revision else None
+        if entry is not None and not (entry.started and entry.host_port):
+            self._wake(entry)
         return entry.host_port if entry else None
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self, inside: bool) -> type[BaseHTTPRequestHandler]:
         runner = self
 
         class Gateway(BaseHTTPRequestHandler):
@@ -159,6 +211,10 @@ class LocalEngineRunner:
 
             def do_GET(self) -> None:
                 fqdn, _, rest = self.path.lstrip("/").partition("/")
+                if ".internal." in fqdn.lower() and not inside:
+                    # outside the environment an internal name leads nowhere
+                    self._answer(404, b"internal ingress is not reachable from outside.\n")
+                    return
                 port = runner._backend(fqdn)
                 if port is None:
                     self._answer(404, b"Container App is stopped or does not exist.\n")

@@ -1,0 +1,35 @@
+"""Settings of the ``kubernetes`` target: the ``[kubernetes]`` table, ``CLOUDSHIP_KUBERNETES_*``,
+kwargs. The registry part is any Docker Registry v2 the cluster's nodes can pull from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: the namespace of a kubeconfig context that names none (as kubectl does)
+DEFAULT_NAMESPACE = "default"
+
+
+class KubernetesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_KUBERNETES_", extra="forbid")
+
+    #: the registry images are pushed to, ``host[:port]``; the nodes must be able to pull from it
+    registry: str = "127.0.0.1:5000"
+    username: str | None = None
+    password: SecretStr | None = None
+    #: plain HTTP to a non-loopback registry
+    insecure: bool = False
+    #: kubeconfig file (default: ``KUBECONFIG``, then ``~/.kube/config``, as kubectl)
+    kubeconfig: Path | None = None
+    #: kubeconfig context (default: its ``current-context``)
+    context: str | None = None
+    #: namespace (default: the context's namespace, else ``default``)
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    #: the Service's port (the app's own port is the container port behind it)
+    service_port: int = Field(default=80, ge=1, le=65535)
+    #: seconds between reads of the rollout's state
+    poll_interval: float = Field(default=0.5, gt=0)
+    #: ReplicaSets kept for rollback (the Deployment's ``revisionHistoryLimit``)
+    keep_revisions: int = Field(default=10, ge=1)

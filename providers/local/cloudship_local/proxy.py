@@ -1,0 +1,254 @@
+"""The reverse proxy in front of a local service's revisions: switches without downtime.
+
+Each service gets one proxy container that holds the service's stable host port for good; the
+revisions run behind it on the ``cloudship`` Docker network and are never published on that
+port. A deploy proves the new revision on a loopback port, then points the proxy at *that same
+container* (no restart) with a graceful reload, the way Kamal's kamal-proxy does.
+
+Why nginx (Debian's ``nginx-light``) and not kamal-proxy, Traefik or a proxy of our own:
+
+- ``nginx -s reload`` is a documented graceful reconfiguration: the master keeps the listening
+  socket, starts workers with the new configuration and lets the old workers finish the
+  requests they hold (https://nginx.org/en/docs/control.html#reconfiguration). So the stable
+  port never refuses a connection and no request in flight is cut.
+- It is installable here without Docker Hub: the image is built ``FROM debian:bookworm-slim``
+  with ``apt-get install nginx-light``, and Debian's package archive is reachable where Docker
+  Hub is not (``scripts/dev-env`` builds a ``debian:bookworm-slim`` stand-in when it must).
+  kamal-proxy and Traefik are only distributed as Docker Hub images or GitHub release binaries.
+- Hand-rolling a proxy would mean re-solving keep-alive, WebSocket upgrades, request bodies and
+  graceful draining, which nginx has done for twenty years.
+
+The proxy's configuration file is also the service's state: its first line records which
+revision serves and which revisions have passed their health gate (``proven``). It is written
+with ``put_archive`` and activated with one ``exec`` (test, rename, reload) that runs inside the
+container, so a killed ship leaves either the old or the new configuration, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cloudship.engine import Engine
+from cloudship.errors import DeployError
+from cloudship.events import EventSink, Notice, ignore
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+#: bump the suffix when the Dockerfile below changes
+PROXY_IMAGE = "cloudship-proxy:nginx-1"
+PROXY_BASE = "debian:bookworm-slim"
+NETWORK = "cloudship"
+#: the port nginx listens on inside the proxy container
+LISTEN = 80
+#: the header every proxied answer carries, so a switch can be confirmed from outside
+REVISION_HEADER = "X-Cloudship-Revision"
+CONF_DIR = "/etc/nginx"
+CONF = f"{CONF_DIR}/nginx.conf"
+_STATE_MARK = "# cloudship-proxy "
+#: how long old nginx workers may keep connections (e.g. WebSockets) after a switch
+DRAIN_SECONDS = 10
+
+DOCKERFILE = f"""\
+FROM {PROXY_BASE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light \\
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
+LABEL org.cloudship.proxy=nginx
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+"""
+
+
+@dataclass(frozen=True)
+class ProxyState:
+    """What the proxy serves: the active revision container and the revisions that passed
+    their health gate (and may be rolled back to)."""
+
+    active: str
+    revision: int
+    port: int
+    proven: frozenset[int] = field(default_factory=frozenset)
+
+    def to(self, container: str, revision: int, port: int) -> ProxyState:
+        return ProxyState(container, revision, port, self.proven | {revision})
+
+
+def render(state: ProxyState) -> str:
+    """The whole nginx.conf for ``state``; its first line is the state itself."""
+    mark = json.dumps(
+        {
+            "active": state.active,
+            "revision": state.revision,
+            "port": state.port,
+            "proven": sorted(state.proven),
+        },
+        separators=(",", ":"),
+    )
+    # The upstream is named through a variable so nginx resolves it with Docker's DNS at
+    # request time: the proxy starts even when the revision is down (e.g. after a reboot).
+    return f"""{_STATE_MARK}{mark}
+worker_processes 1;
+worker_shutdown_timeout {DRAIN_SECONDS}s;
+pid /run/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    resolver 127.0.0.11 valid=10s ipv6=off;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+    server {{
+        listen {LISTEN};
+        client_max_body_size 0;
+        location / {{
+            set $cloudship_upstream http://{state.active}:{state.port};
+            proxy_pass $cloudship_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+            add_header {REVISION_HEADER} r{state.revision} always;
+        }}
+    }}
+}}
+"""
+
+
+def parse(text: str) -> ProxyState | None:
+    """The state recorded in a configuration :func:`render` wrote; None for anything else."""
+    first = text.split("\n", 1)[0]
+    if not first.startswith(_STATE_MARK):
+        return None
+    try:
+        raw = json.loads(first.removeprefix(_STATE_MARK))
+        return ProxyState(
+            active=str(raw["active"]),
+            revision=int(raw["revision"]),
+            port=int(raw["port"]),
+            proven=frozenset(int(n) for n in raw.get("proven", [])),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _tar(name: str, text: str) -> bytes:
+    data = text.encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def ensure_image(engine: Engine, on_event: EventSink = ignore) -> None:
+    """Build the proxy image once per engine (about 20 s: one ``apt-get install``)."""
+    from docker.errors import APIError, ImageNotFound
+
+    api = engine.client.api
+    try:
+        api.inspect_image(PROXY_IMAGE)
+        return
+    except ImageNotFound:
+        pass
+    on_event(Notice(message=f"building the local proxy image {PROXY_IMAGE} (once per engine)"))
+    context = _tar("Dockerfile", DOCKERFILE)
+    tail: list[str] = []
+    try:
+        for line in api.build(
+            fileobj=io.BytesIO(context), custom_context=True, tag=PROXY_IMAGE, rm=True, decode=True
+        ):
+            if "error" in line:
+                raise DeployError(
+                    f"building the proxy image {PROXY_IMAGE} failed: {line['error'].strip()}",
+                    fix=f"the build needs {PROXY_BASE} and Debian's package archive; "
+                    "scripts/dev-env prepares both",
+                )
+            tail.extend(str(line.get("stream", "")).splitlines()[-3:])
+    except APIError as exc:
+        raise DeployError(
+            f"building the proxy image {PROXY_IMAGE} was refused: {exc.explanation or exc}",
+            fix=f"make {PROXY_BASE} available to the engine (scripts/dev-env builds a stand-in)",
+        ) from exc
+
+
+def ensure_network(engine: Engine) -> None:
+    """The one user-defined network every cloudship proxy and revision joins (its DNS is what
+    lets nginx reach a revision by container name). Created once, never removed: other
+    projects' services may be on it."""
+    from docker.errors import APIError
+
+    api = engine.client.api
+    if api.networks(names=[NETWORK]):
+        return
+    try:
+        api.create_network(NETWORK, driver="bridge", labels={"org.cloudship.network": "true"})
+    except APIError as exc:
+        if exc.status_code != 409:  # created by a concurrent ship: fine
+            raise
+
+
+def read_state(container: Container) -> ProxyState | None:
+    """The state in the proxy's configuration (works on a stopped container too)."""
+    from docker.errors import NotFound
+
+    try:
+        stream, _ = container.get_archive(CONF)
+    except NotFound:
+        return None
+    raw = b"".join(stream)
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        member = tar.extractfile(tar.getmembers()[0])
+        text = member.read().decode() if member else ""
+    return parse(text)
+
+
+def write_initial(container: Container, state: ProxyState) -> None:
+    """The configuration of a proxy that was created but not started yet."""
+    container.put_archive(CONF_DIR, _tar("nginx.conf", render(state)))
+
+
+def apply(container: Container, state: ProxyState) -> None:
+    """Switch a running proxy to ``state``: test, rename and reload in one exec, so the file
+    and the running configuration never disagree for long."""
+    container.put_archive(CONF_DIR, _tar("cloudship-next.conf", render(state)))
+    nxt = f"{CONF_DIR}/cloudship-next.conf"
+    code, output = container.exec_run(
+        ["sh", "-c", f"nginx -t -q -c {nxt} && mv {nxt} {CONF} && nginx -s reload"]
+    )
+    if code != 0:
+        text = output.decode("utf-8", "replace").strip() if output else ""
+        raise DeployError(f"the proxy refused its new configuration: {text}")
+
+
+def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
+    """Wait until no nginx worker of an earlier configuration is left (they finish the
+    requests they hold first); True when drained within ``seconds``."""
+    # "[d]": the pattern must not match the command lines of this very sh and grep.
+    script = "grep -las 'shutting [d]own' /proc/[0-9]*/cmdline | wc -l"
+    deadline = time.monotonic() + seconds
+    while True:
+        code, output = container.exec_run(["sh", "-c", script])
+        if code == 0 and output.strip() == b"0":
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":  # scripts/dev-env: build the image ahead of the first ship
+    ensure_image(Engine.shared(), lambda event: print(getattr(event, "message", event)))

@@ -1,0 +1,108 @@
+"""A ship killed at any phase (SIGINT, SIGTERM, SIGKILL) leaves the previous revision serving,
+or the new one after it passed its gate; ``status`` (or the next ship) tidies what it left, and
+the lock of a killed ship is free again."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloudship import ConcurrentShipError, ship, status
+from cloudship.engine import Engine
+from cloudship.testing.plugin import LocalTargetFactory
+from tests.conftest import write_app
+
+CHILD = Path(__file__).with_name("ship_child.py")
+REPO = Path(__file__).parents[3]
+#: phases of a local deploy, in order; from "switch" on, the new revision has passed its gate
+PHASES = ["pull", "start", "probe", "switch", "done"]
+
+
+def start_child(app: Path, name: str, registry: str, phase: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(app), name, registry, phase],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("AT "):
+            return child
+    child.wait()
+    raise AssertionError(f"the child never reached {phase}: {child.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+
+
+def running_revisions(engine: Engine, name: str) -> list[str]:
+    found = engine.client.containers.list(filters={"label": f"org.cloudship.service={name}"})
+    return sorted(c.name for c in found if not c.name.endswith("-proxy"))
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
+)
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_ship_killed_at_any_phase_leaves_the_service_up(
+    phase: str,
+    sig: signal.Signals,
+    tmp_path: Path,
+    local_target: LocalTargetFactory,
+    cloudship_engine: Engine,
+) -> None:
+    target, name = local_target.target(), local_target.name("sig")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    assert first.url is not None
+    child = start_child(
+        write_app(tmp_path / "v2", "v2"), name, local_target.registry.address, phase
+    )
+    child.send_signal(sig)
+    child.wait(timeout=30)
+    assert child.returncode != 0 or phase == "done"
+    expected = "v2" if PHASES.index(phase) >= PHASES.index("switch") else "v1"
+    # Right after the kill, before anything tidied: something proven answers.
+    for _ in range(10):
+        assert httpx.get(first.url, timeout=2).text.strip() == expected
+
+    current = status(name, target)  # tidies: the lock of the dead ship is free
+    assert current.current is not None
+    assert current.current.id == ("r2" if expected == "v2" else "r1")
+    assert running_revisions(cloudship_engine, name) == [f"cloudship-{name}-{current.current.id}"]
+    listed = {r.id for r in current.revisions}
+    assert listed <= {"r1", "r2"} and current.current.id in listed
+
+    third = ship(write_app(tmp_path / "v3", "v3"), target, name=name)
+    assert (
+        httpx.get(first.url).text.strip() == "v3" and third.previous_revision == current.current.id
+    )
+
+
+def test_a_ship_under_way_refuses_another_and_its_death_frees_the_lock(
+    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    target, name = local_target.target(), local_target.name("lock")
+    ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    child = start_child(
+        write_app(tmp_path / "v2", "v2"), name, local_target.registry.address, "probe"
+    )
+    try:
+        with pytest.raises(ConcurrentShipError) as refused:
+            ship(write_app(tmp_path / "v3", "v3"), target, name=name)
+        assert f"pid {child.pid}" in refused.value.holder
+        assert "ship of" in refused.value.holder
+        # status() leaves a ship under way alone: its revision in progress is neither listed
+        # nor tidied away.
+        during = status(name, target)
+        assert [r.id for r in during.revisions] == ["r1"]
+        assert f"cloudship-{name}-r2" in running_revisions(cloudship_engine, name)
+    finally:
+        child.kill()
+        child.wait()
+    again = ship(write_app(tmp_path / "v3", "v3"), target, name=name)
+    assert again.url is not None and httpx.get(again.url).text.strip() == "v3"

@@ -1,0 +1,74 @@
+"""A good upgrade (and a rollback) on the local target drops no request: a monitor polling the
+stable URL every 50 ms on fresh connections sees only the old answer, then only the new one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloudship import HealthCheckFailed, rollback, ship, status
+from cloudship.engine import Engine
+from cloudship.testing.plugin import LocalTargetFactory
+from tests.conftest import write_app
+from tests.integration.reliability.conftest import Poller, crashing_app, slow_app
+
+
+def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
+    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    target, name = local_target.target(), local_target.name("zd")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    assert first.url is not None
+    with Poller(first.url) as poller:
+        second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)
+    assert second.revision == "r2" and second.url == first.url
+    poller.assert_switched("v1", "v2")
+    # The container that passed the gate is the one serving: started once, never restarted.
+    serving = cloudship_engine.client.containers.get(f"cloudship-{name}-r2")
+    assert serving.attrs["RestartCount"] == 0
+    assert serving.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert httpx.get(first.url).headers["X-Cloudship-Revision"] == "r2"
+    assert cloudship_engine.client.containers.get(f"cloudship-{name}-r1").status == "exited"
+
+
+def test_upgrade_to_an_app_that_takes_seconds_to_start_drops_no_request(
+    tmp_path: Path, local_target: LocalTargetFactory
+) -> None:
+    target, name = local_target.target(), local_target.name("zd")
+    first = ship(slow_app(tmp_path / "v1", "v1", delay=2), target, name=name)
+    assert first.url is not None
+    with Poller(first.url) as poller:
+        ship(slow_app(tmp_path / "v2", "v2", delay=3), target, name=name)
+    poller.assert_switched("v1", "v2")
+
+
+def test_failed_upgrade_and_rollback_drop_no_request(
+    tmp_path: Path, local_target: LocalTargetFactory
+) -> None:
+    target, name = local_target.target(), local_target.name("zd")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    ship(write_app(tmp_path / "v2", "v2"), target, name=name)
+    assert first.url is not None
+    with Poller(first.url) as poller:
+        with pytest.raises(HealthCheckFailed) as failed:
+            ship(crashing_app(tmp_path / "bad"), target, name=name, timeout=30)
+        back = rollback(name, target)
+    assert failed.value.rolled_back_to == "r2"
+    assert "exited with code 3" in str(failed.value)
+    assert back.revision == "r1"
+    poller.assert_switched("v2", "v1")
+    states = {r.id: r.state for r in status(name, target).revisions}
+    assert states == {"r1": "serving", "r2": "standby"}
+
+
+def test_a_proxy_stopped_by_hand_is_started_again_by_the_next_ship(
+    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    target, name = local_target.target(), local_target.name("zd")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    cloudship_engine.client.containers.get(f"cloudship-{name}-proxy").stop()
+    second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)
+    assert second.url == first.url and second.url is not None
+    assert httpx.get(second.url).text.strip() == "v2"

@@ -1,0 +1,219 @@
+"""The fake API server is strict where the real one is: checked through lightkube (a client
+nobody here wrote) over HTTPS, with the fake's own kubeconfig. No engine needed: no pod
+runs (replicas 0)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cloudship_kubernetes.fake import FakeCluster
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[FakeCluster]:
+    with FakeCluster() as fake:
+        yield fake
+
+
+@pytest.fixture
+def client(cluster: FakeCluster) -> Any:
+    from lightkube import Client, KubeConfig
+
+    return Client(config=KubeConfig.from_file(cluster.kubeconfig), namespace="default")
+
+
+def _deployment(name: str, **spec: Any) -> Any:
+    from lightkube import codecs
+
+    body = {
+        "replicas": 0,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+        },
+        **spec,
+    }
+    return codecs.from_dict(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": body}
+    )
+
+
+def _status_of(call: Any) -> Any:
+    from lightkube.core.exceptions import ApiError
+
+    with pytest.raises(ApiError) as raised:
+        call()
+    return raised.value.status
+
+
+def _update(client: Any, name: str, change: Any) -> Any:
+    """Read, change, replace; again on 409 (the fake's controllers write status meanwhile,
+    as a real cluster's do)."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.apps_v1 import Deployment
+
+    for _ in range(20):
+        live = client.get(Deployment, name)
+        before = live.metadata.generation
+        change(live)
+        try:
+            return before, client.replace(live)
+        except ApiError as exc:
+            if exc.status.code != 409:
+                raise
+    raise AssertionError("kept conflicting")
+
+
+def test_stale_resource_version_is_a_conflict(client: Any) -> None:
+    created = client.create(_deployment("conflict"))
+    _update(client, "conflict", lambda live: setattr(live.metadata, "labels", {"x": "1"}))
+    stale = created
+    stale.metadata.labels = {"x": "2"}
+    status = _status_of(lambda: client.replace(stale))
+    assert (status.code, status.reason) == (409, "Conflict")
+    assert "the object has been modified" in status.message
+
+
+def test_generation_grows_with_the_spec_only(client: Any) -> None:
+    client.create(_deployment("gen"))
+    before, after = _update(client, "gen", lambda d: setattr(d.metadata, "labels", {"a": "b"}))
+    assert after.metadata.generation == before
+    before, after = _update(client, "gen", lambda d: setattr(d.spec, "minReadySeconds", 1))
+    assert after.metadata.generation == before + 1
+
+
+def test_selector_must_match_the_template(client: Any) -> None:
+    bad = _deployment("mismatch")
+    bad.spec.selector.matchLabels = {"app": "other"}
+    status = _status_of(lambda: client.create(bad))
+    assert (status.code, status.reason) == (422, "Invalid")
+    assert "`selector` does not match template `labels`" in status.message
+
+
+def test_surge_and_unavailable_cannot_both_be_zero(client: Any) -> None:
+    from lightkube.models.apps_v1 import DeploymentStrategy, RollingUpdateDeployment
+
+    bad = _deployment("stuck")
+    bad.spec.strategy = DeploymentStrategy(
+        type="RollingUpdate", rollingUpdate=RollingUpdateDeployment(maxSurge=0, maxUnavailable=0)
+    )
+    assert _status_of(lambda: client.create(bad)).code == 422
+
+
+def test_selector_is_immutable(client: Any) -> None:
+    from lightkube.resources.apps_v1 import Deployment
+
+    client.create(_deployment("fixed"))
+    live = client.get(Deployment, "fixed")
+    live.spec.selector.matchLabels = {"app": "fixed", "more": "x"}
+    live.spec.template.metadata.labels = {"app": "fixed", "more": "x"}
+    status = _status_of(lambda: client.replace(live))
+    assert status.code == 422 and "field is immutable" in status.message
+
+
+def test_duplicates_missing_objects_and_namespaces(client: Any) -> None:
+    from lightkube.resources.apps_v1 import Deployment
+
+    client.create(_deployment("twice"))
+    assert _status_of(lambda: client.create(_deployment("twice"))).reason == "AlreadyExists"
+    assert _status_of(lambda: client.get(Deployment, "nosuch")).code == 404
+    missing = _status_of(lambda: client.create(_deployment("x"), namespace="nosuch"))
+    assert missing.code == 404 and 'namespaces "nosuch" not found' in missing.message
+
+
+def test_service_names_are_dns_1035_labels(client: Any) -> None:
+    from lightkube import codecs
+
+    service = codecs.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "1web"},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    )
+    assert _status_of(lambda: client.create(service)).code == 422
+
+
+def test_no_token_is_unauthorized(cluster: FakeCluster) -> None:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    answer = httpx.get(f"{cluster.url}/api/v1/namespaces", verify=trust)
+    assert answer.status_code == 401 and answer.json()["reason"] == "Unauthorized"
+
+
+def _post_hpa(cluster: FakeCluster, spec: dict[str, Any]) -> Any:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    return httpx.post(
+        f"{cluster.url}/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+        json={
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "hpa"},
+            "spec": spec,
+        },
+        headers={"Authorization": f"Bearer {cluster.token}"},
+        verify=trust,
+    )
+
+
+def test_autoscalers_are_checked_against_the_published_schema(cluster: FakeCluster) -> None:
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    wrong_type = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": "5"})
+    assert wrong_type.status_code == 400 and "spec.maxReplicas" in wrong_type.json()["message"]
+    missing = _post_hpa(cluster, {"maxReplicas": 5})
+    assert missing.status_code == 422 and "spec.scaleTargetRef" in missing.json()["message"]
+    metric = {"type": "Resource", "resource": {"name": "cpu", "target": {"typ": "Utilization"}}}
+    unknown = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": 5, "metrics": [metric]})
+    assert unknown.status_code == 400
+    assert 'unknown field "spec.metrics[0].resource.target.typ"' in unknown.json()["message"]
+    good = dict(metric, resource={"name": "cpu", "target": {"type": "Utilization"}})
+    created = _post_hpa(cluster, {"scaleTargetRef": target, "maxReplicas": 5, "metrics": [good]})
+    assert created.status_code == 201, created.text
+
+
+def test_deployments_are_checked_against_the_published_schema(cluster: FakeCluster) -> None:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+
+    def post(spec: dict[str, Any]) -> Any:
+        return httpx.post(
+            f"{cluster.url}/apis/apps/v1/namespaces/default/deployments",
+            json={
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "s"},
+                "spec": spec,
+            },
+            headers={"Authorization": f"Bearer {cluster.token}"},
+            verify=trust,
+        )
+
+    template = {
+        "metadata": {"labels": {"app": "s"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+    }
+    base = {"replicas": 0, "selector": {"matchLabels": {"app": "s"}}, "template": template}
+    wrong = post({**base, "replicas": "1"})  # a JSON type mismatch fails decoding: 400
+    assert wrong.status_code == 400 and "cannot be handled as a Deployment" in wrong.text
+    surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": [1], "maxUnavailable": 0}}
+    assert post({**base, "strategy": surge}).status_code == 400
+    typo = post({**base, "strategy": {"type": "RollingUpdate", "rollingUpdat": {}}})
+    assert typo.status_code == 400 and "spec.strategy.rollingUpdat" in typo.json()["message"]
+    assert post({"replicas": 0, "template": template}).status_code == 422  # selector required
+    fine = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 0}}
+    assert post({**base, "strategy": fine}).status_code == 201
