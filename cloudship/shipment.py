@@ -27,6 +27,8 @@ class BuildWarning(BaseModel):
     """Advice about the Dockerfile; ``code`` names the check (``"layer-order"``), ``line`` the
     Dockerfile line it is about."""
 
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     line: int
     message: str
