@@ -22,8 +22,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from cloudship.testing.registry import free_port
-from cloudship_azure.fake.arm import FakeArm, Request
+from cloudship_azure.fake.arm import FakeArm
 from cloudship_azure.fake.containerapps import RevisionRunner
+from cloudship_azure.fake.messages import Request
 
 
 class FakeArmServer:
