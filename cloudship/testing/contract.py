@@ -13,7 +13,7 @@ providing a few fixtures::
             return MyRuntime(...)
 
         @pytest.fixture
-        def release(self, ...):
+        def cloudship_contract_release(self, ...):
             def release(answer: str, *, healthy: bool = True) -> Release:
                 ...  # push an image that answers `answer` (or exits at once) and pin it
             return release
@@ -73,7 +73,7 @@ class RuntimeContract:
         raise NotImplementedError("provide the runtime under test")
 
     @pytest.fixture
-    def release(self) -> ReleaseFactory:
+    def cloudship_contract_release(self) -> ReleaseFactory:
         raise NotImplementedError("provide a factory of pullable images")
 
     @pytest.fixture

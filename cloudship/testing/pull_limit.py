@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from cloudship.testing.registry import free_port
+from cloudship.testing.registry import http_server_on, loopback_listener
 
 PERSONAL_LIMIT = 100
 ANONYMOUS_LIMIT = 10
@@ -67,7 +67,8 @@ class PullLimitProxy:
         self.used: dict[str, int] = {}
         #: every manifest request: (method, path, who, status)
         self.requests: list[tuple[str, str, str, int]] = []
-        self.port = free_port()
+        self._listener = loopback_listener()
+        self.port = int(self._listener.getsockname()[1])
         self.address = f"127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -201,8 +202,7 @@ class PullLimitProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = http_server_on(self._listener, Handler)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
@@ -210,6 +210,7 @@ class PullLimitProxy:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._listener.close()  # also when it never served
 
 
 def _subject(header: str | None) -> str | None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +35,31 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def loopback_listener() -> socket.socket:
+    """A loopback socket bound to a port the OS picked (port 0) and listening.
+
+    In-process servers that must know their URL before they start serving take one of these
+    in ``__init__``: the port is theirs from that moment, so no other process can take it
+    between choosing and binding (as it could with ``free_port()``, which only the external
+    registry binary, which binds by itself, still needs)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def http_server_on(
+    sock: socket.socket, handler: type[BaseHTTPRequestHandler]
+) -> ThreadingHTTPServer:
+    """A threading HTTP server serving on ``sock`` (from ``loopback_listener``)."""
+    host, port = sock.getsockname()[:2]
+    server = ThreadingHTTPServer((host, port), handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.daemon_threads = True
+    return server
 
 
 def htpasswd_line(user: str, password: str) -> str:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudship.testing.registry import ThrowawayRegistry, free_port
+from cloudship.testing.registry import ThrowawayRegistry, http_server_on, loopback_listener
 
 #: the user name ACR expects with a refresh token as password
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
@@ -164,7 +164,8 @@ class TokenService:
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
         self.key = _SigningKey()
-        self.port = free_port()
+        self._listener = loopback_listener()
+        self.port = int(self._listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         #: every request line served (method, path, response status), for tests to assert on
         self.requests: list[tuple[str, str, int]] = []
@@ -328,8 +329,7 @@ class TokenService:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = http_server_on(self._listener, Handler)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
@@ -337,6 +337,7 @@ class TokenService:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._listener.close()  # also when it never served
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

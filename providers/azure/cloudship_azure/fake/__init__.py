@@ -41,8 +41,9 @@ Not compared with a recording (no public one found; codes may differ from Azure'
 400 codes for invalid cpu/memory totals, secret names and traffic, and ``RegistryNameInvalid``.
 """
 
-from cloudship_azure.fake.arm import FakeArm, Request, Response
+from cloudship_azure.fake.arm import FakeArm
 from cloudship_azure.fake.containerapps import ACR_PULL, REPOSITORY_READER, RevisionRunner
+from cloudship_azure.fake.messages import Request, Response
 from cloudship_azure.fake.resources import ArmError
 from cloudship_azure.fake.server import FakeArmServer
 

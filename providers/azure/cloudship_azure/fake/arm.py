@@ -44,12 +44,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudship_azure.fake import resources
 from cloudship_azure.fake.containerapps import AppBook, RevisionRunner
+from cloudship_azure.fake.messages import Request, Response
 from cloudship_azure.fake.resources import ArmError
 
 #: api-versions each provider namespace accepts (the pinned SDKs' defaults, plus the ones
@@ -93,30 +94,6 @@ _OPERATION = re.compile(
     r"operationstatuses/(?P<id>[^/]+)$",
     re.I,
 )
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes = b""
-
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise ArmError(400, "InvalidRequestContent", f"the body is not JSON: {exc}") from exc
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 #: an operation's end: ``("Succeeded", None)`` or ``("Failed", {"code", "message"})``

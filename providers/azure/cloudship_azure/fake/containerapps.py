@@ -34,10 +34,11 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudship_azure.fake import resources
+from cloudship_azure.fake.messages import Request, Response
 from cloudship_azure.fake.resources import ArmError
 
 if TYPE_CHECKING:
-    from cloudship_azure.fake.arm import FakeArm, Request, Response
+    from cloudship_azure.fake.arm import FakeArm
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 #: "Container Registry Repository Reader": the pull role of ABAC-mode registries
@@ -683,8 +684,6 @@ class AppBook:
     # -- revisions sub-resources ---------------------------------------------------------
 
     def subresource(self, request: Request, rid: str, rest: str) -> Response:
-        from cloudship_azure.fake.arm import Response
-
         key = rid.lower()
         parts = [p for p in rest.split("/") if p]
         with self.arm.lock:
@@ -754,8 +753,6 @@ class AppBook:
     def log_stream(self, request: Request, match: dict[str, str]) -> Response:
         """``…/containerApps/<app>/revisions/<rev>/replicas/<replica>/containers/<c>/logstream``
         on the event stream host: the revision's console log, bearer = ``getAuthtoken``."""
-        from cloudship_azure.fake.arm import Response
-
         rid = resources.resource_id(
             match["sub"], match["rg"], "microsoft.app/containerapps", match["app"]
         )
@@ -773,8 +770,6 @@ class AppBook:
     def _revision_action(
         self, key: str, app: dict[str, Any], revision: dict[str, Any], action: str
     ) -> Response:
-        from cloudship_azure.fake.arm import Response
-
         props = revision["properties"]
         request = self.requests[key]
         if action == "deactivate":

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from cloudship.testing.registry import free_port
-
 if TYPE_CHECKING:
     from docker import DockerClient
 
@@ -73,8 +71,8 @@ class LocalEngineRunner:
         self.inside_url = f"http://127.0.0.1:{self._serve(inside=True)}"
 
     def _serve(self, *, inside: bool) -> int:
-        port = free_port()
-        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler(inside))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(inside))
+        port = int(server.server_address[1])
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         self._servers.append(server)

@@ -21,9 +21,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cloudship.testing.registry import free_port
-from cloudship_azure.fake.arm import FakeArm, Request
+from cloudship.testing.registry import http_server_on, loopback_listener
+from cloudship_azure.fake.arm import FakeArm
 from cloudship_azure.fake.containerapps import RevisionRunner
+from cloudship_azure.fake.messages import Request
 
 
 class FakeArmServer:
@@ -32,7 +33,8 @@ class FakeArmServer:
     def __init__(self, *, runner: RevisionRunner | None = None, **options: Any) -> None:
         import trustme
 
-        self.port = free_port()
+        self._listener = loopback_listener()
+        self.port = int(self._listener.getsockname()[1])
         self.url = f"https://127.0.0.1:{self.port}"
         self.runner = runner
         self.arm = FakeArm(base_url=self.url, runner=runner, **options)
@@ -98,8 +100,7 @@ class FakeArmServer:
 
             do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _serve
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        server = http_server_on(self._listener, Handler)
         server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
@@ -109,5 +110,6 @@ class FakeArmServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._listener.close()  # also when it never served
         self.arm.close()
         shutil.rmtree(self._folder, ignore_errors=True)
