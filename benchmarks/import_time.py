@@ -1,51 +1,67 @@
-"""What ``import cloudship`` costs a fresh interpreter, side by side with ``import docker``.
+"""What starting cloudship costs a fresh interpreter: ``import cloudship``, ``from cloudship
+import ship``, ``cloudship --help``, side by side with ``python -c pass`` and ``import docker``.
 
-Each statement runs in its own fresh subprocess, N times, interleaved (``pass``, ``import
-cloudship``, ``import docker``, then the next round), with the interpreter running this script.
-The import cost is the median wall time minus the median of ``python -c "pass"``. A last
-subprocess reports which heavy modules ``import cloudship`` pulled in (it should pull none:
-everything heavy loads on first use).
+Each command runs in its own fresh subprocess, N times, interleaved (one of each, then the next
+round), with the interpreter running this script (``cloudship --help`` runs the console script
+beside it). Reported per command: the median and the fastest wall time, and the fastest CPU time
+(user + system, from ``os.wait4``). On a shared machine the wall times swing with the load;
+the CPU time much less, so both are shown. Targets are on the wall time: the median when the
+machine is quiet, the fastest run otherwise (say which). A last subprocess reports which heavy
+modules ``import cloudship`` pulled in (it should pull none).
 
-    .venv/bin/python benchmarks/import_time.py [--runs 30]
+    .venv/bin/python benchmarks/import_time.py [--runs 30] [--strict]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-TARGET_MS = 80.0
-STATEMENTS = {
-    "pass (baseline)": "pass",
-    "import cloudship": "import cloudship",
-    "import docker": "import docker",
-    # Informational: the lazy names move the cost to first use; this is that first use.
-    "from cloudship import ship": "from cloudship import ship",
-}
 HEAVY = ("docker", "boto3", "azure", "pydantic", "pydantic_settings", "httpx", "rich", "typer")
 PROBE = (
     f"import sys, json, cloudship; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
 )
 
 
-def wall_time(statement: str) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", statement], check=True)
-    return time.perf_counter() - started
+@dataclass
+class Contender:
+    label: str
+    argv: list[str]
+    #: milliseconds of wall time, whole process (None: informational)
+    target_ms: float | None = None
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        child = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        self.wall.append(time.perf_counter() - started)
+        self.cpu.append(usage.ru_utime + usage.ru_stime)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{self.label}: exited with {status}")
 
 
-def measure(runs: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {label: [] for label in STATEMENTS}
-    for statement in STATEMENTS.values():  # warm the page cache, untimed
-        wall_time(statement)
-    for _ in range(runs):
-        for label, statement in STATEMENTS.items():
-            times[label].append(wall_time(statement))
-    return times
+def contenders() -> list[Contender]:
+    python = sys.executable
+    script = Path(python).with_name("cloudship")
+    help_argv = [str(script), "--help"] if script.exists() else [python, "-m", "cloudship.cli"]
+    return [
+        Contender("python -c pass (baseline)", [python, "-c", "pass"]),
+        Contender("import cloudship", [python, "-c", "import cloudship"], 80.0),
+        Contender(
+            "from cloudship import ship", [python, "-c", "from cloudship import ship"], 250.0
+        ),
+        Contender("cloudship --help", help_argv, 300.0),
+        Contender("import docker", [python, "-c", "import docker"]),
+    ]
 
 
 def heavy_modules() -> list[str]:
@@ -56,24 +72,28 @@ def heavy_modules() -> list[str]:
     return loaded
 
 
-def report(times: dict[str, list[float]], loaded: list[str]) -> bool:
-    """Print the table; True when the cloudship import cost is under the target."""
-    medians = {label: statistics.median(values) * 1000 for label, values in times.items()}
-    baseline = medians["pass (baseline)"]
-    header = f"{'statement':28} {'median ms':>10} {'cost ms':>8} {'x baseline':>11}"
+def report(measured: list[Contender], loaded: list[str]) -> bool:
+    """Print the table; True when every target is met by the median (or, on a loaded machine,
+    by the fastest run: the line says which)."""
+    load = os.getloadavg()[0]
+    quiet = load < (os.cpu_count() or 1)
+    header = f"{'command':28} {'median ms':>10} {'fastest ms':>11} {'cpu ms':>8}  target"
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs ({'quiet' if quiet else 'loaded'})")
     print(header + "\n" + "-" * len(header))
-    for label, median in medians.items():
-        print(f"{label:28} {median:10.1f} {median - baseline:8.1f} {median / baseline:10.2f}x")
-    cost = medians["import cloudship"] - baseline
-    docker_cost = medians["import docker"] - baseline
-    passed = cost < TARGET_MS
+    passed = True
+    for one in measured:
+        median, fastest = statistics.median(one.wall) * 1000, min(one.wall) * 1000
+        cpu = min(one.cpu) * 1000
+        verdict = ""
+        if one.target_ms is not None:
+            judged = median if quiet else fastest
+            ok = judged <= one.target_ms
+            passed &= ok
+            basis = "median" if quiet else "fastest"
+            verdict = f"≤ {one.target_ms:.0f} ms ({basis}): {'pass' if ok else 'FAIL'}"
+        print(f"{one.label:28} {median:10.1f} {fastest:11.1f} {cpu:8.1f}  {verdict}")
     print(
-        f"\nimport cloudship costs {cost:.1f} ms (target < {TARGET_MS:.0f} ms: "
-        f"{'pass' if passed else 'FAIL'}); import docker costs {docker_cost:.1f} ms "
-        f"(cloudship/docker cost ratio {cost / docker_cost:.2f}x)"
-    )
-    print(
-        "heavy modules loaded by import cloudship: "
+        "\nheavy modules loaded by import cloudship: "
         + (", ".join(loaded) if loaded else f"none (checked: {', '.join(HEAVY)})")
     )
     return passed
@@ -87,13 +107,21 @@ def positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="import cloudship vs import docker, fresh")
-    parser.add_argument("--runs", type=positive, default=30, help="subprocesses per statement")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
+    parser = argparse.ArgumentParser(description="what starting cloudship costs, fresh")
+    parser.add_argument("--runs", type=positive, default=30, help="subprocesses per command")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     version = sys.version.split()[0]
-    print(f"{sys.executable} (python {version}), {args.runs} interleaved runs each\n")
-    passed = report(measure(args.runs), heavy_modules())
+    print(f"{sys.executable} (python {version}), {args.runs} interleaved runs each")
+    measured = contenders()
+    for one in measured:  # warm the page cache, untimed
+        one.run()
+        one.wall.clear()
+        one.cpu.clear()
+    for _ in range(args.runs):
+        for one in measured:
+            one.run()
+    passed = report(measured, heavy_modules())
     return 0 if passed or not args.strict else 1
 
 

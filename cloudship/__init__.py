@@ -35,7 +35,8 @@ from cloudship.errors import (
 )
 
 if TYPE_CHECKING:
-    from cloudship.api import destroy, logs, plan, rollback, ship, status
+    from cloudship.api import destroy, follow_logs, logs, plan, rollback, services, ship, status
+    from cloudship.dev import DevIteration, dev
     from cloudship.events import (
         BuildFinished,
         BuildStep,
@@ -60,6 +61,10 @@ _LAZY = {
     "logs": "cloudship.api",
     "rollback": "cloudship.api",
     "destroy": "cloudship.api",
+    "services": "cloudship.api",
+    "follow_logs": "cloudship.api",
+    "dev": "cloudship.dev",
+    "DevIteration": "cloudship.dev",
     "Shipment": "cloudship.shipment",
     "ShipPlan": "cloudship.shipment",
     "Target": "cloudship.targets",
@@ -112,6 +117,7 @@ __all__ = [
     "DeployError",
     "DeployPhase",
     "Deployment",
+    "DevIteration",
     "EngineError",
     "Event",
     "HealthCheckFailed",
@@ -142,10 +148,13 @@ __all__ = [
     "Target",
     "__version__",
     "destroy",
+    "dev",
+    "follow_logs",
     "logs",
     "plan",
     "register_target",
     "rollback",
+    "services",
     "ship",
     "status",
 ]

@@ -1,4 +1,4 @@
-"""``ship()``, ``plan()``, ``status()``, ``logs()``, ``rollback()``, ``destroy()``.
+"""``ship()``, ``plan()``, ``status()``, ``services()``, ``logs()``, ``rollback()``, ``destroy()``.
 
 ``ship`` reads top to bottom like the flow it runs::
 
@@ -17,22 +17,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Unpack, overload
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from pydantic import SecretStr, ValidationError
 
 from cloudship import dockerfile_lint
-from cloudship.config import (
-    AppSettings,
-    ConfigFile,
-    find_config,
-    load_settings,
-    validation_problems,
-)
 from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
@@ -41,6 +33,7 @@ from cloudship.errors import (
     DeployError,
     MultiTargetError,
     PlatformMismatchError,
+    ServiceNotFoundError,
     SourceError,
 )
 from cloudship.events import DockerfileWarning, Event, EventSink, Notice, PushFinished, ignore
@@ -52,6 +45,9 @@ from cloudship.shipment import BuildSummary, BuildWarning, PushSummary, Shipment
 from cloudship.sources import BuildSource, ImageSource, content_tag, detect, git_tag
 from cloudship.targets import Target, resolve
 from cloudship.validation import check_service_arguments
+
+if TYPE_CHECKING:  # pydantic-settings costs ~0.14 s to import: loaded by the first ship()
+    from cloudship.config import AppSettings, ConfigFile
 
 DEFAULT_TARGET = "local"
 
@@ -139,9 +135,17 @@ def _local_image(
         return _LocalImage(info, chosen, build, warnings)
     info = engine.inspect(str(source.ref))
     if info is None:
+        ref = source.ref
+        if ref.registry is None and ref.tag is None and ref.digest is None:
+            # "examples/monitr-app" reads as an image name too: a mistyped path is likelier
+            raise SourceError(
+                f"no such directory: {ref.repository} (in {Path.cwd()}), and no local image "
+                f"named {ref.repository}",
+                fix="check the path, or build the image first (docker build -t NAME .)",
+            )
         raise SourceError(
-            f"image {source.ref} is not in the local Docker engine",
-            fix=f"build it first (docker build -t {source.ref} .), or ship the directory",
+            f"image {ref} is not in the local Docker engine",
+            fix=f"build it first (docker build -t {ref} .), or ship the directory",
         )
     chosen = tag or source.ref.tag or content_tag(info.id)
     return _LocalImage(info, chosen, None)
@@ -228,6 +232,8 @@ def _spec(
             platform=app.platform,
         )
     except ValidationError as exc:
+        from cloudship.config import validation_problems
+
         raise ConfigError(f"invalid service settings: {validation_problems(exc)}") from None
 
 
@@ -256,6 +262,8 @@ ManyTargets = (
 def _prepare(
     source: str | Path, targets: Sequence[str | Target | None], options: Options
 ) -> tuple[BuildSource | ImageSource, AppSettings, list[Target]]:
+    from cloudship.config import AppSettings, find_config, load_settings
+
     path = Path(source)
     # The config may name another Dockerfile, so read it before checking the source.
     config = find_config(*([path] if _is_dir(path) else []), Path.cwd())
@@ -572,6 +580,8 @@ def ship(
 def _deliver_all(
     deliveries: list[_Delivery], run: Callable[[_Delivery], Shipment]
 ) -> list[Shipment]:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     done: dict[str, Shipment] = {}
     failed: dict[str, CloudshipError] = {}
     with ThreadPoolExecutor(max_workers=len(deliveries), thread_name_prefix="ship") as pool:
@@ -708,7 +718,13 @@ def plan(
 
 
 def _resolve_only(target: str | Target | None, settings: dict[str, Any]) -> Target:
+    from cloudship.config import find_config
+
     return _target(target, find_config(Path.cwd()), settings)
+
+
+def _not_found(name: str, tgt: Target) -> ServiceNotFoundError:
+    return service_not_found(name, f"target {tgt.name!r}")
 
 
 def status(name: str, target: str | Target | None = None, **settings: Any) -> ServiceStatus:
@@ -717,8 +733,13 @@ def status(name: str, target: str | Target | None = None, **settings: Any) -> Se
     tgt = _resolve_only(target, settings)
     found = tgt.runtime.status(name)
     if found is None:
-        raise service_not_found(name, f"target {tgt.name!r}")
+        raise _not_found(name, tgt)
     return found
+
+
+def services(target: str | Target | None = None, **settings: Any) -> list[str]:
+    """The names of the services ``target`` runs (those cloudship deployed), sorted."""
+    return sorted(_resolve_only(target, settings).runtime.services())
 
 
 def logs(
@@ -726,7 +747,27 @@ def logs(
 ) -> list[str]:
     """The serving revision's last ``tail`` log lines."""
     check_service_arguments(name, "logs", target=target, tail=tail)
-    return _resolve_only(target, settings).runtime.logs(name, tail)
+    tgt = _resolve_only(target, settings)
+    try:
+        return tgt.runtime.logs(name, tail)
+    except ServiceNotFoundError:
+        raise _not_found(name, tgt) from None
+
+
+def follow_logs(
+    name: str,
+    target: str | Target | None = None,
+    tail: int = 100,
+    *,
+    stop: threading.Event | None = None,
+    **settings: Any,
+) -> Iterator[str]:
+    """The last ``tail`` log lines, then each new line as the service writes it, until
+    ``stop`` is set (or the caller stops iterating). Follows the service across deploys."""
+    tgt = _resolve_only(target, settings)
+    if tgt.runtime.status(name) is None:
+        raise _not_found(name, tgt)
+    return tgt.runtime.follow_logs(name, tail, stop=stop or threading.Event())
 
 
 def rollback(
@@ -743,10 +784,25 @@ def rollback(
         name, "rollback", target=target, to=to, timeout=timeout, on_event=on_event
     )
     tgt = _resolve_only(target, settings)
-    return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
+    try:
+        return tgt.runtime.rollback(name, to, timeout=timeout, on_event=on_event or ignore)
+    except ServiceNotFoundError:
+        raise _not_found(name, tgt) from None  # the same words as status and logs
 
 
-def destroy(name: str, target: str | Target | None = None, **settings: Any) -> None:
-    """Remove the service and all its revisions (images stay in the registry)."""
+def destroy(
+    name: str, target: str | Target | None = None, *, missing_ok: bool = False, **settings: Any
+) -> bool:
+    """Remove the service and all its revisions (images stay in the registry); True when
+    there was something to remove.
+
+    A service the target does not run raises ``ServiceNotFoundError`` (a mistyped name is
+    not silently "destroyed"), unless ``missing_ok=True``: then it returns False."""
     check_service_arguments(name, "destroy", target=target)
-    _resolve_only(target, settings).runtime.destroy(name)
+    tgt = _resolve_only(target, settings)
+    if tgt.runtime.status(name) is None:
+        if missing_ok:
+            return False
+        raise _not_found(name, tgt)
+    tgt.runtime.destroy(name)
+    return True

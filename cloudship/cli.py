@@ -6,6 +6,7 @@ scripts. Exit codes: 0 success, 1 a cloudship error, 2 bad input (``ConfigError`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
 from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import (
@@ -36,12 +38,56 @@ from cloudship.events import (
     PushProgress,
 )
 
+
+class _LazyGroup(TyperGroup):
+    """Builds ``ship``, ``dev`` and ``plan`` (whose flags come from ``ShipOptions``, which
+    imports pydantic) only when one of them runs or shows its own help: ``cloudship --help``
+    and the other commands stay fast. Click's documented lazy-subcommand pattern."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*_SHIP_LIKE, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in _SHIP_LIKE and cmd_name not in self.commands:
+            function = _SHIP_LIKE[cmd_name][0]
+            return TyperCommand(cmd_name, help=function.__doc__)  # for the command list only
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        if args and args[0] in _SHIP_LIKE and args[0] not in self.commands:
+            function, for_plan = _SHIP_LIKE[args[0]]
+            single = typer.Typer(**_TYPER)
+            single.command(name=args[0])(with_ship_options(for_plan=for_plan)(function))
+            self.commands[args[0]] = typer.main.get_command(single)
+        return super().resolve_command(ctx, args)
+
+
+_SHIP_LIKE: dict[str, tuple[Callable[..., None], bool]] = {}
+
+
+def _ship_like(*, for_plan: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a command that takes ``ShipOptions`` flags (built lazily: ``_LazyGroup``)."""
+
+    def register(function: Callable[..., None]) -> Callable[..., None]:
+        _SHIP_LIKE[function.__name__] = (function, for_plan)
+        return function
+
+    return register
+
+
+_TYPER: dict[str, Any] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    # Plain click help: typer's rich help imports rich.markdown (markdown-it, pygments), which
+    # alone would take `cloudship --help` past 0.3 s.
+    "rich_markup_mode": None,
+}
 app = typer.Typer(
     name="cloudship",
+    cls=_LazyGroup,
     help="Ship containers: build, push, deploy by digest, health-gated, with rollback.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    **_TYPER,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -95,7 +141,7 @@ class Reporter:
                 self.console.print(f"{prefix}[bold]push[/] skipped: registry has {event.digest}")
             else:
                 self.console.print(
-                    f"{prefix}[bold]pushed[/] {event.layers_pushed} layers "
+                    f"{prefix}[bold]pushed[/] {_count(event.layers_pushed, 'layer')} "
                     f"({event.bytes_pushed:,} bytes), {event.layers_existing} already there"
                 )
         elif isinstance(event, DeployPhase):
@@ -171,6 +217,28 @@ class Reporter:
             self.progress.stop()
             self.progress = None
             self.layers = {}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cloudship import __version__
+
+        sys.stdout.write(f"cloudship {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Ship containers: build, push, deploy by digest, health-gated, with rollback."""
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
@@ -304,8 +372,7 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
     return decorate
 
 
-@app.command()
-@with_ship_options(for_plan=False)
+@_ship_like(for_plan=False)
 def ship(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
     *,
@@ -321,7 +388,9 @@ def ship(
     as_json: Annotated[bool, typer.Option("--json", help="print the Shipment as JSON")] = False,
     **options: Any,
 ) -> None:
-    """Build, push and deploy SOURCE; print its URL (one line per target)."""
+    """Build, push and deploy SOURCE; print its URL.
+
+    With several --target, SOURCE is built once and each target prints its own line."""
     from cloudship.api import ship as do_ship
     from cloudship.errors import MultiTargetError
     from cloudship.shipment import Shipment
@@ -365,8 +434,89 @@ def _print_shipments(
         out.print(f"  image {result.image}", highlight=False)
 
 
-@app.command()
-@with_ship_options(for_plan=True)
+@_ship_like(for_plan=False)
+def dev(
+    source: Annotated[str, typer.Argument(help="directory with a Dockerfile")] = ".",
+    *,
+    target: TargetOpt = None,
+    settings: SetOpt = None,
+    rm: Annotated[
+        bool, typer.Option("--rm", help="destroy the service when watching stops")
+    ] = False,
+    debounce: Annotated[
+        float, typer.Option(help="seconds of quiet after a save before shipping it")
+    ] = 0.1,
+    **options: Any,
+) -> None:
+    """Ship SOURCE, then re-ship it on every save.
+
+    Ctrl-C stops watching.
+
+    Each save goes through the same layer cache and health gate as `ship`; a save that fails
+    to build or fails the gate keeps the last good version serving. The service keeps running
+    after Ctrl-C unless --rm is given."""
+    import signal
+
+    from cloudship.dev import dev as do_dev
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a process manager, `kill`) stops like Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    with _errors(), contextlib.ExitStack() as restore:
+        restore.callback(signal.signal, signal.SIGTERM, previous)
+        passes = do_dev(
+            source,
+            target,
+            rm=rm,
+            debounce=debounce,
+            on_event=Reporter(err),
+            on_iteration=_print_iteration,
+            settings=_settings(settings),
+            **options,
+        )
+    served = [p.shipment for p in passes if p.shipment is not None]
+    if served:
+        last = served[-1]
+        state = f"{last.name} destroyed" if rm else f"{last.name} keeps serving at {last.url}"
+        count = f"{len(passes)} {'pass' if len(passes) == 1 else 'passes'}"
+        err.print(f"stopped watching after {count}; {state}")
+
+
+def _print_iteration(iteration: Any) -> None:
+    """One line per pass: what changed, what the cache saved, what moved, how long it took."""
+    changed = list(iteration.changed)
+    files = ", ".join(changed[:4]) + (f" (+{len(changed) - 4} more)" if len(changed) > 4 else "")
+    what = escape(files) if files else "first ship"
+    shipped = iteration.shipment
+    if shipped is not None:
+        build = (
+            f"{shipped.build.cache_hits}/{shipped.build.steps} steps from cache"
+            if shipped.build
+            else "no build"
+        )
+        push = shipped.push
+        if push is None or push.skipped:
+            moved = "push skipped"
+        elif push.layers_pushed == 0:
+            moved = f"no new layers ({push.layers_existing} already there)"
+        else:
+            moved = f"{_count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
+        state = "[green]serving[/]" if shipped.changed else "[dim]unchanged[/]"
+        out.print(
+            f"[bold]#{iteration.number}[/] {what}: {build}, {moved}; {state} {shipped.revision} "
+            f"at {shipped.url} in {iteration.seconds:.2f}s",
+            highlight=False,
+        )
+        return
+    error = iteration.error
+    out.print(f"[bold]#{iteration.number}[/] {what}: [bold red]failed[/] ({type(error).__name__})")
+    err.print(escape(str(error)), highlight=False)
+    keeps = f"the last good version keeps serving at {iteration.url}" if iteration.url else ""
+    out.print(f"  {keeps or 'nothing serves yet'}; save again to retry", highlight=False)
+
+
+@_ship_like(for_plan=True)
 def plan(
     source: Annotated[str, typer.Argument(help="directory with a Dockerfile, or an image")],
     *,
@@ -375,7 +525,9 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     **options: Any,
 ) -> None:
-    """Show what `ship` would do, changing nothing remote (same options and checks as ship)."""
+    """Show what `ship` would do, changing nothing.
+
+    Same options and checks as `ship`; builds locally, only reads remote state."""
     from cloudship.api import plan as do_plan
 
     with _errors():
@@ -420,15 +572,36 @@ def logs(
     name: str,
     target: TargetOpt = None,
     tail: Annotated[int, typer.Option(help="number of lines")] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new lines (Ctrl-C stops)")
+    ] = False,
     settings: SetOpt = None,
 ) -> None:
-    """Print the serving revision's last log lines."""
+    """Print the service's last log lines, or follow them.
+
+    The serving revision's last lines; with -f, new lines as they come, across deploys,
+    until Ctrl-C."""
+    import threading
+
+    from cloudship.api import follow_logs
     from cloudship.api import logs as do_logs
 
-    with _errors():
-        lines = do_logs(name, target, tail, **_settings(settings))
-    for line in lines:
-        sys.stdout.write(line + "\n")
+    if not follow:
+        with _errors():
+            lines = do_logs(name, target, tail, **_settings(settings))
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return
+    stop = threading.Event()
+    try:
+        with _errors():
+            for line in follow_logs(name, target, tail, stop=stop, **_settings(settings)):
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
 
 
 @app.command()
@@ -455,18 +628,75 @@ def rollback(
 
 
 @app.command()
-def destroy(name: str, target: TargetOpt = None, settings: SetOpt = None) -> None:
-    """Remove the service and all its revisions."""
+def destroy(
+    name: str,
+    target: TargetOpt = None,
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="exit 0 when the service does not exist")
+    ] = False,
+    settings: SetOpt = None,
+) -> None:
+    """Remove the service and all its revisions.
+
+    Images stay in the registry. A service that does not exist is an error (exit 1) unless
+    --missing-ok."""
     from cloudship.api import destroy as do_destroy
 
     with _errors():
-        do_destroy(name, target, **_settings(settings))
-    out.print(f"destroyed {name}")
+        removed = do_destroy(name, target, missing_ok=missing_ok, **_settings(settings))
+    out.print(f"destroyed {name}" if removed else f"{name} is not deployed: nothing to destroy")
+
+
+@app.command()
+def services(
+    target: TargetOpt = None,
+    settings: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
+) -> None:
+    """List the services deployed on a target.
+
+    One line per service: its serving revision and URL."""
+    from cloudship.api import services as do_services
+    from cloudship.api import status as do_status
+    from cloudship.errors import ServiceNotFoundError
+
+    chosen = _settings(settings)
+    with _errors():
+        names = do_services(target, **chosen)
+        found = []
+        for service in names:
+            try:
+                found.append(do_status(service, target, **chosen))
+            except ServiceNotFoundError:  # destroyed between the listing and the look-up
+                continue
+    if as_json:
+        body = [
+            {
+                "name": one.service,
+                "url": one.url,
+                "revision": one.current.id if one.current else None,
+                "digest": one.current.digest if one.current else None,
+            }
+            for one in found
+        ]
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    if not found:
+        err.print("no services (ship one with `cloudship ship DIR`)")
+        return
+    table = Table(box=None)
+    for column in ("service", "revision", "url"):
+        table.add_column(column)
+    for one in found:
+        table.add_row(one.service, one.current.id if one.current else "-", one.url or "not serving")
+    out.print(table)
 
 
 @app.command()
 def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the target names this installation knows, and the named targets of the config."""
+    """List the targets you can ship to.
+
+    The target names this installation knows, and the named targets of the config."""
     from pathlib import Path
 
     from cloudship.config import find_config

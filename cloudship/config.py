@@ -27,11 +27,12 @@ table name, then the key, upper-cased). Secrets in settings are ``SecretStr``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -236,7 +237,46 @@ def find_config(*starts: Path) -> ConfigFile:
     return ConfigFile()
 
 
+def did_you_mean(word: str, choices: Iterable[str], *, table: bool = False) -> str:
+    """`` (did you mean [local]?)`` for the closest of ``choices``, or ``""``."""
+    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    if not found:
+        return ""
+    return f" (did you mean [{found[0]}]?)" if table else f" (did you mean {found[0]!r}?)"
+
+
+def _check_names(path: Path, data: Mapping[str, Any]) -> None:
+    """Unknown tables and ``[app]`` keys are mistakes (``[lcoal]``), never silently ignored."""
+    from cloudship.targets import available
+
+    providers = available()
+    known = {"target", "app", "targets", *providers}
+    tables = ", ".join(f"[{name}]" for name in providers)
+    for key, value in data.items():
+        if key in known:
+            continue
+        if isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: unknown table [{key}]{did_you_mean(key, known, table=True)}",
+                fix=f"use [app], [targets.NAME] or a target's table: {tables}",
+            )
+        raise ConfigError(
+            f"{path}: unknown key {key!r}{did_you_mean(key, known)}",
+            fix="the top level takes `target = NAME`; everything else goes in a table",
+        )
+    app = data.get("app")
+    if isinstance(app, dict):
+        fields = AppSettings.model_fields
+        for key in app:
+            if key not in fields:
+                raise ConfigError(
+                    f"{path}: unknown key {key!r} in [app]{did_you_mean(key, fields)}",
+                    fix=f"[app] takes: {', '.join(fields)}",
+                )
+
+
 def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
+    _check_names(path, data)
     try:
         config = ConfigFile.model_validate({**data, "path": path})
     except ValidationError as exc:
@@ -295,6 +335,18 @@ def load_settings(
     try:
         return cls(**merged)
     except ValidationError as exc:
+        unknown = [
+            str(error["loc"][0]) for error in exc.errors() if error["type"] == "extra_forbidden"
+        ]
+        if unknown:  # a mistyped key: name the one it was probably meant to be
+            raise ConfigError(
+                f"invalid {cls.__name__} settings: "
+                + "; ".join(
+                    f"unknown setting {key!r}{did_you_mean(key, cls.model_fields)}"
+                    for key in unknown
+                ),
+                fix=f"check the config file, {prefix}* environment variables and arguments",
+            ) from None
         raise config_error(
             exc,
             cls,

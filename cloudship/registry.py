@@ -15,7 +15,7 @@ from cloudship.events import EventSink, ignore
 class RegistryAuth(BaseModel):
     """Registry credentials, held in memory only; the password never appears in a repr."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     username: str
     password: SecretStr

@@ -2,6 +2,8 @@
 
 A runtime only ever receives a digest-pinned reference (``repo@sha256:…``): it pulls that
 exact image from the registry and runs it. It never sees source code or a mutable tag.
+
+The models use ``defer_build`` (schemas built on first use; see ``cloudship.shipment``).
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from cloudship.errors import ConfigError
+from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef, is_loopback_host
 from cloudship.registry import Registry, RegistryAuth
@@ -70,7 +74,7 @@ class ServiceSpec(BaseModel):
     ``Runtime.validate``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: ServiceName
     port: Port
@@ -107,6 +111,8 @@ class Revision(BaseModel):
     ``state="failed"`` marks a revision that failed its health gate: never a rollback target.
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     number: int = Field(ge=1)
     native_id: str | None = None
     image: str
@@ -124,6 +130,8 @@ class Revision(BaseModel):
 class Deployment(BaseModel):
     """The outcome of a deploy or rollback: what serves now, and whether anything moved."""
 
+    model_config = ConfigDict(defer_build=True)
+
     service: str
     revision: str
     image: str
@@ -136,6 +144,8 @@ class Deployment(BaseModel):
 class ServiceStatus(BaseModel):
     """A service's serving revision and its history, newest first."""
 
+    model_config = ConfigDict(defer_build=True)
+
     service: str
     url: str | None
     current: Revision | None
@@ -144,6 +154,8 @@ class ServiceStatus(BaseModel):
 
 class Plan(BaseModel):
     """What a deploy would do, computed without changing anything."""
+
+    model_config = ConfigDict(defer_build=True)
 
     service: str
     image: str
@@ -224,3 +236,42 @@ class Runtime(ABC):
     @abstractmethod
     def destroy(self, service: str) -> None:
         """Remove the service and every revision; no error when it does not exist."""
+
+    def services(self) -> list[str]:
+        """The names of the services cloudship deployed here (in this runtime's scope).
+
+        Not abstract, so providers written before it still construct; those that do not
+        implement it refuse clearly when asked."""
+        raise CloudshipError(
+            f"runtime {self.kind!r} cannot list its services yet",
+            fix="name the service you mean: `cloudship status NAME --target ...`",
+        )
+
+    def follow_logs(self, service: str, tail: int = 100, *, stop: threading.Event) -> Iterator[str]:
+        """The last ``tail`` lines, then new ones as they come, until ``stop`` is set.
+
+        The default polls ``logs()`` every ``poll_interval`` seconds, always for the same
+        window of lines, and yields what follows the overlap with the previous read (best
+        effort: more than a window between two reads loses lines). Runtimes that can stream
+        (``docker logs -f``) override it."""
+        window = max(tail, 1000)
+        seen = self.logs(service, window)
+        yield from seen[-tail:] if tail else []
+        while not stop.wait(self.poll_interval):
+            lines = self.logs(service, window)
+            yield from _new_lines(seen, lines)
+            seen = lines
+
+    #: seconds between two reads of the default ``follow_logs``
+    poll_interval: ClassVar[float] = 2.0
+
+
+def _new_lines(seen: list[str], lines: list[str]) -> list[str]:
+    """The lines of ``lines`` after its longest prefix that ends ``seen`` (the overlap of two
+    reads of a log tail)."""
+    if not seen:
+        return lines
+    for size in range(min(len(seen), len(lines)), 0, -1):
+        if seen[-size:] == lines[:size]:
+            return lines[size:]
+    return lines

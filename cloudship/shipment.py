@@ -1,12 +1,18 @@
-"""What ``ship()`` and ``plan()`` return."""
+"""What ``ship()`` and ``plan()`` return.
+
+Models here and in ``runtime``/``registry`` use ``defer_build``: their schemas are built on first
+use, not at import, which keeps ``from cloudship import ship`` fast (benchmarks/import_time.py).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BuildSummary(BaseModel):
     """``first_miss`` is the first step that was not in the layer cache (None: all were)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     image_id: str
     steps: int
@@ -21,6 +27,8 @@ class BuildWarning(BaseModel):
     """Advice about the Dockerfile; ``code`` names the check (``"layer-order"``), ``line`` the
     Dockerfile line it is about."""
 
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     line: int
     message: str
@@ -28,6 +36,8 @@ class BuildWarning(BaseModel):
 
 class PushSummary(BaseModel):
     """What the push moved: ``bytes_pushed`` is the size of the layers the registry lacked."""
+
+    model_config = ConfigDict(defer_build=True)
 
     skipped: bool
     layers_pushed: int = 0
@@ -41,6 +51,8 @@ class Shipment(BaseModel):
     ``image`` is the digest-pinned reference the runtime pulled; ``changed`` is False when
     nothing had to move (no push, no new revision).
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     target: str
     name: str
@@ -60,6 +72,8 @@ class Shipment(BaseModel):
 class ShipPlan(BaseModel):
     """What ``ship()`` would do; computed with a local build and read-only registry and
     runtime look-ups, changing nothing remote."""
+
+    model_config = ConfigDict(defer_build=True)
 
     target: str
     name: str

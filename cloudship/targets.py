@@ -20,15 +20,16 @@ import importlib
 import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel
 
-from cloudship.config import ConfigFile
 from cloudship.errors import ConfigError, ProviderNotInstalledError
 from cloudship.registry import Registry
 from cloudship.runtime import Runtime
+
+if TYPE_CHECKING:  # the config module loads pydantic-settings: only on first use
+    from cloudship.config import ConfigFile
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def register_target(name: str, provider: Provider) -> None:
 def available() -> list[str]:
     """Every target name cloudship knows (built-in, registered, from entry points), sorted."""
     names = set(KNOWN_TARGETS) | set(_REGISTERED)
+    from importlib.metadata import entry_points  # scans every installed distribution
+
     names.update(ep.name for ep in entry_points(group="cloudship.providers"))
     return sorted(names)
 
@@ -176,6 +179,8 @@ def load_provider(name: str) -> Provider:
     known = KNOWN_TARGETS.get(name)
     spec = known.module if known else None
     if spec is None:
+        from importlib.metadata import entry_points
+
         for ep in entry_points(group="cloudship.providers", name=name):
             spec = ep.value
     if spec is None:

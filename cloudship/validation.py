@@ -511,7 +511,7 @@ def config_error(
 class ServiceArguments(BaseModel):
     """``status``/``logs``/``rollback``/``destroy``'s arguments."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", defer_build=True)
 
     name: ServiceName
     target: TargetArg = None

@@ -20,6 +20,7 @@ start none), ``give_public_ip`` attaches an Elastic IP to a task's ENI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ def record_push(ecr: Any, registry: ThrowawayRegistry, repository: str, tag: str
     """Copy ``repository:tag`` from ``registry`` into moto's ECR with ``PutImage`` and return
     its digest. moto has no registry endpoint, so a push never reaches it; after this, ECR's
     ``DescribeImages`` knows the image exactly as it would after a real push (moto would
-    otherwise invent a digest: the real one is passed as ``imageDigest``)."""
+    otherwise invent a digest: the real one is passed as ``imageDigest``). Calling it again
+    for the same push is harmless."""
     import httpx
 
     from cloudship.distribution import MANIFEST_ACCEPT
@@ -143,13 +145,16 @@ def record_push(ecr: Any, registry: ThrowawayRegistry, repository: str, tag: str
     )
     response.raise_for_status()
     digest = response.headers["Docker-Content-Digest"]
-    ecr.put_image(
-        repositoryName=repository,
-        imageManifest=response.text,
-        imageManifestMediaType=response.headers["Content-Type"],
-        imageTag=tag,
-        imageDigest=digest,
-    )
+    # ECR refuses a second PutImage of a tag it holds with this digest; recording the same
+    # push twice is no error for a test helper (idempotent, as a re-push is).
+    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
+        ecr.put_image(
+            repositoryName=repository,
+            imageManifest=response.text,
+            imageManifestMediaType=response.headers["Content-Type"],
+            imageTag=tag,
+            imageDigest=digest,
+        )
     return digest
 
 

@@ -310,7 +310,7 @@ class MemoryRuntime(Runtime, _Recorder):
         _Recorder.__init__(self)
         self.registries = {r.address: r for r in registries}
         self.on_this_machine = not remote  # type: ignore[misc]
-        self.services: dict[str, list[_MemoryRevision]] = {}
+        self.revisions: dict[str, list[_MemoryRevision]] = {}
         self.lines: dict[tuple[str, int], list[str]] = {}
         self._numbers: dict[str, itertools.count[int]] = {}
         self.validator: Callable[[ServiceSpec], None] | None = None
@@ -331,7 +331,7 @@ class MemoryRuntime(Runtime, _Recorder):
         return found
 
     def _serving(self, service: str) -> _MemoryRevision | None:
-        return next((r for r in self.services.get(service, []) if r.state == "serving"), None)
+        return next((r for r in self.revisions.get(service, []) if r.state == "serving"), None)
 
     def serving(self, service: str) -> str | None:
         """What the service's URL answers now (its serving revision's answer), or None."""
@@ -386,7 +386,7 @@ class MemoryRuntime(Runtime, _Recorder):
             state="standby",
             answer=pulled.answer,
         )
-        self.services.setdefault(spec.name, []).insert(0, new)
+        self.revisions.setdefault(spec.name, []).insert(0, new)
         self.lines[(spec.name, new.number)] = [f"{spec.name} {revision_id(new.number)} started"]
         on_event(DeployPhase(phase="probe", detail=f"{self._url(spec.name)}{spec.health_path}"))
         previous = revision_id(current.number) if current else None
@@ -420,7 +420,7 @@ class MemoryRuntime(Runtime, _Recorder):
 
     def status(self, service: str) -> ServiceStatus | None:
         self.record("status", service)
-        found = self.services.get(service)
+        found = self.revisions.get(service)
         if not found:
             return None
         revisions = [
@@ -450,7 +450,7 @@ class MemoryRuntime(Runtime, _Recorder):
         if listed is None:
             raise service_not_found(service, "the memory runtime")
         chosen_id = choose_rollback(service, listed.revisions, to).number
-        chosen = next(r for r in self.services[service] if r.number == chosen_id)
+        chosen = next(r for r in self.revisions[service] if r.number == chosen_id)
         current = self._serving(service)
         if current is chosen:
             return self._deployment(service, chosen, changed=False, previous=None)
@@ -467,13 +467,17 @@ class MemoryRuntime(Runtime, _Recorder):
         )
 
     def logs(self, service: str, tail: int = 100) -> list[str]:
-        current = self._serving(service) or next(iter(self.services.get(service, [])), None)
+        current = self._serving(service) or next(iter(self.revisions.get(service, [])), None)
         if current is None:
             raise service_not_found(service, "the memory runtime")
         return self.lines[(service, current.number)][-tail:]
 
+    def services(self) -> list[str]:
+        self.record("services", "")
+        return sorted(self.revisions)
+
     def destroy(self, service: str) -> None:
-        if self.services.pop(service, None) is not None:
+        if self.revisions.pop(service, None) is not None:
             self.record("destroy", service)
         self._numbers.pop(service, None)
 

@@ -227,7 +227,7 @@ class Calls:
         found += [("tag", ref) for e in self.engines for ref in e.tagged]
         found += [("push", ref) for e in self.engines for ref in e.pushed]
         found += [("repository", path) for path in self.registry.repositories]
-        found += [("revision", name) for runtime in self.runtimes for name in runtime.services]
+        found += [("revision", name) for runtime in self.runtimes for name in runtime.revisions]
         return found
 
     def of(self, what: str) -> list[Any]:

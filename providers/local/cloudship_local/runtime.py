@@ -28,8 +28,9 @@ import contextlib
 import functools
 import hashlib
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -880,9 +881,50 @@ class DockerRunRuntime(Runtime):
             return []
         return raw.decode("utf-8", "replace").splitlines()
 
+    def services(self) -> list[str]:
+        """Services of this project: containers labelled with a service name."""
+        return sorted({(c.get("Labels") or {})[L_SERVICE] for c in self._listing(L_SERVICE)})
+
+    def follow_logs(self, service: str, tail: int = 100, *, stop: threading.Event) -> Iterator[str]:
+        """``docker logs -f`` of the serving revision; across a deploy, on to the next one."""
+        following: str | None = None
+        back: int | str = tail
+        while not stop.is_set():
+            view = self._view(service)
+            rev = view.serving or (None if following else next(iter(view.revisions), None))
+            if rev is None or rev.container.id == following:
+                stop.wait(0.5)  # between two revisions (a switch), or the service is gone
+                continue
+            if following is not None:
+                yield f"--- {service} {rev.id} is serving now ---"
+            following = rev.container.id
+            with _docker_errors(f"reading the logs of {rev.id}"):
+                stream = rev.container.logs(stream=True, follow=True, tail=back)
+            # the stream blocks until a line comes: close it from a watcher once stop is set
+            closer = threading.Thread(target=_close_on(stop, stream), daemon=True)
+            closer.start()
+            buffered = b""
+            for chunk in stream:
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+                if stop.is_set():
+                    break
+            back = "all"  # the next revision's log from its start
+
     def destroy(self, service: str) -> None:
         with self._locked(service, f"destroy of {service}", ignore):
             view = self._view(service)
             self._remove(view.revisions + view.canaries)
             if view.proxy is not None:
                 self._remove_containers([view.proxy])
+
+
+def _close_on(stop: threading.Event, stream: Any) -> Callable[[], None]:
+    def wait_and_close() -> None:
+        stop.wait()
+        with contextlib.suppress(Exception):
+            stream.close()
+
+    return wait_and_close

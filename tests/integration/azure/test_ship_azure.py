@@ -287,7 +287,7 @@ def test_logs_and_destroy(app_dir: Path, azure_target: AzureTargetFactory) -> No
     assert azure_target.server.arm.ids(APPS) == []
     with pytest.raises(cloudship.errors.ServiceNotFoundError):
         cloudship.status(name, "azure", **settings)
-    cloudship.destroy(name, "azure", **settings)  # a second destroy is a no-op
+    assert not cloudship.destroy(name, "azure", missing_ok=True, **settings)  # already gone
 
 
 def test_credentials_never_leak(
