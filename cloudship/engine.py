@@ -24,7 +24,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudship import buildkit
 from cloudship.deadline import Deadline
 from cloudship.errors import (
     AuthError,
@@ -44,7 +43,6 @@ from cloudship.events import (
     ignore,
 )
 from cloudship.images import ImageRef, normalize_platform
-from cloudship.ratelimit import RATE_LIMIT_FIX
 from cloudship.registry import RegistryAuth
 
 if TYPE_CHECKING:
@@ -133,6 +131,13 @@ def _classify_stream_error(message: str, action: str) -> type[RegistryError] | t
     if action == "push" and not any(word in lowered for word in _UNREACHABLE_WORDS):
         return PushError
     return RegistryError
+
+
+def _rate_limit_fix() -> str:
+    # cloudship.ratelimit (and the email/date parsing it needs) loads only when a limit is hit
+    from cloudship.ratelimit import RATE_LIMIT_FIX
+
+    return RATE_LIMIT_FIX
 
 
 @contextmanager
@@ -285,6 +290,8 @@ class Engine:
                 on_event=on_event,
             )
         from docker.errors import APIError
+
+        from cloudship import buildkit  # on first build: it costs ~20 ms to import
 
         buildkit.refuse_session_only(context / dockerfile, heredocs=self.engine_major >= 23)
         request = buildkit.BuildKitRequest(
@@ -674,7 +681,7 @@ class Engine:
             text = str(exc.explanation or exc)
             kind = _classify_stream_error(text, action)
             if "toomanyrequests" in text.lower():  # Docker Hub's pull limit
-                raise RegistryError(f"{action} of {ref}: {text}", fix=RATE_LIMIT_FIX) from exc
+                raise RegistryError(f"{action} of {ref}: {text}", fix=_rate_limit_fix()) from exc
             raise kind(f"{action} of {ref}: {text}") from exc
         finally:
             if api is not self.client.api:
@@ -693,6 +700,6 @@ class Engine:
                     RegistryError: f"check that the registry {ref.domain} is running",
                 }.get(kind, "see the registry's message above")
                 if "toomanyrequests" in str(message).lower():  # Docker Hub's pull limit
-                    kind, fix = RegistryError, RATE_LIMIT_FIX
+                    kind, fix = RegistryError, _rate_limit_fix()
                 raise kind(f"{action} of {ref}: {message}", fix=fix)
             yield line
