@@ -46,9 +46,11 @@ class AwsSettings(BaseSettings):
     task_role_arn: str | None = None
     #: Fargate ``runtimePlatform.cpuArchitecture``; images must match (linux/amd64 or linux/arm64)
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
-    #: container health check (needs ``wget`` or ``curl`` in the image); off → ECS only waits
-    #: for the container to keep running
-    container_health_check: bool = True
+    #: a container health check, opt-in: a shell command run inside the task (``CMD-SHELL``),
+    #: e.g. ``"curl -fsS http://127.0.0.1:8000/health || exit 1"``; the image must have what it
+    #: runs. None: no container check; the gate is the load balancer's target health plus
+    #: ECS's deployment state (python:3.11-slim and distroless images have neither wget nor curl)
+    health_command: str | None = None
     log_retention_days: int = Field(default=30, ge=1)
     #: seconds between rollout polls (AWS rollouts take minutes; tests lower it)
     poll_interval: float = Field(default=5.0, gt=0)
