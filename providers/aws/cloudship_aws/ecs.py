@@ -27,6 +27,7 @@ from cloudship_aws import iam, network, pullsecret, taskdef
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
+from cloudship_aws.propagation import eventually
 from cloudship_aws.rollout import Rollout, describe_service
 from cloudship_aws.session import AwsClients
 from cloudship_aws.settings import AwsSettings
@@ -213,7 +214,7 @@ class FargateRuntime(Runtime):
         if not image.digest:
             raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
 
-        self._ensure_cluster()
+        self._ensure_cluster(deadline)
         role = self._execution_role(create=True)
         assert role is not None
         pull_secret = (
@@ -236,7 +237,12 @@ class FargateRuntime(Runtime):
             repository_credentials=pull_secret,
         )
 
-        service = describe_service(self._clients, self._settings, spec.name)
+        service = describe_service(self._clients, self._settings, spec.name, draining=True)
+        if service is not None and service.get("status") == "DRAINING":
+            # deleted moments ago (destroy, then ship): ECS refuses the name until INACTIVE
+            on_event(DeployPhase(phase="wait", detail=f"{spec.name} is still draining"))
+            self._rollout.wait_inactive(spec.name, deadline, timeout)
+            service = None
         current_td = service.get("taskDefinition") if service else None
         same_content = (
             service is not None
@@ -258,7 +264,7 @@ class FargateRuntime(Runtime):
         )
         network_config = self._network_config(net, self._settings.assign_public_ip)
         if service is None:
-            self._create_service(spec, td_arn, network_config, on_event)
+            self._create_service(spec, td_arn, network_config, deadline, on_event)
         else:
             self._update_service(spec, td_arn, network_config, force, on_event)
         previous_td = current_td if current_td != td_arn else None
@@ -292,14 +298,23 @@ class FargateRuntime(Runtime):
             previous=previous,
         )
 
-    def _ensure_cluster(self) -> None:
+    def _ensure_cluster(self, deadline: float) -> None:
         name = self._settings.cluster
         with aws_errors(f"ensuring ECS cluster {name!r}", DeployError):
             found = self._clients.ecs.describe_clusters(clusters=[name]).get("clusters", [])
-            if not any(c.get("status") == "ACTIVE" for c in found):
-                self._clients.ecs.create_cluster(
+        if any(c.get("status") == "ACTIVE" for c in found):
+            return
+        # A fresh account: the service-linked role first, then the cluster, retried while
+        # the role is not visible to ECS yet (propagation.py).
+        iam.ensure_service_linked_role(self._clients.iam)
+        with aws_errors(f"creating ECS cluster {name!r}", DeployError):
+            eventually(
+                lambda: self._clients.ecs.create_cluster(
                     clusterName=name, tags=[{"key": "managed-by", "value": "cloudship"}]
-                )
+                ),
+                deadline=deadline,
+                wait=self._settings.poll_interval,
+            )
 
     def _ensure_log_group(self, service: str) -> None:
         # Created here rather than with awslogs-create-group, which would need
@@ -331,6 +346,7 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         network_config: dict[str, Any],
+        deadline: float,
         on_event: EventSink,
     ) -> None:
         extra: dict[str, Any] = {}
@@ -344,18 +360,22 @@ class FargateRuntime(Runtime):
             ]
             extra["healthCheckGracePeriodSeconds"] = 60
         with aws_errors(f"creating ECS service {spec.name!r}", DeployError):
-            self._clients.ecs.create_service(
-                cluster=self._settings.cluster,
-                serviceName=spec.name,
-                taskDefinition=td_arn,
-                desiredCount=spec.replicas,
-                launchType="FARGATE",
-                networkConfiguration=network_config,  # type: ignore[arg-type]
-                deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
-                deploymentController={"type": "ECS"},
-                propagateTags="TASK_DEFINITION",
-                tags=[{"key": "managed-by", "value": "cloudship"}],
-                **extra,
+            eventually(
+                lambda: self._clients.ecs.create_service(
+                    cluster=self._settings.cluster,
+                    serviceName=spec.name,
+                    taskDefinition=td_arn,
+                    desiredCount=spec.replicas,
+                    launchType="FARGATE",
+                    networkConfiguration=network_config,  # type: ignore[arg-type]
+                    deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
+                    deploymentController={"type": "ECS"},
+                    propagateTags="TASK_DEFINITION",
+                    tags=[{"key": "managed-by", "value": "cloudship"}],
+                    **extra,
+                ),
+                deadline=deadline,
+                wait=self._settings.poll_interval,
             )
         on_event(DeployPhase(phase="start", detail=f"service {spec.name} ({revision_id(td_arn)})"))
 

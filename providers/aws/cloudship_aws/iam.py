@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 EXECUTION_ROLE = "cloudship-ecs-task-execution"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
+ECS_SERVICE_PRINCIPAL = "ecs.amazonaws.com"
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -46,6 +48,31 @@ def ensure_execution_role(iam: IAMClient) -> str:
         if not any(p.get("PolicyArn") == EXECUTION_POLICY for p in attached):
             iam.attach_role_policy(RoleName=EXECUTION_ROLE, PolicyArn=EXECUTION_POLICY)
     return arn
+
+
+def ensure_service_linked_role(iam: IAMClient) -> None:
+    """Make sure ``AWSServiceRoleForECS`` exists before the first cluster is created.
+
+    ECS creates it on first use, but a ``CreateCluster`` racing that creation fails ("Unable
+    to assume the service linked role"); creating it explicitly, as AWS Copilot does
+    (aws/copilot-cli#1324), closes the race. "Already exists" is success: IAM answers
+    ``InvalidInput`` ("has been taken in this account")
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html).
+    """
+    with aws_errors("ensuring the ECS service-linked role", DeployError):
+        try:
+            iam.get_role(RoleName=SERVICE_LINKED_ROLE)
+            return
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+        try:
+            iam.create_service_linked_role(AWSServiceName=ECS_SERVICE_PRINCIPAL)
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            taken = error_code(exc) == "InvalidInput" and "has been taken" in message
+            if not taken and error_code(exc) != "EntityAlreadyExists":
+                raise
 
 
 def secrets_policy_name(service: str) -> str:

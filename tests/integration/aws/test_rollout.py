@@ -332,3 +332,174 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
         back = runtime.rollback(name, timeout=30)
         stub.assert_no_pending_responses()
     assert back.changed and (back.revision, back.previous) == ("r1", "r2")
+
+
+def test_fresh_account_creates_the_service_linked_role_and_retries_the_race(
+    runtime: FargateRuntime, name: str, aws_env: MotoServer
+) -> None:
+    """CreateCluster racing ECS's service-linked role fails with ECS's documented message
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html);
+    cloudship creates the role on moto's IAM first and retries the cluster."""
+    race = (
+        "Unable to assume the service linked role. "
+        "Please verify that the ECS service linked role exists."
+    )
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response("describe_clusters", {"clusters": []}, {"clusters": [CLUSTER]})
+        stub.add_client_error("create_cluster", "InvalidParameterException", race)
+        stub.add_response("create_cluster", {"cluster": {"clusterName": CLUSTER}})
+        ecs.describe(None)
+        stub.add_response(
+            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(1)}}
+        )
+        stub.add_client_error("create_service", "InvalidParameterException", race)
+        stub.add_response("create_service", {"service": ecs.service(1)})
+        ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(1)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(
+            ServiceSpec(name=name, port=8000), image(name), None, timeout=30
+        )
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r1"
+    roles = aws_env.client("iam").list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")
+    assert len(roles["Roles"]) == 1
+
+
+def test_a_transient_start_failure_is_tolerated(runtime: FargateRuntime, name: str) -> None:
+    """IAM propagation: the first task cannot read its secrets; ECS starts another, which
+    runs (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html)."""
+    events: list[Event] = []
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t1",
+                "taskDefinitionArn": ecs.arn(2),
+                "lastStatus": "STOPPED",
+                "createdAt": datetime.now(UTC),
+                "stopCode": "TaskFailedToStart",
+                "stoppedReason": "ResourceInitializationError: unable to pull secrets or "
+                "registry auth: execution resource retrieval failed: AccessDeniedException",
+            }
+        )
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(2)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(
+            ServiceSpec(name=name, port=8000), image(name), None, timeout=30, on_event=events.append
+        )
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r2"
+    retries = [e.detail for e in events if isinstance(e, DeployPhase) and e.phase == "retry"]
+    assert len(retries) == 1 and "ResourceInitializationError" in retries[0]
+
+
+def test_failure_says_what_ecs_said(runtime: FargateRuntime, name: str) -> None:
+    """Service events since the deploy began and the restarted tasks' reasons are in the error
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html)."""
+    now = datetime.now(UTC)
+    placement = (
+        f"(service {name}) was unable to place a task because no container instance met all "
+        "of its requirements."
+    )
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=False)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t9",
+                "taskDefinitionArn": ecs.arn(2),
+                "createdAt": now,
+                "stopCode": "TaskFailedToStart",
+                "stoppedReason": "CannotPullContainerError: pull access denied",
+            }
+        )
+        failed = ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON))
+        failed["events"] = [
+            {"id": "2", "createdAt": now + timedelta(seconds=20), "message": placement},
+            {"id": "1", "createdAt": now - timedelta(hours=1), "message": "an old event"},
+        ]
+        ecs.describe(failed)
+        with pytest.raises(HealthCheckFailed) as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    text = str(caught.value)
+    assert FAILED_REASON in text and placement in text and "an old event" not in text
+    assert "t9: CannotPullContainerError: pull access denied" in text
+
+
+def test_a_draining_service_is_waited_for_then_created(runtime: FargateRuntime, name: str) -> None:
+    """destroy then ship: the old service is DRAINING until its tasks stop, and ECS refuses the
+    name until it is INACTIVE
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html)."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response(
+            "describe_clusters",
+            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
+            {"clusters": [CLUSTER]},
+        )
+        draining = {**ecs.service(1), "status": "DRAINING"}
+        ecs.describe(draining)  # deploy's look at the current service
+        ecs.describe(draining)  # still draining
+        ecs.describe({**ecs.service(1), "status": "INACTIVE"})
+        stub.add_response(
+            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(2)}}
+        )
+        stub.add_response("create_service", {"service": ecs.service(2)})
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(2)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(
+            ServiceSpec(name=name, port=8000), image(name), None, timeout=30
+        )
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r2" and deployment.previous is None
+
+
+def test_a_service_draining_past_the_timeout_is_a_clear_timeout(
+    runtime: FargateRuntime, name: str
+) -> None:
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response(
+            "describe_clusters",
+            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
+            {"clusters": [CLUSTER]},
+        )
+        draining = {**ecs.service(1), "status": "DRAINING"}
+        ecs.describe(draining)
+        ecs.describe(draining)
+        with pytest.raises(TimeoutError, match="still DRAINING") as caught:
+            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=0)
+        stub.assert_no_pending_responses()
+    assert caught.value.fix and "ship again" in caught.value.fix
