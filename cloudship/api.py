@@ -144,6 +144,8 @@ def _spec(
             cpu=app.cpu,
             memory=app.memory,
             replicas=1 if app.replicas is None else app.replicas,
+            max_replicas=app.max_replicas,
+            public=True if app.public is None else app.public,
             platform=app.platform,
         )
     except ValidationError as exc:
@@ -189,6 +191,8 @@ def _prepare(
             replicas=options.replicas,
             platform=options.platform,
             port=options.port,
+            public=options.public,
+            max_replicas=options.max_replicas,
         ),
     )
     resolved = detect(source, app.dockerfile)

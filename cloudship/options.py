@@ -80,6 +80,11 @@ class ShipOptions(TypedDict, total=False):
     cpu: Annotated[Cpu | None, CliFlag("vCPUs, e.g. 0.5")]
     memory: Annotated[Memory | None, CliFlag("memory, e.g. 512Mi")]
     replicas: Annotated[Replicas | None, CliFlag("replicas")]
+    max_replicas: Annotated[
+        Replicas | None, CliFlag("autoscaling ceiling (replicas is then the floor)")
+    ]
+    #: reachable from the internet (default True); False keeps the service inside its network
+    public: Flag | None
     platform: Annotated[Platform | None, CliFlag("os/arch to build and run, e.g. linux/amd64")]
     force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
     timeout: Annotated[Timeout, CliFlag("seconds the whole ship may take", ship_only=True)]
@@ -106,6 +111,8 @@ class Options:
     cpu: float | None = None
     memory: str | None = None
     replicas: int | None = None
+    max_replicas: int | None = None
+    public: bool | None = None
     platform: str | None = None
     force: bool = False
     timeout: float = DEFAULT_TIMEOUT

@@ -27,6 +27,7 @@ from cloudship_aws import iam, network, pullsecret, taskdef
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
+from cloudship_aws.loadbalancer import LoadBalancers
 from cloudship_aws.propagation import eventually
 from cloudship_aws.rollout import Rollout, describe_service
 from cloudship_aws.session import AwsClients
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 LOG_TAIL = 20
+HEALTH_GRACE_SECONDS = 30
 CIRCUIT_BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 
 
@@ -62,6 +64,7 @@ class FargateRuntime(Runtime):
         self._clients = clients
         self._rollout = Rollout(settings, clients)
         self._urls = ServiceUrls(settings, clients)
+        self._balancers = LoadBalancers(settings, clients)
 
     @property
     def clients(self) -> AwsClients:
@@ -88,6 +91,10 @@ class FargateRuntime(Runtime):
                 fix="drop max_replicas and set replicas=N",
             )
         network.check_given(self._clients.ec2, self._settings)
+        if self._settings.target_group_arn:
+            self._balancers.check_target_group(self._settings.target_group_arn)
+        elif spec.public and self._settings.load_balancer:
+            self._balancers.find_balancer()
 
     # -- reading the current state -------------------------------------------------------
 
@@ -123,14 +130,79 @@ class FargateRuntime(Runtime):
         }
 
     @staticmethod
-    def _same_shape(service: ServiceTypeDef, spec: ServiceSpec, net: network.Network) -> bool:
-        """Desired count and network as asked (the task definition is compared separately)."""
+    def _same_shape(
+        service: ServiceTypeDef,
+        spec: ServiceSpec,
+        net: network.Network,
+        assign_ip: bool,
+        target_group: str | None,
+    ) -> bool:
+        """Desired count, network and load balancer as asked (the task definition is compared
+        separately)."""
         current = service.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         return (
             service.get("desiredCount") == spec.replicas
             and sorted(current.get("subnets", [])) == sorted(net.subnets)
             and sorted(current.get("securityGroups", [])) == sorted(net.security_groups)
+            and current.get("assignPublicIp", "DISABLED")
+            == ("ENABLED" if assign_ip else "DISABLED")
+            and ServiceUrls.target_group_of(service) == target_group
         )
+
+    def _ingress(self, spec: ServiceSpec) -> tuple[network.Network, str | None]:
+        """Subnets, security groups and the target group of ``spec``'s tasks.
+
+        public, no ``target_group_arn``: the cluster's ALB, a target group and rule for the
+        service, and a task group admitting the port from the ALB's groups only.
+        ``target_group_arn``: that group; the port is admitted from its load balancers' groups
+        (an NLB without groups: from the VPC). ``public=False``: no load balancer, the port
+        admitted from the VPC only."""
+        ec2 = self._clients.ec2
+        subnets, vpc_id = network.locate(ec2, self._settings)
+        target_group = self._settings.target_group_arn
+        admit: set[str] = set()
+        if target_group:
+            group = self._balancers.check_target_group(target_group)
+            with aws_errors("reading the target group's load balancer", DeployError):
+                found = self._clients.elbv2.describe_load_balancers(
+                    LoadBalancerArns=group["LoadBalancerArns"][:1]
+                )["LoadBalancers"]
+            admit = {g for lb in found for g in lb.get("SecurityGroups", [])}
+        elif spec.public:
+            ingress = self._balancers.ensure(
+                spec.name, spec.port, spec.health_path, subnets, vpc_id
+            )
+            target_group = ingress.target_group_arn
+            admit = set(ingress.security_groups)
+        admit = admit or network.vpc_cidrs(ec2, vpc_id)
+        net = network.resolve(
+            ec2,
+            self._settings,
+            spec.name,
+            spec.port,
+            subnets=subnets,
+            vpc_id=vpc_id,
+            admit_from=admit,
+        )
+        return net, target_group
+
+    @staticmethod
+    def _balancing(spec: ServiceSpec, target_group: str | None) -> dict[str, Any]:
+        """``loadBalancers`` for CreateService *and* UpdateService (UpdateService replaces the
+        list, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html)."""
+        if not target_group:
+            return {}
+        return {
+            "loadBalancers": [
+                {
+                    "targetGroupArn": target_group,
+                    "containerName": taskdef.CONTAINER,
+                    "containerPort": spec.port,
+                }
+            ],
+            # ELB health checks are ignored this long after a task starts (app boot time)
+            "healthCheckGracePeriodSeconds": HEALTH_GRACE_SECONDS,
+        }
 
     # -- plan and deploy -----------------------------------------------------------------
 
@@ -226,7 +298,7 @@ class FargateRuntime(Runtime):
             readable = [*secrets.values(), *([pull_secret] if pull_secret else [])]
             iam.grant_secrets(self._clients.iam, spec.name, sorted(readable))
         self._ensure_log_group(spec.name)
-        net = network.resolve(self._clients.ec2, self._settings, spec.name, spec.port)
+        net, target_group = self._ingress(spec)
         desired = taskdef.build(
             spec,
             image,
@@ -250,10 +322,17 @@ class FargateRuntime(Runtime):
             and not force
             and self._fingerprint_of(current_td) == desired.fingerprint
         )
-        if same_content and service is not None and self._same_shape(service, spec, net):
+        assign_ip = self._settings.assign_public_ip and spec.public
+        if (
+            same_content
+            and service is not None
+            and self._same_shape(service, spec, net, assign_ip, target_group)
+        ):
             assert current_td is not None
             on_event(DeployPhase(phase="unchanged", detail=f"{revision_id(current_td)} serves it"))
-            return self._deployment(spec, current_td, image.digest, changed=False, previous=None)
+            return self._deployment(
+                spec, current_td, image.digest, target_group, changed=False, previous=None
+            )
 
         # Only the desired count or the network changed: the serving revision is updated in
         # place, without registering an identical task definition.
@@ -262,18 +341,28 @@ class FargateRuntime(Runtime):
             if same_content and current_td
             else self._register(spec.name, desired, on_event)
         )
-        network_config = self._network_config(net, self._settings.assign_public_ip)
+        network_config = self._network_config(net, assign_ip)
+        balancing = self._balancing(spec, target_group)
         if service is None:
-            self._create_service(spec, td_arn, network_config, deadline, on_event)
+            self._create_service(spec, td_arn, network_config, balancing, deadline, on_event)
         else:
-            self._update_service(spec, td_arn, network_config, force, on_event)
+            self._update_service(spec, td_arn, network_config, balancing, force, on_event)
         previous_td = current_td if current_td != td_arn else None
-        self._rollout.watch(spec.name, td_arn, previous_td, deadline, timeout, on_event)
+        self._rollout.watch(
+            spec.name,
+            td_arn,
+            previous_td,
+            deadline,
+            timeout,
+            on_event,
+            target_group=target_group,
+        )
         on_event(DeployPhase(phase="done", detail=f"{revision_id(td_arn)} serves {spec.name}"))
         return self._deployment(
             spec,
             td_arn,
             image.digest,
+            target_group,
             changed=True,
             previous=revision_id(previous_td) if previous_td else None,
         )
@@ -283,6 +372,7 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         digest: str,
+        target_group: str | None,
         *,
         changed: bool,
         previous: str | None,
@@ -293,7 +383,7 @@ class FargateRuntime(Runtime):
             revision=revision_id(td_arn),
             image=image,
             digest=digest,
-            url=self._urls.url(spec.name, td_arn, spec.port),
+            url=self._urls.url(spec.name, td_arn, spec.port, target_group),
             changed=changed,
             previous=previous,
         )
@@ -346,19 +436,10 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         network_config: dict[str, Any],
+        extra: dict[str, Any],
         deadline: float,
         on_event: EventSink,
     ) -> None:
-        extra: dict[str, Any] = {}
-        if self._settings.target_group_arn:
-            extra["loadBalancers"] = [
-                {
-                    "targetGroupArn": self._settings.target_group_arn,
-                    "containerName": taskdef.CONTAINER,
-                    "containerPort": spec.port,
-                }
-            ]
-            extra["healthCheckGracePeriodSeconds"] = 60
         with aws_errors(f"creating ECS service {spec.name!r}", DeployError):
             eventually(
                 lambda: self._clients.ecs.create_service(
@@ -384,11 +465,13 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         network_config: dict[str, Any],
+        extra: dict[str, Any],
         force: bool,
         on_event: EventSink,
     ) -> None:
         with aws_errors(f"updating ECS service {spec.name!r}", DeployError):
             self._clients.ecs.update_service(
+                **extra,
                 cluster=self._settings.cluster,
                 service=spec.name,
                 taskDefinition=td_arn,
@@ -457,7 +540,7 @@ class FargateRuntime(Runtime):
             )
             is_serving = arn == serving
             if is_serving:
-                url = self._urls.url(service, arn, port)
+                url = self._urls.url(service, arn, port, ServiceUrls.target_group_of(found))
             revisions.append(
                 Revision(
                     number=int(arn.rsplit(":", 1)[-1]),
@@ -510,7 +593,7 @@ class FargateRuntime(Runtime):
                 revision=revision_id(chosen),
                 image=image,
                 digest=digest,
-                url=self._urls.url(service, chosen, port),
+                url=self._urls.url(service, chosen, port, ServiceUrls.target_group_of(found)),
                 changed=False,
             )
         on_event(DeployPhase(phase="rollback", detail=revision_id(chosen)))
@@ -524,7 +607,7 @@ class FargateRuntime(Runtime):
             revision=revision_id(chosen),
             image=image,
             digest=digest,
-            url=self._urls.url(service, chosen, port),
+            url=self._urls.url(service, chosen, port, ServiceUrls.target_group_of(found)),
             changed=True,
             previous=revision_id(serving) if serving else None,
         )
@@ -536,8 +619,8 @@ class FargateRuntime(Runtime):
 
     def destroy(self, service: str) -> None:
         """Scale to zero, delete the service, deregister its task definitions and remove what
-        cloudship created for it (security group, secrets policy, registry-credentials
-        secret). The log group stays."""
+        cloudship created for it (listener rule, target group, security group, secrets policy,
+        registry-credentials secret). The log group and the cluster's ALB stay."""
         found = describe_service(self._clients, self._settings, service)
         cluster = self._settings.cluster
         if found is not None:
@@ -550,6 +633,8 @@ class FargateRuntime(Runtime):
         for arn in self._revisions(service):
             with aws_errors(f"deregistering {revision_id(arn)} of {service!r}", DeployError):
                 self._clients.ecs.deregister_task_definition(taskDefinition=arn)
+        if not self._settings.target_group_arn:
+            self._balancers.remove(service)
         if not self._settings.security_groups:
             network.delete_security_group(self._clients.ec2, service)
         pullsecret.delete(self._clients.secretsmanager, service)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -70,10 +70,43 @@ def _subnets(ec2: EC2Client, settings: AwsSettings) -> tuple[tuple[str, ...], st
     return tuple(sorted(s["SubnetId"] for s in subnets)), vpc_id
 
 
-def _ensure_security_group(ec2: EC2Client, service: str, vpc_id: str, port: int) -> str:
-    """A group named ``cloudship-<service>`` allowing TCP ``port`` from anywhere (the task has
-    a public IP and nothing else in front of it)."""
-    name = security_group_name(service)
+Permission = tuple[int, str]  # (port, source): a CIDR, or "sg-…" for a security group
+
+
+def _permissions_of(group: dict[str, Any]) -> set[Permission]:
+    found: set[Permission] = set()
+    for p in group.get("IpPermissions", []):
+        if p.get("IpProtocol") != "tcp" or p.get("FromPort") != p.get("ToPort"):
+            continue
+        port = int(p.get("FromPort", 0))
+        found |= {(port, r["CidrIp"]) for r in p.get("IpRanges", []) if "CidrIp" in r}
+        found |= {(port, r["CidrIpv6"]) for r in p.get("Ipv6Ranges", []) if "CidrIpv6" in r}
+        found |= {(port, g["GroupId"]) for g in p.get("UserIdGroupPairs", []) if "GroupId" in g}
+    return found
+
+
+def _ip_permissions(permissions: set[Permission]) -> list[Any]:
+    out: list[Any] = []
+    for port, source in sorted(permissions):
+        entry: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+        if source.startswith("sg-"):
+            entry["UserIdGroupPairs"] = [{"GroupId": source, "Description": "cloudship"}]
+        elif ":" in source:
+            entry["Ipv6Ranges"] = [{"CidrIpv6": source, "Description": "cloudship"}]
+        else:
+            entry["IpRanges"] = [{"CidrIp": source, "Description": "cloudship"}]
+        out.append(entry)
+    return out
+
+
+def ensure_security_group(
+    ec2: EC2Client, name: str, description: str, vpc_id: str, wanted: set[Permission]
+) -> str:
+    """The group ``name`` in ``vpc_id`` admitting exactly ``wanted`` (TCP port, source).
+
+    Only what differs is written: an unchanged group costs one DescribeSecurityGroups. Rules
+    cloudship no longer wants (the world-open task port of earlier versions) are revoked.
+    """
     with aws_errors(f"ensuring security group {name}", DeployError):
         found = ec2.describe_security_groups(
             Filters=[
@@ -83,10 +116,11 @@ def _ensure_security_group(ec2: EC2Client, service: str, vpc_id: str, port: int)
         )["SecurityGroups"]
         if found:
             group_id = found[0]["GroupId"]
+            have = _permissions_of(dict(found[0]))
         else:
             group_id = ec2.create_security_group(
                 GroupName=name,
-                Description=f"cloudship service {service}",
+                Description=description,
                 VpcId=vpc_id,
                 TagSpecifications=[
                     {
@@ -95,30 +129,51 @@ def _ensure_security_group(ec2: EC2Client, service: str, vpc_id: str, port: int)
                     }
                 ],
             )["GroupId"]
-        try:
+            have = set()
+        if wanted - have:
             ec2.authorize_security_group_ingress(
-                GroupId=group_id,
-                IpPermissions=[
-                    {
-                        "IpProtocol": "tcp",
-                        "FromPort": port,
-                        "ToPort": port,
-                        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "cloudship"}],
-                    }
-                ],
+                GroupId=group_id, IpPermissions=_ip_permissions(wanted - have)
             )
-        except ClientError as exc:
-            if error_code(exc) != "InvalidPermission.Duplicate":
-                raise
+        if have - wanted:
+            ec2.revoke_security_group_ingress(
+                GroupId=group_id, IpPermissions=_ip_permissions(have - wanted)
+            )
     return group_id
 
 
-def resolve(ec2: EC2Client, settings: AwsSettings, service: str, port: int) -> Network:
-    """The subnets and security groups for ``service``, creating its security group when none
-    are configured."""
-    subnets, vpc_id = _subnets(ec2, settings)
+def vpc_cidrs(ec2: EC2Client, vpc_id: str) -> set[str]:
+    with aws_errors(f"reading VPC {vpc_id}", DeployError):
+        (vpc,) = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    cidrs = {a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", []) if "CidrBlock" in a}
+    return cidrs or {vpc["CidrBlock"]}
+
+
+def locate(ec2: EC2Client, settings: AwsSettings) -> tuple[tuple[str, ...], str]:
+    """The task subnets and their VPC (given, or the default VPC's default subnets)."""
+    return _subnets(ec2, settings)
+
+
+def resolve(
+    ec2: EC2Client,
+    settings: AwsSettings,
+    service: str,
+    port: int,
+    *,
+    subnets: tuple[str, ...],
+    vpc_id: str,
+    admit_from: set[str],
+) -> Network:
+    """The subnets and security groups for ``service``: the configured groups, or
+    ``cloudship-<service>`` admitting ``port`` only from ``admit_from`` (the load balancer's
+    groups for a public service, the VPC's CIDRs for a private one)."""
     groups = tuple(settings.security_groups) or (
-        _ensure_security_group(ec2, service, vpc_id, port),
+        ensure_security_group(
+            ec2,
+            security_group_name(service),
+            f"cloudship service {service}",
+            vpc_id,
+            {(port, source) for source in admit_from},
+        ),
     )
     return Network(subnets=subnets, security_groups=groups, vpc_id=vpc_id)
 

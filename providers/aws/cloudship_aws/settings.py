@@ -36,9 +36,25 @@ class AwsSettings(BaseSettings):
     #: security groups for the tasks; default: one per service opening its port
     security_groups: list[str] = Field(default_factory=list)
     #: tasks in public subnets need a public IP to pull images without a NAT gateway
+    #: (a ``public=False`` service never gets one)
     assign_public_ip: bool = True
-    #: an ALB/NLB target group (target type ``ip``); the URL is then its load balancer's DNS
+    #: adopt an existing target group (type ``ip``, attached to a load balancer) instead of
+    #: the ALB cloudship manages; the URL is then its load balancer's DNS name
     target_group_arn: str | None = None
+    #: the ALB public services sit behind: a name or ARN to adopt; default: one per cluster,
+    #: ``cloudship-<cluster>``, created on first use
+    load_balancer: str | None = None
+    #: subnets for a created ALB (public, in two or more AZs); default: the task subnets
+    load_balancer_subnets: list[str] = Field(default_factory=list)
+    #: an ACM certificate ARN: adds an HTTPS listener on 443 and redirects HTTP to it
+    certificate_arn: str | None = None
+    #: host name routed to this service (a ``host-header`` rule) and used in its URL
+    domain: str | None = None
+    #: path pattern routed to this service, e.g. ``/api/*``; with neither ``domain`` nor
+    #: ``path`` the service takes ``/*``
+    path: str | None = None
+    #: seconds the ALB keeps sending in-flight requests to a replaced task (AWS default: 300)
+    deregistration_delay: int = Field(default=30, ge=0, le=3600)
 
     #: task execution role (pulls the image, writes logs, reads secrets); default: one ensured
     execution_role_arn: str | None = None

@@ -14,9 +14,7 @@ from cloudship import ConfigError, PlatformMismatchError, plan, rollback, ship, 
 from cloudship.errors import AuthError
 from cloudship.testing.aws import (
     MOTO_ECR_LOGIN,
-    give_public_ip,
     record_push,
-    start_service_task,
 )
 from cloudship.testing.registry import ThrowawayRegistry
 from cloudship_aws import FargateRuntime
@@ -55,6 +53,52 @@ def nothing_created(aws: AwsTargets) -> None:
     assert aws.client("ecs").list_task_definitions()["taskDefinitionArns"] == []
     roles = aws.client("iam").list_roles()["Roles"]
     assert EXECUTION_ROLE not in [r["RoleName"] for r in roles]
+
+
+def assert_load_balanced(
+    aws: AwsTargets, service: dict[str, Any], group: dict[str, Any], url: str | None, vpc_id: str
+) -> None:
+    """What an AWS engineer checks of a load-balanced web service on the ALB."""
+    ec2 = aws.client("ec2")
+    # The load-balanced web service: the cluster's ALB, an ip target group on the port with
+    # the health path and a 30 s deregistration delay, a rule, and tasks reachable only from
+    # the ALB's security group.
+    elbv2 = aws.client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers(Names=["cloudship-cloudship"])["LoadBalancers"]
+    assert balancer["Scheme"] == "internet-facing" and balancer["Type"] == "application"
+    assert url == f"http://{balancer['DNSName']}"
+    (lb_group,) = balancer["SecurityGroups"]
+    (permission,) = group["IpPermissions"]
+    assert (permission["FromPort"], permission["ToPort"]) == (8000, 8000)
+    assert [g["GroupId"] for g in permission["UserIdGroupPairs"]] == [lb_group]
+    assert permission["IpRanges"] == []
+    (alb_sg,) = ec2.describe_security_groups(GroupIds=[lb_group])["SecurityGroups"]
+    assert {p["FromPort"] for p in alb_sg["IpPermissions"]} == {80}
+    (attached,) = service["loadBalancers"]
+    assert (attached["containerName"], attached["containerPort"]) == ("app", 8000)
+    (target_group,) = elbv2.describe_target_groups(TargetGroupArns=[attached["targetGroupArn"]])[
+        "TargetGroups"
+    ]
+    assert target_group["TargetType"] == "ip" and target_group["Port"] == 8000
+    assert target_group["HealthCheckPath"] == "/"
+    assert target_group["VpcId"] == vpc_id
+    attributes = elbv2.describe_target_group_attributes(
+        TargetGroupArn=target_group["TargetGroupArn"]
+    )["Attributes"]
+    assert {"Key": "deregistration_delay.timeout_seconds", "Value": "30"} in attributes
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTP", 80)
+    assert listener["DefaultActions"][0]["Type"] == "fixed-response"
+    rules = [
+        r
+        for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        if not r["IsDefault"]
+    ]
+    (rule,) = rules
+    assert rule["Actions"][0]["TargetGroupArn"] == target_group["TargetGroupArn"]
+    # the gate saw the task's IP healthy in the target group (registered by EcsScheduler)
+    health = elbv2.describe_target_health(TargetGroupArn=target_group["TargetGroupArn"])
+    assert [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]] == ["healthy"]
 
 
 def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir: Path) -> None:
@@ -124,10 +168,9 @@ def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir:
     assert awsvpc["assignPublicIp"] == "ENABLED"
     (group,) = ec2.describe_security_groups(GroupIds=awsvpc["securityGroups"])["SecurityGroups"]
     assert group["GroupName"] == f"cloudship-{name}"
-    assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in group["IpPermissions"]] == [
-        (8000, "0.0.0.0/0")
-    ]
     assert service["launchType"] == "FARGATE"
+
+    assert_load_balanced(aws, service, group, shipment.url, vpc["VpcId"])
 
     (create,) = creates
     assert create["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
@@ -175,20 +218,31 @@ def test_scaling_updates_the_service_without_a_new_revision(aws: AwsTargets, app
     assert service["desiredCount"] == 2
 
 
-def test_given_subnets_get_a_security_group_in_their_vpc(aws: AwsTargets, app_dir: Path) -> None:
+def test_a_private_service_in_given_subnets_has_no_load_balancer_and_no_public_ip(
+    aws: AwsTargets, app_dir: Path
+) -> None:
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
     name = aws.name("own")
-    ship(app_dir, target=aws.target(subnets=[subnet], assign_public_ip=False), name=name, port=8000)
+    shipment = ship(
+        app_dir, target=aws.target(subnets=[subnet]), name=name, port=8000, public=False
+    )
     (service,) = aws.client("ecs").describe_services(cluster="cloudship", services=[name])[
         "services"
     ]
     awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
     assert awsvpc["subnets"] == [subnet]
     assert awsvpc["assignPublicIp"] == "DISABLED"
+    assert service.get("loadBalancers", []) == []
+    assert aws.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
     (group,) = ec2.describe_security_groups(GroupIds=awsvpc["securityGroups"])["SecurityGroups"]
     assert group["VpcId"] == vpc
+    # the port is open to the VPC only, never to the internet
+    (permission,) = group["IpPermissions"]
+    assert [r["CidrIp"] for r in permission["IpRanges"]] == ["10.20.0.0/16"]
+    assert shipment.url is None
 
 
 def test_target_group_makes_the_load_balancer_the_url(aws: AwsTargets, app_dir: Path) -> None:
@@ -223,7 +277,8 @@ def test_change_update_url_status_and_rollback(aws: AwsTargets, tmp_path: Path) 
     target = aws.target()
     app = write_app(tmp_path / "app", "v1")
     first = ship(app, target=target, name=name, port=8000, timeout=30)
-    assert first.url is None  # moto starts no tasks for a service
+    (balancer,) = aws.client("elbv2").describe_load_balancers()["LoadBalancers"]
+    assert first.url == f"http://{balancer['DNSName']}"  # stable across deploys
 
     updates = record_calls(target.runtime, "UpdateService")
     write_app(app, "v2")
@@ -232,14 +287,14 @@ def test_change_update_url_status_and_rollback(aws: AwsTargets, tmp_path: Path) 
     assert second.digest != first.digest
     (update,) = updates
     assert update["taskDefinition"].endswith(f"{name}:2")
+    # loadBalancers on UpdateService too, not only on create
+    assert [lb["containerPort"] for lb in update["loadBalancers"]] == [8000]
     assert update["deploymentConfiguration"]["deploymentCircuitBreaker"]["rollback"] is True
 
-    # A task of r2 with a public IP, as ECS would start it (moto starts none).
-    ecs, ec2 = aws.client("ecs"), aws.client("ec2")
-    ip = give_public_ip(ecs, ec2, "cloudship", start_service_task("cloudship", name))
-
+    assert second.url == first.url
+    ecs = aws.client("ecs")
     current = status(name, target=target)
-    assert current.url == f"http://{ip}:8000"
+    assert current.url == first.url
     assert [(r.id, r.state) for r in current.revisions] == [("r2", "serving"), ("r1", "standby")]
     assert current.current is not None and current.current.digest == second.digest
 
