@@ -29,7 +29,7 @@ from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
 from cloudship_aws.loadbalancer import LoadBalancers
 from cloudship_aws.propagation import eventually
-from cloudship_aws.rollout import Rollout, describe_service
+from cloudship_aws.rollout import GATE_TAG, Rollout, describe_service
 from cloudship_aws.session import AwsClients
 from cloudship_aws.settings import AwsSettings
 from cloudship_aws.taskdef import revision_id
@@ -484,6 +484,12 @@ class FargateRuntime(Runtime):
 
     # -- day-2 operations ----------------------------------------------------------------
 
+    def _gate_failed(self, td_arn: str) -> bool:
+        """True when a deploy of ``td_arn`` failed cloudship's gate (``rollout.GATE_TAG``)."""
+        with aws_errors("reading a task definition's tags", DeployError):
+            tags = self._clients.ecs.list_tags_for_resource(resourceArn=td_arn).get("tags", [])
+        return {"key": GATE_TAG, "value": "failed"} in tags
+
     def _image_of(self, td_arn: str) -> tuple[str, Any]:
         with aws_errors("describing a task definition", DeployError):
             found = self._clients.ecs.describe_task_definition(taskDefinition=td_arn)
@@ -530,6 +536,8 @@ class FargateRuntime(Runtime):
         url: str | None = None
         for arn in self._revisions(service)[:10]:
             image, definition = self._image_of(arn)
+            if arn != serving and arn not in failed and self._gate_failed(arn):
+                failed.add(arn)
             port = next(
                 (
                     m.get("containerPort", 0)
@@ -576,7 +584,17 @@ class FargateRuntime(Runtime):
             )
             for arn in self._revisions(service)
         ]
-        chosen = str(choose_rollback(service, listed, to).native_id)
+        # A revision whose deploy cloudship failed is tagged (rollout.GATE_TAG); only the
+        # candidate the rule picks is checked, then the rule runs again without it.
+        while True:
+            pick = choose_rollback(service, listed, to)
+            if pick.state == "serving" or not self._gate_failed(str(pick.native_id)):
+                break
+            listed = [
+                r.model_copy(update={"state": "failed"}) if r.native_id == pick.native_id else r
+                for r in listed
+            ]
+        chosen = str(pick.native_id)
         image, definition = self._image_of(chosen)
         port = next(
             (

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 LOG_TAIL = 20
 EVENTS_SHOWN = 10
+#: tag on a task definition whose deploy failed cloudship's gate
+GATE_TAG = "cloudship:gate"
 
 # Why ECS stopped a task, by what it means for the deploy
 # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html,
@@ -281,6 +283,12 @@ class Rollout:
         """Make the last good revision serve (unless ECS already did) and raise, saying what
         ECS said: the service events since the deploy began, the stopped tasks' reasons and
         the containers' last log lines."""
+        # Marked on the task definition so that status and rollback report it "failed" and it
+        # is never a default rollback target (ECS marks only circuit-breaker failures FAILED).
+        with aws_errors(f"marking {revision_id(td_arn)} of {name!r} as failed", DeployError):
+            self._clients.ecs.tag_resource(
+                resourceArn=td_arn, tags=[{"key": GATE_TAG, "value": "failed"}]
+            )
         rolled_back_to: str | None = None
         if serving and serving != td_arn:
             rolled_back_to = revision_id(serving)

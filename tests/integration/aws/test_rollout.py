@@ -131,6 +131,17 @@ class EcsScript:
                 "describe_tasks", {"tasks": list(tasks)}, {"cluster": CLUSTER, "tasks": arns}
             )
 
+    def gate_failed(self, revision: int) -> None:
+        """cloudship tags the revision whose deploy failed its gate."""
+        self.stub.add_response(
+            "tag_resource",
+            {},
+            {
+                "resourceArn": self.arn(revision),
+                "tags": [{"key": "cloudship:gate", "value": "failed"}],
+            },
+        )
+
     def rollback_to(self, revision: int) -> None:
         self.stub.add_response(
             "update_service",
@@ -230,6 +241,7 @@ def test_circuit_breaker_rollback_is_reported_as_failure(
                 ecs.deployment(2, "ACTIVE", "FAILED", FAILED_REASON),
             )
         )
+        ecs.gate_failed(2)
         with pytest.raises(HealthCheckFailed) as caught:
             runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()  # and no rollback call of its own: ECS did it
@@ -258,6 +270,7 @@ def test_stopped_task_fails_fast_and_rolls_back(
                 "containers": [{"name": "app", "exitCode": 1}],
             }
         )
+        ecs.gate_failed(2)
         ecs.rollback_to(1)
         with pytest.raises(HealthCheckFailed) as caught:
             runtime.deploy(private(name), image(name), None, timeout=30)
@@ -274,6 +287,7 @@ def test_timeout_rolls_back_and_raises_timeout(runtime: FargateRuntime, name: st
         ecs.start_of_deploy(existing=True)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks()
+        ecs.gate_failed(2)
         ecs.rollback_to(1)
 <<<<<<< HEAD
         with pytest.raises(ShipTimeoutError) as caught:
@@ -295,6 +309,7 @@ def test_first_deploy_failure_has_nothing_to_roll_back_to(
         ecs = EcsScript(stub, name)
         ecs.start_of_deploy(existing=False)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON)))
+        ecs.gate_failed(2)
         with pytest.raises(HealthCheckFailed) as caught:
             runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
@@ -312,6 +327,7 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
             {"taskDefinitionArns": [ecs.arn(1), ecs.arn(2)]},
             {"familyPrefix": name, "status": "ACTIVE", "sort": "DESC"},
         )
+        stub.add_response("list_tags_for_resource", {"tags": []}, {"resourceArn": ecs.arn(1)})
         stub.add_response(
             "describe_task_definition",
             {
@@ -451,6 +467,7 @@ def test_failure_says_what_ecs_said(runtime: FargateRuntime, name: str) -> None:
             {"id": "1", "createdAt": now - timedelta(hours=1), "message": "an old event"},
         ]
         ecs.describe(failed)
+        ecs.gate_failed(2)
         with pytest.raises(HealthCheckFailed) as caught:
             runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()

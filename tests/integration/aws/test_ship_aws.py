@@ -361,7 +361,9 @@ def test_bad_input_is_refused_before_anything_is_created(
 ) -> None:
     name = aws.name("bad")
     with pytest.raises(error, match=match) as caught:
-        ship(app_dir, target="aws", name=name, port=8000, registry=aws.registry.address, **options)
+        # options mixes ship() options and aws settings: the untyped keyword path, on purpose
+        given: dict[str, Any] = {"registry": aws.registry.address, **options}
+        ship(app_dir, target="aws", name=name, port=8000, **given)
     assert "s3cr3t" not in str(caught.value)
     nothing_created(aws)
     assert registry_digest(aws.registry, name, "latest") is None
