@@ -312,7 +312,8 @@ class EcsScheduler:
     @staticmethod
     def _stop_task(elbv2: Any, task: Any, groups: list[str], port: int, reason: str) -> None:
         for group in groups:
-            elbv2.deregister_targets(group, [{"Id": _task_ip(task), "Port": port}])
+            if group in elbv2.target_groups:  # destroy may have deleted it already
+                elbv2.deregister_targets(group, [{"Id": _task_ip(task), "Port": port}])
         task.desired_status = "STOPPED"
         task.last_status = "STOPPED"
         task.stopped_reason = reason

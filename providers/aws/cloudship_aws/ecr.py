@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from cloudship.errors import AuthError, RegistryError
 from cloudship.events import EventSink, ignore
 from cloudship.registry import Registry, RegistryAuth
+from cloudship_aws import names
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.session import AwsClients
 from cloudship_aws.settings import AwsSettings
@@ -69,7 +70,8 @@ class EcrRegistry(Registry):
     def address(self) -> str:
         if self._settings.registry:
             return self._settings.registry
-        return f"{self.account}.dkr.ecr.{self._clients.region}.amazonaws.com"
+        region = self._clients.region
+        return f"{self.account}.dkr.ecr.{region}.{names.dns_suffix(region)}"
 
     def prepare(self, on_event: EventSink = ignore) -> None:
         """Fail early, before anything is created, when the credentials do not work."""
@@ -78,7 +80,8 @@ class EcrRegistry(Registry):
     def repository(self, name: str, *, create: bool = True) -> str:
         """``<registry>/<name>``; the repository is created private with scan-on-push and
         AES256 (or KMS) encryption when missing. An existing repository is left as it is:
-        its encryption cannot change after creation."""
+        its encryption cannot change after creation. ECR's name rule is checked first."""
+        names.check_repository_name(name)
         if create:
             self._ensure_repository(name)
         return f"{self.address}/{name}"

@@ -110,7 +110,7 @@ class FargateRuntime(Runtime):
         if self._settings.execution_role_arn:
             return self._settings.execution_role_arn
         if create:
-            return iam.ensure_execution_role(self._clients.iam)
+            return iam.ensure_execution_role(self._clients.iam, self._region())
         with aws_errors("looking up the execution role", DeployError):
             try:
                 return self._clients.iam.get_role(RoleName=iam.EXECUTION_ROLE)["Role"]["Arn"]
@@ -410,17 +410,25 @@ class FargateRuntime(Runtime):
         # Created here rather than with awslogs-create-group, which would need
         # logs:CreateLogGroup on the execution role (not in the managed policy).
         group = taskdef.log_group(service)
+        logs = self._clients.logs
+        retention = self._settings.log_retention_days
         with aws_errors(f"ensuring log group {group}", DeployError):
-            try:
-                self._clients.logs.create_log_group(
-                    logGroupName=group, tags={"managed-by": "cloudship"}
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            self._clients.logs.put_retention_policy(
-                logGroupName=group, retentionInDays=self._settings.log_retention_days
+            found = next(
+                (
+                    g
+                    for g in logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+                    if g.get("logGroupName") == group
+                ),
+                None,
             )
+            if found is None:
+                try:
+                    logs.create_log_group(logGroupName=group, tags={"managed-by": "cloudship"})
+                except ClientError as exc:
+                    if error_code(exc) != "ResourceAlreadyExistsException":
+                        raise
+            if found is None or found.get("retentionInDays") != retention:
+                logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
 
     def _register(self, service: str, desired: taskdef.TaskDefinition, on_event: EventSink) -> str:
         with aws_errors(f"registering the task definition of {service!r}", DeployError):

@@ -6,10 +6,12 @@ SSO, instance/task role), so cloudship never holds a long-lived AWS secret.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudship_aws.names import check_retention
 
 
 class AwsSettings(BaseSettings):
@@ -67,6 +69,7 @@ class AwsSettings(BaseSettings):
     #: runs. None: no container check; the gate is the load balancer's target health plus
     #: ECS's deployment state (python:3.11-slim and distroless images have neither wget nor curl)
     health_command: str | None = None
-    log_retention_days: int = Field(default=30, ge=1)
+    #: one of the day counts CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, … 3653)
+    log_retention_days: Annotated[int, AfterValidator(check_retention)] = 30
     #: seconds between rollout polls (AWS rollouts take minutes; tests lower it)
     poll_interval: float = Field(default=5.0, gt=0)

@@ -26,7 +26,10 @@ SERVICE_TAG = "cloudship:service"
 
 # ECS reads a container secret from Secrets Manager or SSM Parameter Store by ARN
 # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html).
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:\S+$")
+_SECRET_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:(secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+(:[^:\s]*){0,3}"
+    r"|ssm:[a-z0-9-]+:\d{12}:parameter/\S+)$"
+)
 
 
 def revision_id(task_definition_arn: str) -> str:

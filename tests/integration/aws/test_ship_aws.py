@@ -201,6 +201,39 @@ def test_second_unchanged_ship_changes_nothing(aws: AwsTargets, app_dir: Path) -
     )
 
 
+READ_ONLY = ("Describe", "List", "Get", "BatchGet", "BatchCheck")
+
+
+def record_operations(target: Any) -> list[str]:
+    """Every AWS operation any of the target's clients sends (``service.Operation``), seen
+    through botocore's own event system (nothing is altered)."""
+    runtime = target.runtime
+    assert isinstance(runtime, FargateRuntime)
+    seen: list[str] = []
+    clients = runtime.clients
+    for service in ("ecr", "ecs", "iam", "ec2", "logs", "secretsmanager", "sts", "elbv2"):
+        client = getattr(clients, service)
+        client.meta.events.register(
+            "before-call",
+            lambda model, _service=service, **_: seen.append(f"{_service}.{model.name}"),
+        )
+    return seen
+
+
+def test_a_no_op_reship_makes_no_mutating_aws_call(aws: AwsTargets, app_dir: Path) -> None:
+    name = aws.name("noop")
+    target = aws.target()
+    first = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN})
+    record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
+    operations = record_operations(target)
+    again = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN})
+    assert not again.changed
+    assert operations, "the recorder saw the calls"
+    writes = [op for op in operations if not op.split(".", 1)[1].startswith(READ_ONLY)]
+    assert writes == []
+    print(f"no-op re-ship: {len(operations)} AWS calls: {operations}")
+
+
 def test_scaling_updates_the_service_without_a_new_revision(aws: AwsTargets, app_dir: Path) -> None:
     name = aws.name("scale")
     target = aws.target()
@@ -377,3 +410,38 @@ def test_missing_credentials_are_refused_before_anything_is_created(
     with pytest.raises(AuthError, match="no usable AWS credentials"):
         ship(app_dir, target=aws.target(), name=aws.name("nocreds"), port=8000)
     nothing_created(aws)
+
+
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+
+
+def documented_actions() -> set[str]:
+    """Every action the IAM policy in docs/aws.md allows."""
+    import json
+    import re
+
+    text = (Path(__file__).parents[3] / "docs" / "aws.md").read_text()
+    (block,) = re.findall(r"```json\n(\{\n  \"Version\".*?)\n```", text, flags=re.S)
+    actions: set[str] = set()
+    for statement in json.loads(block)["Statement"]:
+        given = statement["Action"]
+        actions |= {given} if isinstance(given, str) else set(given)
+    return actions
+
+
+def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path) -> None:
+    name = aws.name("iam")
+    target = aws.target()
+    operations = record_operations(target)
+    app = write_app(tmp_path / "app", "v1")
+    ship(app, target=target, name=name, port=8000, secrets={"K": SECRET_ARN}, timeout=30)
+    write_app(app, "v2")
+    ship(app, target=target, name=name, port=8000, timeout=30)
+    status(name, target=target)
+    target.runtime.logs(name, tail=5)
+    rollback(name, target=target, timeout=30)
+    target.runtime.destroy(name)
+    used = {f"{IAM_PREFIX.get(s, s)}:{op}" for s, op in (o.split(".", 1) for o in operations)}
+    missing = sorted(used - documented_actions())
+    assert missing == [], f"docs/aws.md's IAM policy lacks {missing}"
+    assert len(used) > 40  # the flow really exercised the provider
