@@ -311,9 +311,11 @@ class EcsScheduler:
 
     @staticmethod
     def _stop_task(elbv2: Any, task: Any, groups: list[str], port: int, reason: str) -> None:
+        ip = _task_ip(task)
         for group in groups:
-            if group in elbv2.target_groups:  # destroy may have deleted it already
-                elbv2.deregister_targets(group, [{"Id": _task_ip(task), "Port": port}])
+            found = elbv2.target_groups.get(group)  # destroy may have deleted it already
+            if found is not None and ip in found.targets:  # registered once it was healthy
+                elbv2.deregister_targets(group, [{"Id": ip, "Port": port}])
         task.desired_status = "STOPPED"
         task.last_status = "STOPPED"
         task.stopped_reason = reason
