@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cloudship import ConfigError, PlatformMismatchError, plan, rollback, ship, status
-from cloudship.errors import AuthError
+from cloudship.errors import AuthError, HealthCheckFailed
 from cloudship.testing.aws import (
     MOTO_ECR_LOGIN,
     record_push,
@@ -445,3 +445,22 @@ def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path
     missing = sorted(used - documented_actions())
     assert missing == [], f"docs/aws.md's IAM policy lacks {missing}"
     assert len(used) > 40  # the flow really exercised the provider
+
+
+def test_an_app_failing_its_alb_health_checks_is_rolled_back_and_marked_failed(
+    aws: AwsTargets, tmp_path: Path
+) -> None:
+    """EcsScheduler stops the failing app's task with ECS's reason; the gate fails fast,
+    r1 serves again, and r2 is "failed" so that rollback never picks it."""
+    name = aws.name("sick")
+    target = aws.target()
+    app = write_app(tmp_path / "app", "v1")
+    ship(app, target=target, name=name, port=8000, timeout=30)
+    aws.scheduler.failing.add(name)
+    write_app(app, "v2")
+    with pytest.raises(HealthCheckFailed) as caught:
+        ship(app, target=target, name=name, port=8000, timeout=30)
+    assert "Task failed ELB health checks" in str(caught.value)
+    assert caught.value.rolled_back_to == "r1"
+    current = status(name, target=target)
+    assert [(r.id, r.state) for r in current.revisions] == [("r2", "failed"), ("r1", "serving")]
