@@ -23,7 +23,8 @@ from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback
 from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
-from cloudship_aws import iam, network, pullsecret, taskdef
+from cloudship_aws import autoscaling, iam, network, pullsecret, taskdef
+from cloudship_aws.autoscaling import Autoscaling
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
@@ -65,6 +66,7 @@ class FargateRuntime(Runtime):
         self._rollout = Rollout(settings, clients)
         self._urls = ServiceUrls(settings, clients)
         self._balancers = LoadBalancers(settings, clients)
+        self._autoscaling = Autoscaling(settings, clients)
 
     @property
     def clients(self) -> AwsClients:
@@ -85,11 +87,7 @@ class FargateRuntime(Runtime):
         configured subnets and security groups (read-only calls)."""
         task_size(spec.cpu, spec.memory)
         taskdef.secret_arns(spec)
-        if spec.max_replicas is not None:
-            raise ConfigError(
-                "max_replicas (autoscaling) is not supported on the aws target yet",
-                fix="drop max_replicas and set replicas=N",
-            )
+        autoscaling.check(spec)
         network.check_given(self._clients.ec2, self._settings)
         if self._settings.target_group_arn:
             self._balancers.check_target_group(self._settings.target_group_arn)
@@ -141,7 +139,7 @@ class FargateRuntime(Runtime):
         separately)."""
         current = service.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         return (
-            service.get("desiredCount") == spec.replicas
+            autoscaling.count_matches(service.get("desiredCount"), spec)
             and sorted(current.get("subnets", [])) == sorted(net.subnets)
             and sorted(current.get("securityGroups", [])) == sorted(net.security_groups)
             and current.get("assignPublicIp", "DISABLED")
@@ -233,9 +231,10 @@ class FargateRuntime(Runtime):
                     else None
                 ),
             )
-            if (
-                self._fingerprint_of(current_td) == desired.fingerprint
-                and service.get("desiredCount") == spec.replicas
+            if self._fingerprint_of(
+                current_td
+            ) == desired.fingerprint and autoscaling.count_matches(
+                service.get("desiredCount"), spec
             ):
                 return Plan(
                     service=spec.name,
@@ -329,9 +328,10 @@ class FargateRuntime(Runtime):
             and self._same_shape(service, spec, net, assign_ip, target_group)
         ):
             assert current_td is not None
+            scaled = self._autoscaling.ensure(spec)
             on_event(DeployPhase(phase="unchanged", detail=f"{revision_id(current_td)} serves it"))
             return self._deployment(
-                spec, current_td, image.digest, target_group, changed=False, previous=None
+                spec, current_td, image.digest, target_group, changed=scaled, previous=None
             )
 
         # Only the desired count or the network changed: the serving revision is updated in
@@ -347,6 +347,7 @@ class FargateRuntime(Runtime):
             self._create_service(spec, td_arn, network_config, balancing, deadline, on_event)
         else:
             self._update_service(spec, td_arn, network_config, balancing, force, on_event)
+        self._autoscaling.ensure(spec)
         previous_td = current_td if current_td != td_arn else None
         self._rollout.watch(
             spec.name,
@@ -477,13 +478,15 @@ class FargateRuntime(Runtime):
         force: bool,
         on_event: EventSink,
     ) -> None:
+        if spec.max_replicas is None:
+            extra = {**extra, "desiredCount": spec.replicas}
+        # else Application Auto Scaling owns desiredCount: a deploy must not reset it
         with aws_errors(f"updating ECS service {spec.name!r}", DeployError):
             self._clients.ecs.update_service(
                 **extra,
                 cluster=self._settings.cluster,
                 service=spec.name,
                 taskDefinition=td_arn,
-                desiredCount=spec.replicas,
                 networkConfiguration=network_config,  # type: ignore[arg-type]
                 deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
                 forceNewDeployment=force,
@@ -650,6 +653,7 @@ class FargateRuntime(Runtime):
         found = describe_service(self._clients, self._settings, service)
         cluster = self._settings.cluster
         if found is not None:
+            self._autoscaling.remove(service)
             with aws_errors(f"deleting ECS service {service!r}", DeployError):
                 if found.get("status") == "ACTIVE":
                     self._clients.ecs.update_service(

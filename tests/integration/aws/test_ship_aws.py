@@ -211,7 +211,17 @@ def record_operations(target: Any) -> list[str]:
     assert isinstance(runtime, FargateRuntime)
     seen: list[str] = []
     clients = runtime.clients
-    for service in ("ecr", "ecs", "iam", "ec2", "logs", "secretsmanager", "sts", "elbv2"):
+    for service in (
+        "ecr",
+        "ecs",
+        "iam",
+        "ec2",
+        "logs",
+        "secretsmanager",
+        "sts",
+        "elbv2",
+        "autoscaling",
+    ):
         client = getattr(clients, service)
         client.meta.events.register(
             "before-call",
@@ -412,7 +422,7 @@ def test_missing_credentials_are_refused_before_anything_is_created(
     nothing_created(aws)
 
 
-IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "autoscaling": "application-autoscaling"}
 
 
 def documented_actions() -> set[str]:
@@ -434,7 +444,15 @@ def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path
     target = aws.target()
     operations = record_operations(target)
     app = write_app(tmp_path / "app", "v1")
-    ship(app, target=target, name=name, port=8000, secrets={"K": SECRET_ARN}, timeout=30)
+    ship(
+        app,
+        target=target,
+        name=name,
+        port=8000,
+        secrets={"K": SECRET_ARN},
+        max_replicas=3,
+        timeout=30,
+    )
     write_app(app, "v2")
     ship(app, target=target, name=name, port=8000, timeout=30)
     status(name, target=target)
@@ -464,3 +482,57 @@ def test_an_app_failing_its_alb_health_checks_is_rolled_back_and_marked_failed(
     assert caught.value.rolled_back_to == "r1"
     current = status(name, target=target)
     assert [(r.id, r.state) for r in current.revisions] == [("r2", "failed"), ("r1", "serving")]
+
+
+def test_max_replicas_scales_on_cpu_with_application_auto_scaling(
+    aws: AwsTargets, app_dir: Path
+) -> None:
+    name = aws.name("auto")
+    target = aws.target()
+    # replicas=1: moto (MOTO_ECS_SERVICE_RUNNING=1) completes a new service's rollout only
+    # when it desires one task
+    first = ship(app_dir, target=target, name=name, port=8000, replicas=1, max_replicas=5)
+    aas = aws.client("application-autoscaling")
+    resource = f"service/cloudship/{name}"
+    (scalable,) = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource])[
+        "ScalableTargets"
+    ]
+    assert (scalable["MinCapacity"], scalable["MaxCapacity"]) == (1, 5)
+    assert scalable["ScalableDimension"] == "ecs:service:DesiredCount"
+    (policy,) = aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource)[
+        "ScalingPolicies"
+    ]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    # unchanged: nothing written, and a deploy never resets the count autoscaling owns
+    record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
+    operations = record_operations(target)
+    again = ship(app_dir, target=target, name=name, port=8000, replicas=1, max_replicas=5)
+    assert not again.changed
+    assert [o for o in operations if not o.split(".", 1)[1].startswith(READ_ONLY)] == []
+    # dropping max_replicas removes the scaling
+    ship(app_dir, target=target, name=name, port=8000, replicas=2)
+    assert (
+        aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource])[
+            "ScalableTargets"
+        ]
+        == []
+    )
+
+
+def test_max_replicas_below_replicas_is_refused_before_anything_is_created(
+    aws: AwsTargets, app_dir: Path
+) -> None:
+    with pytest.raises(ConfigError, match="max_replicas=1 is below replicas=2"):
+        ship(
+            app_dir,
+            target=aws.target(),
+            name=aws.name("low"),
+            port=8000,
+            replicas=2,
+            max_replicas=1,
+        )
+    nothing_created(aws)
