@@ -89,6 +89,12 @@ class FargateRuntime(Runtime):
         taskdef.secret_arns(spec)
         autoscaling.check(spec)
         network.check_given(self._clients.ec2, self._settings)
+        network.check_routes(
+            self._clients.ec2,
+            self._settings,
+            public_ip=self._settings.assign_public_ip and spec.public,
+            region=self._region(),
+        )
         if self._settings.target_group_arn:
             self._balancers.check_target_group(self._settings.target_group_arn)
         elif spec.public and self._settings.load_balancer:

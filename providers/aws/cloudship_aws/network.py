@@ -37,6 +37,76 @@ def check_given(ec2: EC2Client, settings: AwsSettings) -> None:
             ec2.describe_security_groups(GroupIds=settings.security_groups)
 
 
+def _default_route(ec2: EC2Client, subnet: str, vpc_id: str) -> dict[str, Any] | None:
+    """The subnet's ``0.0.0.0/0`` route: from its own route table, else the VPC's main one
+    (https://docs.aws.amazon.com/vpc/latest/userguide/VPC_Route_Tables.html)."""
+    tables = (
+        ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+            "RouteTables"
+        ]
+        or ec2.describe_route_tables(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "association.main", "Values": ["true"]},
+            ]
+        )["RouteTables"]
+    )
+    for table in tables:
+        for route in table.get("Routes", []):
+            if (
+                route.get("DestinationCidrBlock") == "0.0.0.0/0"
+                and route.get("State") != "blackhole"
+            ):
+                return dict(route)
+    return None
+
+
+def check_routes(ec2: EC2Client, settings: AwsSettings, *, public_ip: bool, region: str) -> None:
+    """Read-only: each configured subnet has a way out for pulling the image and writing logs.
+
+    A task with a public IP needs ``0.0.0.0/0`` via an internet gateway (or a NAT); one without
+    needs a NAT gateway (or another non-IGW next hop), or ECR VPC endpoints. Otherwise the task
+    sits PENDING for minutes and stops with "ResourceInitializationError: unable to pull secrets
+    or registry auth"
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html).
+    """
+    if not settings.subnets:
+        return  # the default VPC's default subnets route through its internet gateway
+    with aws_errors("checking the subnets' routes", ConfigError):
+        subnets = ec2.describe_subnets(SubnetIds=settings.subnets)["Subnets"]
+        for subnet in subnets:
+            subnet_id, vpc_id = subnet["SubnetId"], subnet["VpcId"]
+            route = _default_route(ec2, subnet_id, vpc_id) or {}
+            via_igw = str(route.get("GatewayId", "")).startswith("igw-")
+            via_other = any(
+                route.get(k)
+                for k in ("NatGatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId")
+            )
+            if via_other or (via_igw and public_ip):
+                continue
+            endpoints = ec2.describe_vpc_endpoints(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [vpc_id]},
+                    {"Name": "service-name", "Values": [f"com.amazonaws.{region}.ecr.dkr"]},
+                ]
+            )["VpcEndpoints"]
+            if endpoints:
+                continue
+            if via_igw:
+                raise ConfigError(
+                    f"subnet {subnet_id} reaches the internet through an internet gateway, but "
+                    "these tasks get no public IP, so they could not pull the image",
+                    fix="use private subnets with a NAT gateway, add ECR/S3/Logs VPC endpoints, "
+                    "or ship a public service with assign_public_ip=true",
+                )
+            raise ConfigError(
+                f"subnet {subnet_id} has no route to 0.0.0.0/0 (no internet or NAT gateway) "
+                "and its VPC has no ECR endpoint: tasks could not pull the image",
+                fix="add a NAT gateway route (private subnets) or an internet gateway route "
+                "(public subnets), or ECR/S3/Logs VPC endpoints",
+            )
+
+
 def _subnets(ec2: EC2Client, settings: AwsSettings) -> tuple[tuple[str, ...], str]:
     with aws_errors("looking up subnets", DeployError):
         if settings.subnets:

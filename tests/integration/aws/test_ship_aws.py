@@ -261,6 +261,40 @@ def test_scaling_updates_the_service_without_a_new_revision(aws: AwsTargets, app
     assert service["desiredCount"] == 2
 
 
+def route_out(ec2: Any, vpc: str, subnet: str, *, nat: bool) -> None:
+    """A route table for ``subnet`` whose 0.0.0.0/0 goes to a NAT gateway or to an IGW."""
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    if nat:
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        gateway = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)
+        nat_id = gateway["NatGateway"]["NatGatewayId"]
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat_id)
+    else:
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+
+
+@pytest.mark.parametrize(
+    ("routes", "match"),
+    [(None, "has no route to 0.0.0.0/0"), ("igw", "no public IP")],
+)
+def test_subnets_without_a_way_out_are_refused_before_anything_is_created(
+    aws: AwsTargets, app_dir: Path, routes: str | None, match: str
+) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    if routes == "igw":
+        route_out(ec2, vpc, subnet, nat=False)
+    name = aws.name("stuck")
+    with pytest.raises(ConfigError, match=match) as caught:
+        ship(app_dir, target=aws.target(subnets=[subnet]), name=name, port=8000, public=False)
+    assert subnet in str(caught.value)
+    nothing_created(aws)
+
+
 def test_a_private_service_in_given_subnets_has_no_load_balancer_and_no_public_ip(
     aws: AwsTargets, app_dir: Path
 ) -> None:
@@ -268,6 +302,7 @@ def test_a_private_service_in_given_subnets_has_no_load_balancer_and_no_public_i
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    route_out(ec2, vpc, subnet, nat=True)
     name = aws.name("own")
     shipment = ship(
         app_dir, target=aws.target(subnets=[subnet]), name=name, port=8000, public=False
