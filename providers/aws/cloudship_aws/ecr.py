@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
@@ -112,6 +113,30 @@ class EcrRegistry(Registry):
                 # Another ship() of the same service may have created it a moment ago.
                 if error_code(exc) != "RepositoryAlreadyExistsException":
                     raise
+                return
+            self._clients.ecr.put_lifecycle_policy(
+                repositoryName=name, lifecyclePolicyText=json.dumps(self.lifecycle_policy())
+            )
+
+    def lifecycle_policy(self) -> dict[str, Any]:
+        """Expire all but the newest ``keep_revisions`` images of a repository cloudship
+        created, so ECR storage does not grow with every ship
+        (https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html).
+        Rollback can reach back that far; older revisions' images are gone."""
+        return {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"cloudship: keep the newest {self._settings.keep_revisions}",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": self._settings.keep_revisions,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
 
     def credentials(self) -> RegistryAuth:
         with self._lock:

@@ -31,6 +31,9 @@ class AwsSettings(BaseSettings):
     #: ``AES256`` by default; a KMS key ARN/alias switches new repositories to ``KMS``
     kms_key: str | None = None
     scan_on_push: bool = True
+    #: images a repository cloudship creates keeps (an ECR lifecycle policy expires older ones;
+    #: rollback reaches back as far)
+    keep_revisions: int = Field(default=10, ge=1, le=1000)
 
     cluster: str = "cloudship"
     #: subnets for the tasks; default: the default VPC's default subnets
