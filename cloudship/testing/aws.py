@@ -218,7 +218,8 @@ class EcsScheduler:
       "not registered yet" stands in for ``initial``);
     - tasks of a replaced task definition are deregistered and stopped (``Scaling activity
       initiated by (deployment …)``);
-    - a service in ``failing`` never becomes healthy: its task is stopped with ECS's reason
+    - a service in ``failing`` (or a task of an image in ``failing_images``) never becomes
+      healthy: its task is stopped with ECS's reason
       ``Task failed ELB health checks in (target-group …)``, as ECS does once the target is
       ``unhealthy`` after the grace period (stopped-task-errors.html).
 
@@ -229,6 +230,8 @@ class EcsScheduler:
     cluster: str = "cloudship"
     healthy_after: float = 0.2
     failing: set[str] = field(default_factory=set)
+    #: images (``repo@sha256:…``) whose tasks fail their health checks, on any service
+    failing_images: set[str] = field(default_factory=set)
     interval: float = 0.02
     started: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -301,7 +304,12 @@ class EcsScheduler:
                 if due is None or time.monotonic() < due:
                     continue
                 del self._pending[task.task_arn]
-                if name in self.failing:
+                image = (
+                    ecs.describe_task_definition(task.task_definition_arn)
+                    .container_definitions[0]
+                    .get("image")
+                )
+                if name in self.failing or image in self.failing_images:
                     group = groups[0] if groups else ""
                     reason = f"Task failed ELB health checks in (target-group {group})"
                     self._stop_task(elbv2, task, groups, port, reason)

@@ -553,7 +553,7 @@ class FargateRuntime(Runtime):
         url: str | None = None
         for arn in self._revisions(service)[:10]:
             image, definition = self._image_of(arn)
-            if arn != serving and arn not in failed and self._gate_failed(arn):
+            if arn not in failed and self._gate_failed(arn):
                 failed.add(arn)
             port = next(
                 (
@@ -563,7 +563,8 @@ class FargateRuntime(Runtime):
                 ),
                 0,
             )
-            is_serving = arn == serving
+            # a failed first deploy leaves the service on its failed revision: never "serving"
+            is_serving = arn == serving and arn not in failed
             if is_serving:
                 url = self._urls.url(service, arn, port, ServiceUrls.target_group_of(found))
             revisions.append(
