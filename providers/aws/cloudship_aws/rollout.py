@@ -115,7 +115,7 @@ class Rollout:
             if service.get("status") != "DRAINING":
                 return
             if time.monotonic() >= deadline:
-                raise TimeoutError(
+                raise ShipTimeoutError(
                     f"ECS service {name!r} was deleted and is still DRAINING (its tasks are "
                     f"stopping) after {timeout:g} s; ECS cannot create it again until then",
                     fix="ship again in a minute, or pass a longer timeout= (the wait counts "

@@ -289,13 +289,8 @@ def test_timeout_rolls_back_and_raises_timeout(runtime: FargateRuntime, name: st
         ecs.stopped_tasks()
         ecs.gate_failed(2)
         ecs.rollback_to(1)
-<<<<<<< HEAD
         with pytest.raises(ShipTimeoutError) as caught:
-            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=0)
-=======
-        with pytest.raises(TimeoutError) as caught:
             runtime.deploy(private(name), image(name), None, timeout=0)
->>>>>>> 50b9037 (aws: load-balanced web service for public=True (cluster ALB created or adopted, HTTP/HTTPS listeners, rule per service, ip target group with health_path and 30 s deregistration delay, task group admitting only the ALB's group, loadBalancers on create and update, gate on target health); public=False: no ALB, no public IP, VPC-only ingress; target_group_arn validated; EcsScheduler plays ECS on moto; core: public/max_replicas reach ServiceSpec)
         stub.assert_no_pending_responses()
     assert isinstance(caught.value, builtins.TimeoutError)
     assert "did not complete within 0 s" in str(caught.value)
@@ -524,7 +519,7 @@ def test_a_service_draining_past_the_timeout_is_a_clear_timeout(
         draining = {**ecs.service(1), "status": "DRAINING"}
         ecs.describe(draining)
         ecs.describe(draining)
-        with pytest.raises(TimeoutError, match="still DRAINING") as caught:
+        with pytest.raises(ShipTimeoutError, match="still DRAINING") as caught:
             runtime.deploy(private(name), image(name), None, timeout=0)
         stub.assert_no_pending_responses()
     assert caught.value.fix and "ship again" in caught.value.fix

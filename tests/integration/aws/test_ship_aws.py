@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from cloudship import ConfigError, PlatformMismatchError, plan, rollback, ship, status
 from cloudship.errors import AuthError, HealthCheckFailed
@@ -111,7 +112,7 @@ def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir:
         name=name,
         port=8000,
         env={"MODE": "prod"},
-        secrets={"API_KEY": SECRET_ARN},
+        secrets={"API_KEY": SecretStr(SECRET_ARN)},
         timeout=30,
     )
     assert shipment.changed and shipment.revision == "r1"
@@ -233,10 +234,10 @@ def record_operations(target: Any) -> list[str]:
 def test_a_no_op_reship_makes_no_mutating_aws_call(aws: AwsTargets, app_dir: Path) -> None:
     name = aws.name("noop")
     target = aws.target()
-    first = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN})
+    first = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SecretStr(SECRET_ARN)})
     record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
     operations = record_operations(target)
-    again = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN})
+    again = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SecretStr(SECRET_ARN)})
     assert not again.changed
     assert operations, "the recorder saw the calls"
     writes = [op for op in operations if not op.split(".", 1)[1].startswith(READ_ONLY)]
@@ -397,7 +398,14 @@ def test_plan_of_a_new_service_creates_nothing(aws: AwsTargets, app_dir: Path) -
 def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
     name = aws.name("gone")
     target = aws.target()
-    ship(app_dir, target=target, name=name, port=8000, secrets={"K": SECRET_ARN}, timeout=30)
+    ship(
+        app_dir,
+        target=target,
+        name=name,
+        port=8000,
+        secrets={"K": SecretStr(SECRET_ARN)},
+        timeout=30,
+    )
     logs = aws.client("logs")
     now_ms = int(time.time() * 1000)  # older events than the 30-day retention are rejected
     logs.create_log_stream(logGroupName=f"/cloudship/{name}", logStreamName="ecs/app/task1")
@@ -484,7 +492,7 @@ def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path
         target=target,
         name=name,
         port=8000,
-        secrets={"K": SECRET_ARN},
+        secrets={"K": SecretStr(SECRET_ARN)},
         max_replicas=3,
         timeout=30,
     )
