@@ -229,6 +229,8 @@ def _spec(
             cpu=app.cpu,
             memory=app.memory,
             replicas=1 if app.replicas is None else app.replicas,
+            max_replicas=app.max_replicas,
+            public=True if app.public is None else app.public,
             platform=app.platform,
         )
     except ValidationError as exc:
@@ -279,6 +281,8 @@ def _prepare(
             platform=options.platform,
             port=options.port,
             dockerfile=options.dockerfile,
+            public=options.public,
+            max_replicas=options.max_replicas,
         ),
     )
     if options.build_args:

@@ -78,6 +78,10 @@ class AppSettings(BaseSettings):
     cpu: Cpu | None = None
     memory: Memory | None = None
     replicas: Replicas | None = None
+    #: autoscaling ceiling (``replicas`` is then the floor), where the runtime supports it
+    max_replicas: Replicas | None = None
+    #: reachable from the internet (default); False keeps it inside its network
+    public: bool | None = None
     platform: Platform | None = None
     dockerfile: DockerfilePath = "Dockerfile"
     build_args: BuildArgs = Field(default_factory=dict)

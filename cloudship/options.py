@@ -82,6 +82,11 @@ class ShipOptions(TypedDict, total=False):
     cpu: Annotated[Cpu | None, CliFlag("vCPUs, e.g. 0.5")]
     memory: Annotated[Memory | None, CliFlag("memory, e.g. 512Mi")]
     replicas: Annotated[Replicas | None, CliFlag("replicas")]
+    max_replicas: Annotated[
+        Replicas | None, CliFlag("autoscaling ceiling (replicas is then the floor)")
+    ]
+    #: reachable from the internet (default True); False keeps the service inside its network
+    public: Flag | None
     platform: Annotated[Platform | None, CliFlag("os/arch to build and run, e.g. linux/amd64")]
     dockerfile: Annotated[
         DockerfilePath | None,
@@ -117,6 +122,8 @@ class Options:
     cpu: float | None = None
     memory: str | None = None
     replicas: int | None = None
+    max_replicas: int | None = None
+    public: bool | None = None
     platform: str | None = None
     dockerfile: str | None = None
     build_args: Mapping[str, str] | None = None

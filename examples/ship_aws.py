@@ -6,9 +6,13 @@ region, plus the IAM permissions listed in docs/aws.md:
     export AWS_PROFILE=<profile> AWS_REGION=us-east-1
     .venv/bin/python examples/ship_aws.py
 
-The ECR repository, the ECS cluster ``cloudship``, the task execution role, the log group and a
-security group are created on first use, in the default VPC. Re-running it unchanged moves
-nothing. Remove the service with ``cloudship.destroy("monitor", "aws")``.
+The ECR repository, the ECS cluster ``cloudship``, the task execution role, the log group, the
+cluster's Application Load Balancer (the URL printed is its DNS name, stable across deploys), a
+target group and listener rule for the service and its security group are created on first
+use, in the default VPC. Re-running it unchanged moves nothing. Remove the service with
+``cloudship.destroy("monitor", "aws")`` (the cluster's ALB stays for its other services).
+
+CI runs this file against moto (tests/integration/aws/test_example_ship_aws.py).
 """
 
 from __future__ import annotations

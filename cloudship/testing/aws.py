@@ -15,15 +15,19 @@ nothing here.
 
 Helpers for moto's gaps: ``record_push`` copies a pushed manifest into moto's ECR (as a real
 ECR push would leave it), ``start_service_task`` starts a task for a service (moto's services
-start none), ``give_public_ip`` attaches an Elastic IP to a task's ENI.
+start none), ``give_public_ip`` attaches an Elastic IP to a task's ENI, and ``EcsScheduler``
+plays ECS's service scheduler behind a load balancer (tasks started, their IPs registered as
+targets, replaced tasks stopped and deregistered, failing apps stopped for their health checks).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -202,3 +206,147 @@ def start_service_task(cluster: str, service: str) -> str:
     )
     backend.tasks.setdefault(cluster, {})[task.task_arn] = task
     return str(task.task_arn)
+
+
+@dataclass
+class EcsScheduler:
+    """ECS's service scheduler for moto's in-process backend, in a background thread.
+
+    What it models (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html):
+
+    - each ACTIVE service gets ``desiredCount`` RUNNING tasks of its current task definition,
+      in its network;
+    - with ``loadBalancers``, the task's private IP is registered in the target group only
+      after ``healthy_after`` seconds (a new target is ``initial`` until it has passed the
+      group's healthy-threshold checks; moto reports any registered target ``healthy``, so
+      "not registered yet" stands in for ``initial``);
+    - tasks of a replaced task definition are deregistered and stopped (``Scaling activity
+      initiated by (deployment …)``);
+    - a service in ``failing`` (or a task of an image in ``failing_images``) never becomes
+      healthy: its task is stopped with ECS's reason
+      ``Task failed ELB health checks in (target-group …)``, as ECS does once the target is
+      ``unhealthy`` after the grace period (stopped-task-errors.html).
+
+    moto's services otherwise start nothing, so a health gate on target health could never
+    pass on moto without it. Works with ``moto_server`` (a thread of the test process).
+    """
+
+    cluster: str = "cloudship"
+    healthy_after: float = 0.2
+    failing: set[str] = field(default_factory=set)
+    #: images (``repo@sha256:…``) whose tasks fail their health checks, on any service
+    failing_images: set[str] = field(default_factory=set)
+    interval: float = 0.02
+    started: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _pending: dict[str, float] = field(default_factory=dict)
+    error: Exception | None = None
+
+    def __enter__(self) -> EcsScheduler:
+        self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.error is not None:
+            raise AssertionError(f"EcsScheduler failed: {self.error!r}") from self.error
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.step()
+            except RuntimeError:  # a backend dict changed size under us: look again
+                continue
+            except Exception as exc:  # surfaced by __exit__: a dead scheduler must fail the test
+                self.error = exc
+                return
+
+    def step(self) -> None:
+        from moto.ecs.models import ecs_backends
+        from moto.elbv2.models import elbv2_backends
+
+        ecs = ecs_backends[MOTO_ACCOUNT][MOTO_REGION]
+        elbv2 = elbv2_backends[MOTO_ACCOUNT][MOTO_REGION]
+        cluster = ecs.clusters.get(self.cluster)
+        if cluster is None:
+            return
+        services = {
+            s.name: s for s in list(ecs.services.values()) if s.cluster_name == self.cluster
+        }
+        tasks = list(ecs.tasks.get(self.cluster, {}).values())
+        for name, service in services.items():
+            mine = [
+                t for t in tasks if t.group == f"service:{name}" and t.desired_status == "RUNNING"
+            ]
+            groups = [lb["targetGroupArn"] for lb in service.load_balancers or []]
+            port = next((lb["containerPort"] for lb in service.load_balancers or []), 0)
+            for task in mine:
+                if (
+                    task.task_definition_arn != service.task_definition
+                    or service.status != "ACTIVE"
+                ):
+                    self._stop_task(
+                        elbv2,
+                        task,
+                        groups,
+                        port,
+                        f"Scaling activity initiated by (deployment {name})",
+                    )
+            current = [t for t in mine if t.task_definition_arn == service.task_definition]
+            if service.status != "ACTIVE" or service.desired_count == 0:
+                continue
+            for _ in range(service.desired_count - len(current)):
+                arn = start_service_task(self.cluster, name)
+                self.started.append(arn)
+                self._pending[arn] = time.monotonic() + self.healthy_after
+            for task in current:
+                due = self._pending.get(task.task_arn)
+                if due is None or time.monotonic() < due:
+                    continue
+                del self._pending[task.task_arn]
+                image = (
+                    ecs.describe_task_definition(task.task_definition_arn)
+                    .container_definitions[0]
+                    .get("image")
+                )
+                if name in self.failing or image in self.failing_images:
+                    group = groups[0] if groups else ""
+                    reason = f"Task failed ELB health checks in (target-group {group})"
+                    self._stop_task(elbv2, task, groups, port, reason)
+                    continue
+                for group in groups:
+                    elbv2.register_targets(group, [{"Id": _task_ip(task), "Port": port}])
+
+    @staticmethod
+    def _stop_task(elbv2: Any, task: Any, groups: list[str], port: int, reason: str) -> None:
+        ip = _task_ip(task)
+        for group in groups:
+            found = elbv2.target_groups.get(group)  # destroy may have deleted it already
+            if found is not None and ip in found.targets:  # registered once it was healthy
+                elbv2.deregister_targets(group, [{"Id": ip, "Port": port}])
+        task.desired_status = "STOPPED"
+        task.last_status = "STOPPED"
+        task.stopped_reason = reason
+
+
+def _task_ip(task: Any) -> str:
+    return str(
+        next(
+            d["value"]
+            for a in task.attachments
+            for d in a["details"]
+            if d["name"] == "privateIPv4Address"
+        )
+    )
+
+
+@pytest.fixture
+def ecs_scheduler(aws_env: MotoServer) -> Iterator[EcsScheduler]:
+    """ECS's scheduler on moto for one test (see ``EcsScheduler``)."""
+    with EcsScheduler() as scheduler:
+        yield scheduler

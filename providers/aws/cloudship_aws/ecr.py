@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from cloudship.errors import AuthError, RegistryError
 from cloudship.events import EventSink, ignore
 from cloudship.registry import Registry, RegistryAuth
+from cloudship_aws import names
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.session import AwsClients
 from cloudship_aws.settings import AwsSettings
@@ -69,7 +71,8 @@ class EcrRegistry(Registry):
     def address(self) -> str:
         if self._settings.registry:
             return self._settings.registry
-        return f"{self.account}.dkr.ecr.{self._clients.region}.amazonaws.com"
+        region = self._clients.region
+        return f"{self.account}.dkr.ecr.{region}.{names.dns_suffix(region)}"
 
     def prepare(self, on_event: EventSink = ignore) -> None:
         """Fail early, before anything is created, when the credentials do not work."""
@@ -78,7 +81,8 @@ class EcrRegistry(Registry):
     def repository(self, name: str, *, create: bool = True) -> str:
         """``<registry>/<name>``; the repository is created private with scan-on-push and
         AES256 (or KMS) encryption when missing. An existing repository is left as it is:
-        its encryption cannot change after creation."""
+        its encryption cannot change after creation. ECR's name rule is checked first."""
+        names.check_repository_name(name)
         if create:
             self._ensure_repository(name)
         return f"{self.address}/{name}"
@@ -109,6 +113,30 @@ class EcrRegistry(Registry):
                 # Another ship() of the same service may have created it a moment ago.
                 if error_code(exc) != "RepositoryAlreadyExistsException":
                     raise
+                return
+            self._clients.ecr.put_lifecycle_policy(
+                repositoryName=name, lifecyclePolicyText=json.dumps(self.lifecycle_policy())
+            )
+
+    def lifecycle_policy(self) -> dict[str, Any]:
+        """Expire all but the newest ``keep_revisions`` images of a repository cloudship
+        created, so ECR storage does not grow with every ship
+        (https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html).
+        Rollback can reach back that far; older revisions' images are gone."""
+        return {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"cloudship: keep the newest {self._settings.keep_revisions}",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": self._settings.keep_revisions,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
 
     def credentials(self) -> RegistryAuth:
         with self._lock:

@@ -23,11 +23,14 @@ from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback
 from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
-from cloudship_aws import iam, network, pullsecret, taskdef
+from cloudship_aws import autoscaling, iam, network, pullsecret, taskdef
+from cloudship_aws.autoscaling import Autoscaling
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
-from cloudship_aws.rollout import Rollout, describe_service
+from cloudship_aws.loadbalancer import LoadBalancers
+from cloudship_aws.propagation import eventually
+from cloudship_aws.rollout import GATE_TAG, Rollout, describe_service
 from cloudship_aws.session import AwsClients
 from cloudship_aws.settings import AwsSettings
 from cloudship_aws.taskdef import revision_id
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 LOG_TAIL = 20
+HEALTH_GRACE_SECONDS = 30
 CIRCUIT_BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 
 
@@ -61,6 +65,8 @@ class FargateRuntime(Runtime):
         self._clients = clients
         self._rollout = Rollout(settings, clients)
         self._urls = ServiceUrls(settings, clients)
+        self._balancers = LoadBalancers(settings, clients)
+        self._autoscaling = Autoscaling(settings, clients)
 
     @property
     def clients(self) -> AwsClients:
@@ -81,12 +87,18 @@ class FargateRuntime(Runtime):
         configured subnets and security groups (read-only calls)."""
         task_size(spec.cpu, spec.memory)
         taskdef.secret_arns(spec)
-        if spec.max_replicas is not None:
-            raise ConfigError(
-                "max_replicas (autoscaling) is not supported on the aws target yet",
-                fix="drop max_replicas and set replicas=N",
-            )
+        autoscaling.check(spec)
         network.check_given(self._clients.ec2, self._settings)
+        network.check_routes(
+            self._clients.ec2,
+            self._settings,
+            public_ip=self._settings.assign_public_ip and spec.public,
+            region=self._region(),
+        )
+        if self._settings.target_group_arn:
+            self._balancers.check_target_group(self._settings.target_group_arn)
+        elif spec.public and self._settings.load_balancer:
+            self._balancers.find_balancer()
 
     # -- reading the current state -------------------------------------------------------
 
@@ -102,7 +114,7 @@ class FargateRuntime(Runtime):
         if self._settings.execution_role_arn:
             return self._settings.execution_role_arn
         if create:
-            return iam.ensure_execution_role(self._clients.iam)
+            return iam.ensure_execution_role(self._clients.iam, self._region())
         with aws_errors("looking up the execution role", DeployError):
             try:
                 return self._clients.iam.get_role(RoleName=iam.EXECUTION_ROLE)["Role"]["Arn"]
@@ -122,14 +134,79 @@ class FargateRuntime(Runtime):
         }
 
     @staticmethod
-    def _same_shape(service: ServiceTypeDef, spec: ServiceSpec, net: network.Network) -> bool:
-        """Desired count and network as asked (the task definition is compared separately)."""
+    def _same_shape(
+        service: ServiceTypeDef,
+        spec: ServiceSpec,
+        net: network.Network,
+        assign_ip: bool,
+        target_group: str | None,
+    ) -> bool:
+        """Desired count, network and load balancer as asked (the task definition is compared
+        separately)."""
         current = service.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         return (
-            service.get("desiredCount") == spec.replicas
+            autoscaling.count_matches(service.get("desiredCount"), spec)
             and sorted(current.get("subnets", [])) == sorted(net.subnets)
             and sorted(current.get("securityGroups", [])) == sorted(net.security_groups)
+            and current.get("assignPublicIp", "DISABLED")
+            == ("ENABLED" if assign_ip else "DISABLED")
+            and ServiceUrls.target_group_of(service) == target_group
         )
+
+    def _ingress(self, spec: ServiceSpec) -> tuple[network.Network, str | None]:
+        """Subnets, security groups and the target group of ``spec``'s tasks.
+
+        public, no ``target_group_arn``: the cluster's ALB, a target group and rule for the
+        service, and a task group admitting the port from the ALB's groups only.
+        ``target_group_arn``: that group; the port is admitted from its load balancers' groups
+        (an NLB without groups: from the VPC). ``public=False``: no load balancer, the port
+        admitted from the VPC only."""
+        ec2 = self._clients.ec2
+        subnets, vpc_id = network.locate(ec2, self._settings)
+        target_group = self._settings.target_group_arn
+        admit: set[str] = set()
+        if target_group:
+            group = self._balancers.check_target_group(target_group)
+            with aws_errors("reading the target group's load balancer", DeployError):
+                found = self._clients.elbv2.describe_load_balancers(
+                    LoadBalancerArns=group["LoadBalancerArns"][:1]
+                )["LoadBalancers"]
+            admit = {g for lb in found for g in lb.get("SecurityGroups", [])}
+        elif spec.public:
+            ingress = self._balancers.ensure(
+                spec.name, spec.port, spec.health_path, subnets, vpc_id
+            )
+            target_group = ingress.target_group_arn
+            admit = set(ingress.security_groups)
+        admit = admit or network.vpc_cidrs(ec2, vpc_id)
+        net = network.resolve(
+            ec2,
+            self._settings,
+            spec.name,
+            spec.port,
+            subnets=subnets,
+            vpc_id=vpc_id,
+            admit_from=admit,
+        )
+        return net, target_group
+
+    @staticmethod
+    def _balancing(spec: ServiceSpec, target_group: str | None) -> dict[str, Any]:
+        """``loadBalancers`` for CreateService *and* UpdateService (UpdateService replaces the
+        list, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html)."""
+        if not target_group:
+            return {}
+        return {
+            "loadBalancers": [
+                {
+                    "targetGroupArn": target_group,
+                    "containerName": taskdef.CONTAINER,
+                    "containerPort": spec.port,
+                }
+            ],
+            # ELB health checks are ignored this long after a task starts (app boot time)
+            "healthCheckGracePeriodSeconds": HEALTH_GRACE_SECONDS,
+        }
 
     # -- plan and deploy -----------------------------------------------------------------
 
@@ -160,9 +237,10 @@ class FargateRuntime(Runtime):
                     else None
                 ),
             )
-            if (
-                self._fingerprint_of(current_td) == desired.fingerprint
-                and service.get("desiredCount") == spec.replicas
+            if self._fingerprint_of(
+                current_td
+            ) == desired.fingerprint and autoscaling.count_matches(
+                service.get("desiredCount"), spec
             ):
                 return Plan(
                     service=spec.name,
@@ -213,7 +291,7 @@ class FargateRuntime(Runtime):
         if not image.digest:
             raise ConfigError(f"{image} is not pinned by digest", fix="deploy repo@sha256:…")
 
-        self._ensure_cluster()
+        self._ensure_cluster(deadline)
         role = self._execution_role(create=True)
         assert role is not None
         pull_secret = (
@@ -225,7 +303,7 @@ class FargateRuntime(Runtime):
             readable = [*secrets.values(), *([pull_secret] if pull_secret else [])]
             iam.grant_secrets(self._clients.iam, spec.name, sorted(readable))
         self._ensure_log_group(spec.name)
-        net = network.resolve(self._clients.ec2, self._settings, spec.name, spec.port)
+        net, target_group = self._ingress(spec)
         desired = taskdef.build(
             spec,
             image,
@@ -236,7 +314,12 @@ class FargateRuntime(Runtime):
             repository_credentials=pull_secret,
         )
 
-        service = describe_service(self._clients, self._settings, spec.name)
+        service = describe_service(self._clients, self._settings, spec.name, draining=True)
+        if service is not None and service.get("status") == "DRAINING":
+            # deleted moments ago (destroy, then ship): ECS refuses the name until INACTIVE
+            on_event(DeployPhase(phase="wait", detail=f"{spec.name} is still draining"))
+            self._rollout.wait_inactive(spec.name, deadline, timeout)
+            service = None
         current_td = service.get("taskDefinition") if service else None
         same_content = (
             service is not None
@@ -244,10 +327,18 @@ class FargateRuntime(Runtime):
             and not force
             and self._fingerprint_of(current_td) == desired.fingerprint
         )
-        if same_content and service is not None and self._same_shape(service, spec, net):
+        assign_ip = self._settings.assign_public_ip and spec.public
+        if (
+            same_content
+            and service is not None
+            and self._same_shape(service, spec, net, assign_ip, target_group)
+        ):
             assert current_td is not None
+            scaled = self._autoscaling.ensure(spec)
             on_event(DeployPhase(phase="unchanged", detail=f"{revision_id(current_td)} serves it"))
-            return self._deployment(spec, current_td, image.digest, changed=False, previous=None)
+            return self._deployment(
+                spec, current_td, image.digest, target_group, changed=scaled, previous=None
+            )
 
         # Only the desired count or the network changed: the serving revision is updated in
         # place, without registering an identical task definition.
@@ -256,18 +347,29 @@ class FargateRuntime(Runtime):
             if same_content and current_td
             else self._register(spec.name, desired, on_event)
         )
-        network_config = self._network_config(net, self._settings.assign_public_ip)
+        network_config = self._network_config(net, assign_ip)
+        balancing = self._balancing(spec, target_group)
         if service is None:
-            self._create_service(spec, td_arn, network_config, on_event)
+            self._create_service(spec, td_arn, network_config, balancing, deadline, on_event)
         else:
-            self._update_service(spec, td_arn, network_config, force, on_event)
+            self._update_service(spec, td_arn, network_config, balancing, force, on_event)
+        self._autoscaling.ensure(spec)
         previous_td = current_td if current_td != td_arn else None
-        self._rollout.watch(spec.name, td_arn, previous_td, deadline, timeout, on_event)
+        self._rollout.watch(
+            spec.name,
+            td_arn,
+            previous_td,
+            deadline,
+            timeout,
+            on_event,
+            target_group=target_group,
+        )
         on_event(DeployPhase(phase="done", detail=f"{revision_id(td_arn)} serves {spec.name}"))
         return self._deployment(
             spec,
             td_arn,
             image.digest,
+            target_group,
             changed=True,
             previous=revision_id(previous_td) if previous_td else None,
         )
@@ -277,6 +379,7 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         digest: str,
+        target_group: str | None,
         *,
         changed: bool,
         previous: str | None,
@@ -287,35 +390,52 @@ class FargateRuntime(Runtime):
             revision=revision_id(td_arn),
             image=image,
             digest=digest,
-            url=self._urls.url(spec.name, td_arn, spec.port),
+            url=self._urls.url(spec.name, td_arn, spec.port, target_group),
             changed=changed,
             previous=previous,
         )
 
-    def _ensure_cluster(self) -> None:
+    def _ensure_cluster(self, deadline: float) -> None:
         name = self._settings.cluster
         with aws_errors(f"ensuring ECS cluster {name!r}", DeployError):
             found = self._clients.ecs.describe_clusters(clusters=[name]).get("clusters", [])
-            if not any(c.get("status") == "ACTIVE" for c in found):
-                self._clients.ecs.create_cluster(
+        if any(c.get("status") == "ACTIVE" for c in found):
+            return
+        # A fresh account: the service-linked role first, then the cluster, retried while
+        # the role is not visible to ECS yet (propagation.py).
+        iam.ensure_service_linked_role(self._clients.iam)
+        with aws_errors(f"creating ECS cluster {name!r}", DeployError):
+            eventually(
+                lambda: self._clients.ecs.create_cluster(
                     clusterName=name, tags=[{"key": "managed-by", "value": "cloudship"}]
-                )
+                ),
+                deadline=deadline,
+                wait=self._settings.poll_interval,
+            )
 
     def _ensure_log_group(self, service: str) -> None:
         # Created here rather than with awslogs-create-group, which would need
         # logs:CreateLogGroup on the execution role (not in the managed policy).
         group = taskdef.log_group(service)
+        logs = self._clients.logs
+        retention = self._settings.log_retention_days
         with aws_errors(f"ensuring log group {group}", DeployError):
-            try:
-                self._clients.logs.create_log_group(
-                    logGroupName=group, tags={"managed-by": "cloudship"}
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            self._clients.logs.put_retention_policy(
-                logGroupName=group, retentionInDays=self._settings.log_retention_days
+            found = next(
+                (
+                    g
+                    for g in logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+                    if g.get("logGroupName") == group
+                ),
+                None,
             )
+            if found is None:
+                try:
+                    logs.create_log_group(logGroupName=group, tags={"managed-by": "cloudship"})
+                except ClientError as exc:
+                    if error_code(exc) != "ResourceAlreadyExistsException":
+                        raise
+            if found is None or found.get("retentionInDays") != retention:
+                logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
 
     def _register(self, service: str, desired: taskdef.TaskDefinition, on_event: EventSink) -> str:
         with aws_errors(f"registering the task definition of {service!r}", DeployError):
@@ -331,31 +451,27 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         network_config: dict[str, Any],
+        extra: dict[str, Any],
+        deadline: float,
         on_event: EventSink,
     ) -> None:
-        extra: dict[str, Any] = {}
-        if self._settings.target_group_arn:
-            extra["loadBalancers"] = [
-                {
-                    "targetGroupArn": self._settings.target_group_arn,
-                    "containerName": taskdef.CONTAINER,
-                    "containerPort": spec.port,
-                }
-            ]
-            extra["healthCheckGracePeriodSeconds"] = 60
         with aws_errors(f"creating ECS service {spec.name!r}", DeployError):
-            self._clients.ecs.create_service(
-                cluster=self._settings.cluster,
-                serviceName=spec.name,
-                taskDefinition=td_arn,
-                desiredCount=spec.replicas,
-                launchType="FARGATE",
-                networkConfiguration=network_config,  # type: ignore[arg-type]
-                deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
-                deploymentController={"type": "ECS"},
-                propagateTags="TASK_DEFINITION",
-                tags=[{"key": "managed-by", "value": "cloudship"}],
-                **extra,
+            eventually(
+                lambda: self._clients.ecs.create_service(
+                    cluster=self._settings.cluster,
+                    serviceName=spec.name,
+                    taskDefinition=td_arn,
+                    desiredCount=spec.replicas,
+                    launchType="FARGATE",
+                    networkConfiguration=network_config,  # type: ignore[arg-type]
+                    deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
+                    deploymentController={"type": "ECS"},
+                    propagateTags="TASK_DEFINITION",
+                    tags=[{"key": "managed-by", "value": "cloudship"}],
+                    **extra,
+                ),
+                deadline=deadline,
+                wait=self._settings.poll_interval,
             )
         on_event(DeployPhase(phase="start", detail=f"service {spec.name} ({revision_id(td_arn)})"))
 
@@ -364,15 +480,19 @@ class FargateRuntime(Runtime):
         spec: ServiceSpec,
         td_arn: str,
         network_config: dict[str, Any],
+        extra: dict[str, Any],
         force: bool,
         on_event: EventSink,
     ) -> None:
+        if spec.max_replicas is None:
+            extra = {**extra, "desiredCount": spec.replicas}
+        # else Application Auto Scaling owns desiredCount: a deploy must not reset it
         with aws_errors(f"updating ECS service {spec.name!r}", DeployError):
             self._clients.ecs.update_service(
+                **extra,
                 cluster=self._settings.cluster,
                 service=spec.name,
                 taskDefinition=td_arn,
-                desiredCount=spec.replicas,
                 networkConfiguration=network_config,  # type: ignore[arg-type]
                 deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
                 forceNewDeployment=force,
@@ -380,6 +500,12 @@ class FargateRuntime(Runtime):
         on_event(DeployPhase(phase="start", detail=f"update to {revision_id(td_arn)}"))
 
     # -- day-2 operations ----------------------------------------------------------------
+
+    def _gate_failed(self, td_arn: str) -> bool:
+        """True when a deploy of ``td_arn`` failed cloudship's gate (``rollout.GATE_TAG``)."""
+        with aws_errors("reading a task definition's tags", DeployError):
+            tags = self._clients.ecs.list_tags_for_resource(resourceArn=td_arn).get("tags", [])
+        return {"key": GATE_TAG, "value": "failed"} in tags
 
     def _image_of(self, td_arn: str) -> tuple[str, Any]:
         with aws_errors("describing a task definition", DeployError):
@@ -427,6 +553,8 @@ class FargateRuntime(Runtime):
         url: str | None = None
         for arn in self._revisions(service)[:10]:
             image, definition = self._image_of(arn)
+            if arn not in failed and self._gate_failed(arn):
+                failed.add(arn)
             port = next(
                 (
                     m.get("containerPort", 0)
@@ -435,9 +563,10 @@ class FargateRuntime(Runtime):
                 ),
                 0,
             )
-            is_serving = arn == serving
+            # a failed first deploy leaves the service on its failed revision: never "serving"
+            is_serving = arn == serving and arn not in failed
             if is_serving:
-                url = self._urls.url(service, arn, port)
+                url = self._urls.url(service, arn, port, ServiceUrls.target_group_of(found))
             revisions.append(
                 Revision(
                     number=int(arn.rsplit(":", 1)[-1]),
@@ -473,7 +602,17 @@ class FargateRuntime(Runtime):
             )
             for arn in self._revisions(service)
         ]
-        chosen = str(choose_rollback(service, listed, to).native_id)
+        # A revision whose deploy cloudship failed is tagged (rollout.GATE_TAG); only the
+        # candidate the rule picks is checked, then the rule runs again without it.
+        while True:
+            pick = choose_rollback(service, listed, to)
+            if pick.state == "serving" or not self._gate_failed(str(pick.native_id)):
+                break
+            listed = [
+                r.model_copy(update={"state": "failed"}) if r.native_id == pick.native_id else r
+                for r in listed
+            ]
+        chosen = str(pick.native_id)
         image, definition = self._image_of(chosen)
         port = next(
             (
@@ -490,7 +629,7 @@ class FargateRuntime(Runtime):
                 revision=revision_id(chosen),
                 image=image,
                 digest=digest,
-                url=self._urls.url(service, chosen, port),
+                url=self._urls.url(service, chosen, port, ServiceUrls.target_group_of(found)),
                 changed=False,
             )
         on_event(DeployPhase(phase="rollback", detail=revision_id(chosen)))
@@ -504,7 +643,7 @@ class FargateRuntime(Runtime):
             revision=revision_id(chosen),
             image=image,
             digest=digest,
-            url=self._urls.url(service, chosen, port),
+            url=self._urls.url(service, chosen, port, ServiceUrls.target_group_of(found)),
             changed=True,
             previous=revision_id(serving) if serving else None,
         )
@@ -516,11 +655,12 @@ class FargateRuntime(Runtime):
 
     def destroy(self, service: str) -> None:
         """Scale to zero, delete the service, deregister its task definitions and remove what
-        cloudship created for it (security group, secrets policy, registry-credentials
-        secret). The log group stays."""
+        cloudship created for it (listener rule, target group, security group, secrets policy,
+        registry-credentials secret). The log group and the cluster's ALB stay."""
         found = describe_service(self._clients, self._settings, service)
         cluster = self._settings.cluster
         if found is not None:
+            self._autoscaling.remove(service)
             with aws_errors(f"deleting ECS service {service!r}", DeployError):
                 if found.get("status") == "ACTIVE":
                     self._clients.ecs.update_service(
@@ -530,6 +670,8 @@ class FargateRuntime(Runtime):
         for arn in self._revisions(service):
             with aws_errors(f"deregistering {revision_id(arn)} of {service!r}", DeployError):
                 self._clients.ecs.deregister_task_definition(taskDefinition=arn)
+        if not self._settings.target_group_arn:
+            self._balancers.remove(service)
         if not self._settings.security_groups:
             network.delete_security_group(self._clients.ec2, service)
         pullsecret.delete(self._clients.secretsmanager, service)

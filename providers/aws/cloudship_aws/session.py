@@ -115,6 +115,11 @@ class AwsClients:
         return client
 
     @cached_property
+    def autoscaling(self) -> Any:
+        # Application Auto Scaling; untyped like elbv2 (its stubs are not a dependency)
+        return self._client("application-autoscaling")
+
+    @cached_property
     def elbv2(self) -> Any:
         # Untyped: boto3-stubs' elbv2 extra is not a dependency; only two read calls use it.
         return self._client("elbv2")

@@ -6,10 +6,12 @@ SSO, instance/task role), so cloudship never holds a long-lived AWS secret.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudship_aws.names import check_retention
 
 
 class AwsSettings(BaseSettings):
@@ -29,6 +31,9 @@ class AwsSettings(BaseSettings):
     #: ``AES256`` by default; a KMS key ARN/alias switches new repositories to ``KMS``
     kms_key: str | None = None
     scan_on_push: bool = True
+    #: images a repository cloudship creates keeps (an ECR lifecycle policy expires older ones;
+    #: rollback reaches back as far)
+    keep_revisions: int = Field(default=10, ge=1, le=1000)
 
     cluster: str = "cloudship"
     #: subnets for the tasks; default: the default VPC's default subnets
@@ -36,9 +41,25 @@ class AwsSettings(BaseSettings):
     #: security groups for the tasks; default: one per service opening its port
     security_groups: list[str] = Field(default_factory=list)
     #: tasks in public subnets need a public IP to pull images without a NAT gateway
+    #: (a ``public=False`` service never gets one)
     assign_public_ip: bool = True
-    #: an ALB/NLB target group (target type ``ip``); the URL is then its load balancer's DNS
+    #: adopt an existing target group (type ``ip``, attached to a load balancer) instead of
+    #: the ALB cloudship manages; the URL is then its load balancer's DNS name
     target_group_arn: str | None = None
+    #: the ALB public services sit behind: a name or ARN to adopt; default: one per cluster,
+    #: ``cloudship-<cluster>``, created on first use
+    load_balancer: str | None = None
+    #: subnets for a created ALB (public, in two or more AZs); default: the task subnets
+    load_balancer_subnets: list[str] = Field(default_factory=list)
+    #: an ACM certificate ARN: adds an HTTPS listener on 443 and redirects HTTP to it
+    certificate_arn: str | None = None
+    #: host name routed to this service (a ``host-header`` rule) and used in its URL
+    domain: str | None = None
+    #: path pattern routed to this service, e.g. ``/api/*``; with neither ``domain`` nor
+    #: ``path`` the service takes ``/*``
+    path: str | None = None
+    #: seconds the ALB keeps sending in-flight requests to a replaced task (AWS default: 300)
+    deregistration_delay: int = Field(default=30, ge=0, le=3600)
 
     #: task execution role (pulls the image, writes logs, reads secrets); default: one ensured
     execution_role_arn: str | None = None
@@ -46,9 +67,12 @@ class AwsSettings(BaseSettings):
     task_role_arn: str | None = None
     #: Fargate ``runtimePlatform.cpuArchitecture``; images must match (linux/amd64 or linux/arm64)
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
-    #: container health check (needs ``wget`` or ``curl`` in the image); off → ECS only waits
-    #: for the container to keep running
-    container_health_check: bool = True
-    log_retention_days: int = Field(default=30, ge=1)
+    #: a container health check, opt-in: a shell command run inside the task (``CMD-SHELL``),
+    #: e.g. ``"curl -fsS http://127.0.0.1:8000/health || exit 1"``; the image must have what it
+    #: runs. None: no container check; the gate is the load balancer's target health plus
+    #: ECS's deployment state (python:3.11-slim and distroless images have neither wget nor curl)
+    health_command: str | None = None
+    #: one of the day counts CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, … 3653)
+    log_retention_days: Annotated[int, AfterValidator(check_retention)] = 30
     #: seconds between rollout polls (AWS rollouts take minutes; tests lower it)
     poll_interval: float = Field(default=5.0, gt=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,10 @@ SERVICE_TAG = "cloudship:service"
 
 # ECS reads a container secret from Secrets Manager or SSM Parameter Store by ARN
 # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html).
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:\S+$")
+_SECRET_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:(secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+(:[^:\s]*){0,3}"
+    r"|ssm:[a-z0-9-]+:\d{12}:parameter/\S+)$"
+)
 
 
 def revision_id(task_definition_arn: str) -> str:
@@ -65,10 +67,9 @@ def secret_arns(spec: ServiceSpec) -> dict[str, str]:
     return arns
 
 
-def _health_check(spec: ServiceSpec) -> dict[str, Any]:
-    url = shlex.quote(f"http://127.0.0.1:{spec.port}{spec.health_path}")
-    # Images carry busybox wget or curl, rarely both; either proves the app answers.
-    command = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1"
+def _health_check(command: str) -> dict[str, Any]:
+    # The ECS healthCheck parameters and their defaults:
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
     return {
         "command": ["CMD-SHELL", command],
         "interval": 15,
@@ -128,8 +129,8 @@ def build(
     }
     if repository_credentials:
         container["repositoryCredentials"] = {"credentialsParameter": repository_credentials}
-    if settings.container_health_check:
-        container["healthCheck"] = _health_check(spec)
+    if settings.health_command:
+        container["healthCheck"] = _health_check(settings.health_command)
     request: dict[str, Any] = {
         "family": spec.name,
         "requiresCompatibilities": ["FARGATE"],

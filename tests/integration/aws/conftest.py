@@ -9,7 +9,7 @@ import pytest
 
 from cloudship.config import ConfigFile
 from cloudship.targets import Target
-from cloudship.testing.aws import MotoServer
+from cloudship.testing.aws import EcsScheduler, MotoServer
 from cloudship.testing.registry import ThrowawayRegistry
 
 pytest.importorskip("boto3")
@@ -18,9 +18,12 @@ pytest.importorskip("boto3")
 class AwsTargets:
     """Builds ``aws`` targets whose pushes go to the local ECR-login registry."""
 
-    def __init__(self, moto: MotoServer, registry: ThrowawayRegistry) -> None:
+    def __init__(
+        self, moto: MotoServer, registry: ThrowawayRegistry, scheduler: EcsScheduler
+    ) -> None:
         self.moto = moto
         self.registry = registry
+        self.scheduler = scheduler
 
     def target(self, **settings: Any) -> Target:
         from cloudship_aws import provider
@@ -38,5 +41,8 @@ class AwsTargets:
 
 
 @pytest.fixture
-def aws(aws_env: MotoServer, ecr_registry: ThrowawayRegistry) -> AwsTargets:
-    return AwsTargets(aws_env, ecr_registry)
+def aws(
+    aws_env: MotoServer, ecr_registry: ThrowawayRegistry, ecs_scheduler: EcsScheduler
+) -> AwsTargets:
+    """moto plus ECS's scheduler (tasks started and registered as the ALB's targets)."""
+    return AwsTargets(aws_env, ecr_registry, ecs_scheduler)

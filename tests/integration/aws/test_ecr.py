@@ -47,6 +47,28 @@ def test_repository_is_created_private_scanned_and_encrypted(aws_env: MotoServer
     assert repo["imageTagMutability"] == "MUTABLE"
 
 
+def test_a_created_repository_keeps_keep_revisions_images(aws_env: MotoServer) -> None:
+    import json
+
+    ecr_of(keep_revisions=3).repository("web")
+    found = aws_env.client("ecr").get_lifecycle_policy(repositoryName="web")
+    (rule,) = json.loads(found["lifecyclePolicyText"])["rules"]
+    assert rule["selection"] == {
+        "tagStatus": "any",
+        "countType": "imageCountMoreThan",
+        "countNumber": 3,
+    }
+    assert rule["action"] == {"type": "expire"}
+
+
+def test_names_ecr_refuses_make_no_call(aws_env: MotoServer) -> None:
+    from cloudship.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a valid ECR repository name"):
+        ecr_of().repository("a--b")
+    assert aws_env.client("ecr").describe_repositories()["repositories"] == []
+
+
 def test_kms_key_switches_encryption(aws_env: MotoServer) -> None:
     key = aws_env.client("kms").create_key()["KeyMetadata"]["Arn"]
     ecr_of(kms_key=key).repository("secure")

@@ -62,7 +62,7 @@ class EcsScript:
             "describe_services", found, {"cluster": CLUSTER, "services": [self.name]}
         )
 
-    def start_of_deploy(self, *, existing: bool) -> None:
+    def start_of_deploy(self, *, existing: bool, **balancing: Any) -> None:
         """Cluster check, current service, its fingerprint, registration, create/update."""
         self.stub.add_response(
             "describe_clusters",
@@ -98,6 +98,7 @@ class EcsScript:
                     "networkConfiguration": ANY,
                     "deploymentConfiguration": circuit_breaker,
                     "forceNewDeployment": False,
+                    **balancing,
                 },
             )
         else:
@@ -130,6 +131,17 @@ class EcsScript:
                 "describe_tasks", {"tasks": list(tasks)}, {"cluster": CLUSTER, "tasks": arns}
             )
 
+    def gate_failed(self, revision: int) -> None:
+        """cloudship tags the revision whose deploy failed its gate."""
+        self.stub.add_response(
+            "tag_resource",
+            {},
+            {
+                "resourceArn": self.arn(revision),
+                "tags": [{"key": "cloudship:gate", "value": "failed"}],
+            },
+        )
+
     def rollback_to(self, revision: int) -> None:
         self.stub.add_response(
             "update_service",
@@ -142,6 +154,12 @@ class EcsScript:
 def runtime(aws_env: MotoServer) -> FargateRuntime:
     settings = AwsSettings(poll_interval=0.01)
     return FargateRuntime(settings, AwsClients(settings))
+
+
+def private(name: str) -> ServiceSpec:
+    """The rollout rules without a load balancer (``public=False``); the load-balanced gate
+    has its own tests below."""
+    return ServiceSpec(name=name, port=8000, public=False)
 
 
 @pytest.fixture
@@ -198,7 +216,7 @@ def test_in_progress_then_completed(runtime: FargateRuntime, name: str) -> None:
             {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
         )
         deployment = runtime.deploy(
-            ServiceSpec(name=name, port=8000), image(name), None, timeout=30, on_event=events.append
+            private(name), image(name), None, timeout=30, on_event=events.append
         )
         stub.assert_no_pending_responses()
     assert deployment.changed
@@ -223,8 +241,9 @@ def test_circuit_breaker_rollback_is_reported_as_failure(
                 ecs.deployment(2, "ACTIVE", "FAILED", FAILED_REASON),
             )
         )
+        ecs.gate_failed(2)
         with pytest.raises(HealthCheckFailed) as caught:
-            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+            runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()  # and no rollback call of its own: ECS did it
     failure = caught.value
     assert failure.rolled_back_to == "r1"
@@ -251,9 +270,10 @@ def test_stopped_task_fails_fast_and_rolls_back(
                 "containers": [{"name": "app", "exitCode": 1}],
             }
         )
+        ecs.gate_failed(2)
         ecs.rollback_to(1)
         with pytest.raises(HealthCheckFailed) as caught:
-            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+            runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
     failure = caught.value
     assert failure.rolled_back_to == "r1"
@@ -267,9 +287,10 @@ def test_timeout_rolls_back_and_raises_timeout(runtime: FargateRuntime, name: st
         ecs.start_of_deploy(existing=True)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks()
+        ecs.gate_failed(2)
         ecs.rollback_to(1)
         with pytest.raises(ShipTimeoutError) as caught:
-            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=0)
+            runtime.deploy(private(name), image(name), None, timeout=0)
         stub.assert_no_pending_responses()
     assert isinstance(caught.value, builtins.TimeoutError)
     assert "did not complete within 0 s" in str(caught.value)
@@ -283,8 +304,9 @@ def test_first_deploy_failure_has_nothing_to_roll_back_to(
         ecs = EcsScript(stub, name)
         ecs.start_of_deploy(existing=False)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON)))
+        ecs.gate_failed(2)
         with pytest.raises(HealthCheckFailed) as caught:
-            runtime.deploy(ServiceSpec(name=name, port=8000), image(name), None, timeout=30)
+            runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
     assert caught.value.rolled_back_to is None
     assert "nothing to roll back to" in str(caught.value)
@@ -300,6 +322,7 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
             {"taskDefinitionArns": [ecs.arn(1), ecs.arn(2)]},
             {"familyPrefix": name, "status": "ACTIVE", "sort": "DESC"},
         )
+        stub.add_response("list_tags_for_resource", {"tags": []}, {"resourceArn": ecs.arn(1)})
         stub.add_response(
             "describe_task_definition",
             {
@@ -332,3 +355,237 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
         back = runtime.rollback(name, timeout=30)
         stub.assert_no_pending_responses()
     assert back.changed and (back.revision, back.previous) == ("r1", "r2")
+
+
+def test_fresh_account_creates_the_service_linked_role_and_retries_the_race(
+    runtime: FargateRuntime, name: str, aws_env: MotoServer
+) -> None:
+    """CreateCluster racing ECS's service-linked role fails with ECS's documented message
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html);
+    cloudship creates the role on moto's IAM first and retries the cluster."""
+    race = (
+        "Unable to assume the service linked role. "
+        "Please verify that the ECS service linked role exists."
+    )
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response("describe_clusters", {"clusters": []}, {"clusters": [CLUSTER]})
+        stub.add_client_error("create_cluster", "InvalidParameterException", race)
+        stub.add_response("create_cluster", {"cluster": {"clusterName": CLUSTER}})
+        ecs.describe(None)
+        stub.add_response(
+            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(1)}}
+        )
+        stub.add_client_error("create_service", "InvalidParameterException", race)
+        stub.add_response("create_service", {"service": ecs.service(1)})
+        ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(1)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r1"
+    roles = aws_env.client("iam").list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")
+    assert len(roles["Roles"]) == 1
+
+
+def test_a_transient_start_failure_is_tolerated(runtime: FargateRuntime, name: str) -> None:
+    """IAM propagation: the first task cannot read its secrets; ECS starts another, which
+    runs (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html)."""
+    events: list[Event] = []
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t1",
+                "taskDefinitionArn": ecs.arn(2),
+                "lastStatus": "STOPPED",
+                "createdAt": datetime.now(UTC) + timedelta(minutes=1),
+                "stopCode": "TaskFailedToStart",
+                "stoppedReason": "ResourceInitializationError: unable to pull secrets or "
+                "registry auth: execution resource retrieval failed: AccessDeniedException",
+            }
+        )
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(2)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(
+            private(name), image(name), None, timeout=30, on_event=events.append
+        )
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r2"
+    retries = [e.detail for e in events if isinstance(e, DeployPhase) and e.phase == "retry"]
+    assert len(retries) == 1 and "ResourceInitializationError" in retries[0]
+
+
+def test_failure_says_what_ecs_said(runtime: FargateRuntime, name: str) -> None:
+    """Service events since the deploy began and the restarted tasks' reasons are in the error
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html)."""
+    now = datetime.now(UTC)
+    placement = (
+        f"(service {name}) was unable to place a task because no container instance met all "
+        "of its requirements."
+    )
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=False)
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
+        ecs.stopped_tasks(
+            {
+                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t9",
+                "taskDefinitionArn": ecs.arn(2),
+                "createdAt": now + timedelta(minutes=1),  # after the deploy began
+                "stopCode": "TaskFailedToStart",
+                "stoppedReason": "CannotPullContainerError: pull access denied",
+            }
+        )
+        failed = ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON))
+        failed["events"] = [
+            {"id": "2", "createdAt": now + timedelta(minutes=1), "message": placement},
+            {"id": "1", "createdAt": now - timedelta(hours=1), "message": "an old event"},
+        ]
+        ecs.describe(failed)
+        ecs.gate_failed(2)
+        with pytest.raises(HealthCheckFailed) as caught:
+            runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    text = str(caught.value)
+    assert FAILED_REASON in text and placement in text and "an old event" not in text
+    assert "t9: CannotPullContainerError: pull access denied" in text
+
+
+def test_a_draining_service_is_waited_for_then_created(runtime: FargateRuntime, name: str) -> None:
+    """destroy then ship: the old service is DRAINING until its tasks stop, and ECS refuses the
+    name until it is INACTIVE
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html)."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response(
+            "describe_clusters",
+            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
+            {"clusters": [CLUSTER]},
+        )
+        draining = {**ecs.service(1), "status": "DRAINING"}
+        ecs.describe(draining)  # deploy's look at the current service
+        ecs.describe(draining)  # still draining
+        ecs.describe({**ecs.service(1), "status": "INACTIVE"})
+        stub.add_response(
+            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(2)}}
+        )
+        stub.add_response("create_service", {"service": ecs.service(2)})
+        ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(2)},
+        )
+        stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
+        )
+        deployment = runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert deployment.revision == "r2" and deployment.previous is None
+
+
+def test_a_service_draining_past_the_timeout_is_a_clear_timeout(
+    runtime: FargateRuntime, name: str
+) -> None:
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        stub.add_response(
+            "describe_clusters",
+            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
+            {"clusters": [CLUSTER]},
+        )
+        draining = {**ecs.service(1), "status": "DRAINING"}
+        ecs.describe(draining)
+        ecs.describe(draining)
+        with pytest.raises(ShipTimeoutError, match="still DRAINING") as caught:
+            runtime.deploy(private(name), image(name), None, timeout=0)
+        stub.assert_no_pending_responses()
+    assert caught.value.fix and "ship again" in caught.value.fix
+
+
+def test_behind_the_alb_the_gate_waits_for_healthy_targets(
+    runtime: FargateRuntime, name: str, aws_env: MotoServer
+) -> None:
+    """ECS's COMPLETED is not enough: the new task's IP must be a healthy target. ECS registers
+    a task's private IP in the target group once it runs
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html);
+    here that happens on the second DescribeTasks, in moto's real elbv2 (ALB, listener, rule
+    and target group were created there by the deploy)."""
+    ip = "172.31.5.9"
+    task = {
+        "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t1",
+        "lastStatus": "RUNNING",
+        "attachments": [
+            {
+                "type": "ElasticNetworkInterface",
+                "details": [{"name": "privateIPv4Address", "value": ip}],
+            }
+        ],
+    }
+    seen: list[int] = []
+    elbv2 = aws_env.client("elbv2")
+
+    def ecs_registers_target(**_: Any) -> None:
+        seen.append(1)
+        if len(seen) == 2:
+            (group,) = elbv2.describe_target_groups()["TargetGroups"]
+            elbv2.register_targets(
+                TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": ip, "Port": 8000}]
+            )
+
+    runtime.clients.ecs.meta.events.register("after-call.ecs.DescribeTasks", ecs_registers_target)
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True, loadBalancers=ANY, healthCheckGracePeriodSeconds=30)
+        task["taskDefinitionArn"] = ecs.arn(2)
+        completed = ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED"))
+        running = {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"}
+        listed = {"taskArns": [task["taskArn"]]}
+        described = ({"tasks": [task]}, {"cluster": CLUSTER, "tasks": [task["taskArn"]]})
+        # 1: COMPLETED, but no task running yet
+        ecs.describe(completed)
+        stub.add_response("list_tasks", {"taskArns": []}, running)
+        ecs.stopped_tasks()
+        # 2: the task runs; its IP is not a target yet (moto: "unavailable")
+        ecs.describe(completed)
+        stub.add_response("list_tasks", listed, running)
+        stub.add_response("describe_tasks", *described)
+        ecs.stopped_tasks()
+        # 3: ECS has registered it and the ALB finds it healthy: done
+        ecs.describe(completed)
+        stub.add_response("list_tasks", listed, running)
+        stub.add_response("describe_tasks", *described)
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
+            {"taskDefinition": ecs.arn(2)},
+        )
+        deployment = runtime.deploy(
+            ServiceSpec(name=name, port=8000), image(name), None, timeout=30
+        )
+        stub.assert_no_pending_responses()
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert deployment.url == f"http://{balancer['DNSName']}"
+    assert len(seen) == 2

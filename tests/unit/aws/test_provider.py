@@ -48,7 +48,7 @@ def test_default_platform_is_amd64(offline_clients: AwsClients) -> None:
         ({"cpu": 0.25, "memory": "4Gi"}, "512Mi, 1Gi, 2Gi"),
         ({"cpu": 3}, "0.25, 0.5, 1, 2, 4, 8, 16"),
         ({"secrets": {"TOKEN": SecretStr("plain-value")}}, "must be the ARN"),
-        ({"max_replicas": 3}, "autoscaling"),
+        ({"replicas": 2, "max_replicas": 1}, "max_replicas=1 is below replicas=2"),
     ],
 )
 def test_validate_refuses_before_any_aws_call(

@@ -66,7 +66,8 @@ def test_request_content() -> None:
     assert options["awslogs-group"] == "/cloudship/web"
     assert options["awslogs-region"] == "eu-west-1"
     assert "awslogs-create-group" not in options  # the log group is created by cloudship
-    assert "http://127.0.0.1:8000/health" in container["healthCheck"]["command"][1]
+    # No container health check unless asked: python:3.11-slim has neither wget nor curl.
+    assert "healthCheck" not in container
 
 
 def test_secret_values_never_become_environment() -> None:
@@ -75,16 +76,18 @@ def test_secret_values_never_become_environment() -> None:
     assert all(entry["name"] != "API_KEY" for entry in environment)
 
 
-def test_arm64_task_role_and_no_health_check() -> None:
+def test_arm64_task_role_and_an_opt_in_health_command() -> None:
+    command = "python -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:8000/\")'"
     chosen = settings(
         cpu_architecture="ARM64",
         task_role_arn="arn:aws:iam::1:role/app",
-        container_health_check=False,
+        health_command=command,
     )
     td = build(spec(), IMAGE, TaskSize(512, 1024), chosen, execution_role=ROLE, region="r")
     assert td.request["runtimePlatform"]["cpuArchitecture"] == "ARM64"
     assert td.request["taskRoleArn"] == "arn:aws:iam::1:role/app"
-    assert "healthCheck" not in td.request["containerDefinitions"][0]
+    check = td.request["containerDefinitions"][0]["healthCheck"]
+    assert check["command"] == ["CMD-SHELL", command]
 
 
 def test_fingerprint_is_stable_and_follows_the_content() -> None:
