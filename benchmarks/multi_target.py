@@ -39,7 +39,7 @@ from cloudship.testing import ThrowawayRegistry
 from cloudship_local import provider
 
 if TYPE_CHECKING:
-    from cloudship.testing.aws import MotoServer
+    from cloudship_aws.testing import MotoServer
 
 TARGET_RATIO = 1.3
 DOCKERFILE = """\
@@ -81,14 +81,14 @@ def three_targets() -> Iterator[list[Target]]:
 
 
 @contextmanager
-def moto_server() -> Iterator[MotoServer]:
-    """cloudship.testing.aws's ``moto_server`` fixture, outside pytest: a ThreadedMotoServer
+def cloudship_moto() -> Iterator[MotoServer]:
+    """cloudship_aws.testing's ``cloudship_moto`` fixture, outside pytest: a ThreadedMotoServer
     on 127.0.0.1 with MOTO_IAM_LOAD_MANAGED_POLICIES and MOTO_ECS_SERVICE_RUNNING set (a
     one-task service completes its rollout; moto never starts tasks)."""
     from moto.server import ThreadedMotoServer
 
-    from cloudship.testing.aws import MotoServer
     from cloudship.testing.registry import free_port
+    from cloudship_aws.testing import MotoServer
 
     wanted = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_ECS_SERVICE_RUNNING": "1"}
     with ExitStack() as stack:
@@ -122,7 +122,7 @@ def environment(values: dict[str, str | None]) -> Iterator[None]:
 
 
 def aws_environment(endpoint: str, folder: Path) -> dict[str, str | None]:
-    """What the ``aws_env`` fixture sets: boto3 pointed at moto, fake credentials, no real
+    """What the ``cloudship_aws_env`` fixture sets: boto3 pointed at moto, fake credentials, no real
     profile or config file."""
     return {
         "AWS_PROFILE": None,
@@ -142,15 +142,16 @@ def aws_environment(endpoint: str, folder: Path) -> dict[str, str | None]:
 
 @contextmanager
 def azure_fakes() -> Iterator[Target]:
-    """What ``azure_credential``, ``acr_token_registry``, ``fake_arm`` and ``azure_target``
+    """What ``cloudship_azure_credential``, ``cloudship_acr_token_registry``,
+    ``cloudship_fake_arm`` and ``cloudship_azure_target``
     do together: a static AAD token, the ACR-style token registry accepting it, the HTTPS ARM
     fake whose registry ``ACR_NAME`` logs in there and which runs revisions on the local
     engine; then ``AzureTargetFactory.target()`` (poll_interval 0.05, probes via the
     fake's gateway)."""
-    from cloudship.testing.azure import ACR_NAME, AzureTargetFactory, StaticTokenCredential
     from cloudship.testing.token_registry import TokenRegistry
     from cloudship_azure.fake import FakeArmServer
     from cloudship_azure.fake.runner import LocalEngineRunner
+    from cloudship_azure.testing import ACR_NAME, AzureTargetFactory, StaticTokenCredential
 
     credential = StaticTokenCredential(f"fake-aad-{secrets.token_urlsafe(16)}")
     token = credential.get_token("https://management.azure.com/.default").token
@@ -180,8 +181,8 @@ def azure_fakes() -> Iterator[Target]:
 @contextmanager
 def mix_targets(folder: Path) -> Iterator[list[Target]]:
     """One ``local``, one ``aws`` (moto) and one ``azure`` (ARM fake) target."""
-    from cloudship.testing.aws import MOTO_ECR_LOGIN
     from cloudship_aws import provider as aws_provider
+    from cloudship_aws.testing import MOTO_ECR_LOGIN
 
     with ExitStack() as stack:
         local_registry = stack.enter_context(ThrowawayRegistry())
@@ -189,13 +190,13 @@ def mix_targets(folder: Path) -> Iterator[list[Target]]:
             ConfigFile(),
             {"registry": local_registry.address, "embedded": False, "project": "benchmix"},
         )
-        moto = stack.enter_context(moto_server())
+        moto = stack.enter_context(cloudship_moto())
         stack.enter_context(environment(aws_environment(moto.endpoint, folder)))
         moto.reset()
         user, password = MOTO_ECR_LOGIN
-        ecr_registry = stack.enter_context(ThrowawayRegistry(users={user: password}))
+        cloudship_ecr_registry = stack.enter_context(ThrowawayRegistry(users={user: password}))
         aws = aws_provider.target(
-            ConfigFile(), {"registry": ecr_registry.address, "poll_interval": 0.05}
+            ConfigFile(), {"registry": cloudship_ecr_registry.address, "poll_interval": 0.05}
         )
         azure = stack.enter_context(azure_fakes())
         yield [local, aws, azure]

@@ -10,7 +10,7 @@ The resource group, registry, environment and pull identity are created on first
 docs/azure.md for the RBAC roles this needs). Re-running it unchanged moves nothing.
 
 Without Azure: ``.venv/bin/python examples/ship_azure.py --fake`` runs the same code against
-``cloudship.testing.azure.fake_azure()`` — the ARM fake, an ACR-style registry and revisions on
+``cloudship_azure.testing.fake_azure()`` — the ARM fake, an ACR-style registry and revisions on
 the local Docker engine, with Azure's delays and failures (CI runs it this way).
 """
 
@@ -48,7 +48,7 @@ def main(settings: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     if "--fake" in sys.argv[1:]:
-        from cloudship.testing.azure import fake_azure
+        from cloudship_azure.testing import fake_azure
 
         with fake_azure() as azure:
             main(azure.settings())

@@ -30,7 +30,7 @@ def cluster_settings(fake: bool) -> Iterator[dict[str, Any]]:
     if not fake:
         yield {}
         return
-    from cloudship.testing.kubernetes import FakeCluster
+    from cloudship_kubernetes.testing import FakeCluster
 
     with FakeCluster() as cluster:
         yield {"kubeconfig": cluster.kubeconfig, "registry": "127.0.0.1:5000"}

@@ -3,28 +3,28 @@
 - ``cloudship_engine``: the local Docker engine (session). Without one, tests that use it are
   skipped with the reason, except under CI (``CI`` set), where they fail: CI must not pass
   by skipping what it was meant to run.
-- ``registry_server``: a throw-away registry without auth (session).
-- ``auth_registry_factory``: ``factory(users={"AWS": "123456789012-auth-token"})`` → a
+- ``cloudship_registry``: a throw-away registry without auth (session).
+- ``cloudship_auth_registry``: ``factory(users={"AWS": "123456789012-auth-token"})`` → a
   registry that accepts exactly those logins (session, cached per user set).
-- ``local_target``: a ``LocalTargetFactory``: ``.target(**settings)`` builds a ``local``
-  Target on ``registry_server`` and ``.name("web")`` a unique service name; every service named
-  through it is destroyed at teardown.
-- ``docker_config_guard``: fails the test if ``~/.docker/config.json`` was created or changed.
+- ``cloudship_docker_config_guard``: fails the test if ``~/.docker/config.json`` was created
+  or changed.
+
+Provider-specific fixtures live in the provider packages, each a ``pytest11`` plugin of its own
+(``cloudship_local.testing``, ``cloudship_aws.testing``, ``cloudship_azure.testing``,
+``cloudship_kubernetes.testing``): the core's test kit imports no provider.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from cloudship.engine import Engine
-    from cloudship.targets import Target
     from cloudship.testing.registry import ThrowawayRegistry
 
 
@@ -44,7 +44,7 @@ def cloudship_engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def registry_server(cloudship_engine: Engine) -> Iterator[ThrowawayRegistry]:
+def cloudship_registry(cloudship_engine: Engine) -> Iterator[ThrowawayRegistry]:
     from cloudship.testing.registry import ThrowawayRegistry
 
     with ThrowawayRegistry() as registry:
@@ -52,7 +52,7 @@ def registry_server(cloudship_engine: Engine) -> Iterator[ThrowawayRegistry]:
 
 
 @pytest.fixture(scope="session")
-def auth_registry_factory(
+def cloudship_auth_registry(
     cloudship_engine: Engine,
 ) -> Iterator[Callable[[dict[str, str]], ThrowawayRegistry]]:
     from cloudship.testing.registry import ThrowawayRegistry
@@ -71,44 +71,8 @@ def auth_registry_factory(
         registry.stop()
 
 
-class LocalTargetFactory:
-    """Builds ``local`` targets on a test registry and cleans up the services it named."""
-
-    def __init__(self, registry: ThrowawayRegistry) -> None:
-        self.registry = registry
-        self._names: list[str] = []
-        self._targets: list[Target] = []
-
-    def name(self, base: str = "svc") -> str:
-        name = f"{base}-{uuid.uuid4().hex[:8]}"
-        self._names.append(name)
-        return name
-
-    def target(self, **settings: Any) -> Target:
-        from cloudship.config import ConfigFile
-        from cloudship_local import provider
-
-        settings.setdefault("registry", self.registry.address)
-        settings.setdefault("embedded", False)
-        target = provider.target(ConfigFile(), settings)
-        self._targets.append(target)
-        return target
-
-    def cleanup(self) -> None:
-        for target in self._targets or [self.target()]:
-            for name in self._names:
-                target.runtime.destroy(name)
-
-
 @pytest.fixture
-def local_target(registry_server: ThrowawayRegistry) -> Iterator[LocalTargetFactory]:
-    factory = LocalTargetFactory(registry_server)
-    yield factory
-    factory.cleanup()
-
-
-@pytest.fixture
-def docker_config_guard() -> Iterator[Path]:
+def cloudship_docker_config_guard() -> Iterator[Path]:
     path = Path.home() / ".docker" / "config.json"
     before = path.read_bytes() if path.exists() else None
     yield path

@@ -28,7 +28,7 @@ from cloudship.events import (
     Event,
     Notice,
 )
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import HTTPD
 
 ARM64_BASE = "cloudship-stand-in/busybox:arm64"  # scripts/dev-env builds it
@@ -54,11 +54,13 @@ class Images:
 
 
 @pytest.fixture
-def images(cloudship_engine: Engine, local_target: LocalTargetFactory) -> Iterator[Images]:
+def images(
+    cloudship_engine: Engine, cloudship_local_target: LocalTargetFactory
+) -> Iterator[Images]:
     made = Images(cloudship_engine)
     yield made
-    made.names += local_target._names  # the services' pushed tags (host:port/name:tag)
-    local_target.cleanup()  # first the services' containers, which use the images
+    made.names += cloudship_local_target._names  # the services' pushed tags (host:port/name:tag)
+    cloudship_local_target.cleanup()  # first the services' containers, which use the images
     made.cleanup()
 
 
@@ -244,7 +246,10 @@ def _emulation_or_fail(engine: Engine) -> None:
 
 
 def test_arm64_build_runs_under_emulation(
-    tmp_path: Path, cloudship_engine: Engine, images: Images, local_target: LocalTargetFactory
+    tmp_path: Path,
+    cloudship_engine: Engine,
+    images: Images,
+    cloudship_local_target: LocalTargetFactory,
 ) -> None:
     _emulation_or_fail(cloudship_engine)
     body = uuid.uuid4().hex
@@ -256,7 +261,7 @@ def test_arm64_build_runs_under_emulation(
             "www/index.html": body + "\n",
         },
     )
-    target, name = local_target.target(), local_target.name("arm")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("arm")
     assert "linux/arm64" in target.runtime.supported_platforms()
     shipped = ship(folder, target, name=name, platform="linux/arm64", timeout=60)
     assert shipped.build is not None and shipped.build.platform == "linux/arm64"
@@ -265,11 +270,16 @@ def test_arm64_build_runs_under_emulation(
 
 
 def test_a_platform_the_target_cannot_run_is_refused_before_building(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
     folder = write(tmp_path, {"Dockerfile": "FROM busybox:latest\nRUN false\n"})
     with pytest.raises(PlatformMismatchError, match="linux/s390x"):
-        ship(folder, local_target.target(), name=local_target.name(), platform="linux/s390x")
+        ship(
+            folder,
+            cloudship_local_target.target(),
+            name=cloudship_local_target.name(),
+            platform="linux/s390x",
+        )
 
 
 LAYER_ORDER = """\
@@ -283,14 +293,19 @@ CMD ["python", "-m", "http.server", "8000"]
 
 
 def test_layer_order_warning_in_plan_and_cli_json(
-    tmp_path: Path, local_target: LocalTargetFactory, images: Images
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, images: Images
 ) -> None:
     folder = write(
         tmp_path / images.unique("order"),
         {"Dockerfile": LAYER_ORDER, "requirements.txt": "# nothing to install\n", "main.py": ""},
     )
     events: list[Event] = []
-    planned = plan(folder, local_target.target(), name=local_target.name(), on_event=events.append)
+    planned = plan(
+        folder,
+        cloudship_local_target.target(),
+        name=cloudship_local_target.name(),
+        on_event=events.append,
+    )
     assert [(w.code, w.line) for w in planned.warnings] == [("layer-order", 3)]
     assert "pip install on line 4" in planned.warnings[0].message
     assert any(isinstance(e, DockerfileWarning) and e.line == 3 for e in events)
@@ -304,9 +319,9 @@ def test_layer_order_warning_in_plan_and_cli_json(
             str(folder),
             "--json",
             "--name",
-            local_target.name(),
+            cloudship_local_target.name(),
             "--set",
-            f"registry={local_target.registry.address}",
+            f"registry={cloudship_local_target.registry.address}",
             "--set",
             "embedded=false",
         ],
@@ -317,7 +332,7 @@ def test_layer_order_warning_in_plan_and_cli_json(
 
 
 def test_the_guides_order_gets_no_warning_and_names_the_first_miss(
-    tmp_path: Path, local_target: LocalTargetFactory, images: Images
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, images: Images
 ) -> None:
     good = LAYER_ORDER.replace(
         "COPY . .\nRUN pip install --no-index -r requirements.txt",
@@ -327,7 +342,7 @@ def test_the_guides_order_gets_no_warning_and_names_the_first_miss(
         tmp_path / images.unique("guide"),
         {"Dockerfile": good, "requirements.txt": "# nothing to install\n", "main.py": "# v1"},
     )
-    target, name = local_target.target(), local_target.name()
+    target, name = cloudship_local_target.target(), cloudship_local_target.name()
     first = ship(folder, target, name=name)
     assert first.warnings == []
     (folder / "main.py").write_text(f"# {uuid.uuid4()}")  # never built before, anywhere
@@ -350,15 +365,15 @@ def test_classic_fallback_is_announced(
 @pytest.mark.slow
 def test_registry_cache_on_a_fresh_engine(
     tmp_path: Path,
-    local_target: LocalTargetFactory,
-    auth_registry_factory: object,
+    cloudship_local_target: LocalTargetFactory,
+    cloudship_auth_registry: object,
     images: Images,
 ) -> None:
     """A CI runner's empty engine reuses the layers of the image the target serves, pulled
     from a registry that needs a login (credentials in memory only)."""
     from cloudship.testing.fresh_engine import fresh_engine
 
-    registry = auth_registry_factory({"ci": "s3cret"})  # type: ignore[operator]
+    registry = cloudship_auth_registry({"ci": "s3cret"})  # type: ignore[operator]
     token = uuid.uuid4().hex
     folder = write(
         tmp_path / images.unique("fresh"),
@@ -368,8 +383,10 @@ def test_registry_cache_on_a_fresh_engine(
             "www/index.html": "v1\n",
         },
     )
-    target = local_target.target(registry=registry.address, username="ci", password="s3cret")
-    name = local_target.name("fresh")
+    target = cloudship_local_target.target(
+        registry=registry.address, username="ci", password="s3cret"
+    )
+    name = cloudship_local_target.name("fresh")
     first = ship(folder, target, name=name)
     assert first.build is not None and first.build.cache_hits < first.build.steps
 

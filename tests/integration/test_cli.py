@@ -10,15 +10,22 @@ import pytest
 from typer.testing import CliRunner
 
 from cloudship.cli import app
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 
 runner = CliRunner()
 
 
-def test_ship_status_logs_rollback_destroy(app_dir: Path, local_target: LocalTargetFactory) -> None:
-    name = local_target.name("cli")
-    local_target.target()  # registers cleanup for this registry
-    settings = ["--set", f"registry={local_target.registry.address}", "--set", "embedded=false"]
+def test_ship_status_logs_rollback_destroy(
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
+    name = cloudship_local_target.name("cli")
+    cloudship_local_target.target()  # registers cleanup for this registry
+    settings = [
+        "--set",
+        f"registry={cloudship_local_target.registry.address}",
+        "--set",
+        "embedded=false",
+    ]
 
     shipped = runner.invoke(app, ["ship", str(app_dir), "--name", name, "--json", *settings])
     assert shipped.exit_code == 0, shipped.output
@@ -56,10 +63,13 @@ def test_bad_input_exit_code_and_targets() -> None:
 
 
 def test_ship_to_two_named_targets(
-    app_dir: Path, local_target: LocalTargetFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app_dir: Path,
+    cloudship_local_target: LocalTargetFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = tmp_path / "two.toml"
-    registry = local_target.registry.address
+    registry = cloudship_local_target.registry.address
     config.write_text(
         "".join(
             f'[targets.{name}]\nregistry = "local"\nruntime = "local"\n'
@@ -68,7 +78,7 @@ def test_ship_to_two_named_targets(
         )
     )
     monkeypatch.setenv("CLOUDSHIP_CONFIG", str(config))
-    name = local_target.name("two")
+    name = cloudship_local_target.name("two")
     shipped = runner.invoke(
         app, ["ship", str(app_dir), "--name", name, "-t", "a", "-t", "b", "--json"]
     )

@@ -13,26 +13,34 @@ from typer.testing import CliRunner
 
 import cloudship
 from cloudship.cli import app
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
 runner = CliRunner()
 
 
-def project_settings(local_target: LocalTargetFactory) -> tuple[list[str], dict[str, object]]:
+def project_settings(
+    cloudship_local_target: LocalTargetFactory,
+) -> tuple[list[str], dict[str, object]]:
     """A project of its own, so `services` lists only what this test shipped."""
     project = f"cli{uuid.uuid4().hex[:8]}"
-    local_target.target(project=project)  # the fixture destroys the test's services there
-    values = {"registry": local_target.registry.address, "embedded": False, "project": project}
+    cloudship_local_target.target(project=project)  # the fixture destroys the test's services there
+    values = {
+        "registry": cloudship_local_target.registry.address,
+        "embedded": False,
+        "project": project,
+    }
     flags = [part for k, v in values.items() for part in ("--set", f"{k}={v}")]
     return flags, values
 
 
-def test_services_lists_what_runs(app_dir: Path, local_target: LocalTargetFactory) -> None:
-    flags, _ = project_settings(local_target)
+def test_services_lists_what_runs(
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
+    flags, _ = project_settings(cloudship_local_target)
     empty = runner.invoke(app, ["services", "--json", *flags])
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
-    names = sorted([local_target.name("b"), local_target.name("a")])
+    names = sorted([cloudship_local_target.name("b"), cloudship_local_target.name("a")])
     for name in names:
         shipped = runner.invoke(app, ["ship", str(app_dir), "--name", name, *flags])
         assert shipped.exit_code == 0, shipped.output
@@ -46,9 +54,9 @@ def test_services_lists_what_runs(app_dir: Path, local_target: LocalTargetFactor
 
 
 def test_destroy_of_a_missing_service_is_an_error_unless_missing_ok(
-    local_target: LocalTargetFactory,
+    cloudship_local_target: LocalTargetFactory,
 ) -> None:
-    flags, _ = project_settings(local_target)
+    flags, _ = project_settings(cloudship_local_target)
     missing = runner.invoke(app, ["destroy", "never-shipped", *flags])
     assert missing.exit_code == 1
     assert "service 'never-shipped' is not deployed on target 'local'" in missing.stderr
@@ -70,11 +78,11 @@ def test_a_mistyped_path_is_named_as_a_path(tmp_path: Path, monkeypatch: object)
 
 
 def test_follow_logs_streams_new_lines_across_a_deploy(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    _, settings = project_settings(local_target)
+    _, settings = project_settings(cloudship_local_target)
     folder = write_app(tmp_path / "web", "v1")
-    name = local_target.name("logs")
+    name = cloudship_local_target.name("logs")
     first = cloudship.ship(folder, "local", name=name, settings=settings)
     stop = threading.Event()
     lines: list[str] = []

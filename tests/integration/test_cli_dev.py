@@ -16,22 +16,22 @@ from typer.testing import CliRunner
 from cloudship import BuildError, HealthCheckFailed, SourceError
 from cloudship.cli import app
 from cloudship.dev import DevIteration, dev
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
 EXITS = '["busybox", "false"]'
 
 
 def test_each_save_ships_failures_keep_the_last_good_version(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
     # content of this run's own: a layer the registry has from an earlier run is not pushed
     run = uuid.uuid4().hex[:8]
     v1, v2, v3 = (f"{v}-{run}" for v in ("v1", "v2", "v3"))
     folder = write_app(tmp_path / "web", v1)
     (folder / ".dockerignore").write_text("notes.txt\n")
-    target = local_target.target()
-    name = local_target.name("dev")
+    target = cloudship_local_target.target()
+    name = cloudship_local_target.name("dev")
     seen: list[DevIteration] = []
     answers: list[str] = []
 
@@ -86,13 +86,13 @@ def test_each_save_ships_failures_keep_the_last_good_version(
 
 
 def test_a_stop_event_ends_the_loop_and_leaves_the_service(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
     import threading
 
     folder = write_app(tmp_path / "web", "v1")
-    target = local_target.target()
-    name = local_target.name("dev")
+    target = cloudship_local_target.target()
+    name = cloudship_local_target.name("dev")
     stop = threading.Event()
     history = dev(folder, target, name=name, stop=stop, on_iteration=lambda _: stop.set())
     assert len(history) == 1 and history[0].ok

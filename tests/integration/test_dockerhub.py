@@ -39,7 +39,7 @@ BOB = "dckr_pat_bobs-own-token-789"
 OAT = "dckr_oat_team-token-abc"
 SECRETS = (PAT, READ_ONLY, BOB, OAT)
 
-pytestmark = pytest.mark.usefixtures("docker_config_guard")
+pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 
 def untag(engine: Engine, address: str) -> None:

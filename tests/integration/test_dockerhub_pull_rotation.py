@@ -25,9 +25,9 @@ from cloudship.config import ConfigFile
 from cloudship.engine import Engine
 from cloudship.registry import RegistryAuth
 from cloudship.targets import Target
-from cloudship.testing.azure import AzureTargetFactory, StaticTokenCredential
 from cloudship.testing.token_registry import TokenRegistry, hub_grants
 from cloudship_azure.containerapps import PULL_TAG
+from cloudship_azure.testing import AzureTargetFactory, StaticTokenCredential
 from cloudship_dockerhub import provider as hub_provider
 from cloudship_dockerhub.fake import FakeHub, PersonalAccessToken
 from tests.integration.test_dockerhub import untag
@@ -36,7 +36,7 @@ USER = "alice"
 PUSH = "dckr_pat_push-token-000"  # Read, Write, Delete: creates and pushes
 OLD, NEW = "dckr_pat_before-rotation-111", "dckr_pat_after-rotation-222"  # Read-only pulls
 
-pytestmark = pytest.mark.usefixtures("docker_config_guard")
+pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 
 class Rig:

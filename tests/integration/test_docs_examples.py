@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.docs.blocks import Block, blocks
 
@@ -33,14 +33,16 @@ def marks(block: Block) -> list[pytest.MarkDecorator]:
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=marks(b)) for b in RUN])
-def test_run_block(block: Block, tmp_path: Path, local_target: LocalTargetFactory) -> None:
+def test_run_block(
+    block: Block, tmp_path: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
     (tmp_path / "examples").symlink_to(REPO / "examples")
     write_app(tmp_path / "path" / "to" / "app")
     project = f"docs{uuid.uuid4().hex[:8]}"
-    target = local_target.target(project=project)
+    target = cloudship_local_target.target(project=project)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDSHIP_")},
-        "CLOUDSHIP_LOCAL_REGISTRY": local_target.registry.address,
+        "CLOUDSHIP_LOCAL_REGISTRY": cloudship_local_target.registry.address,
         "CLOUDSHIP_LOCAL_EMBEDDED": "false",
         "CLOUDSHIP_LOCAL_PROJECT": project,
     }

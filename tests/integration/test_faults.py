@@ -15,8 +15,8 @@ from cloudship.testing.faults import EngineSocketProxy, FaultyRegistry
 from cloudship.testing.registry import ThrowawayRegistry
 
 
-def test_passes_through_then_fails_as_told(registry_server: ThrowawayRegistry) -> None:
-    with FaultyRegistry(upstream=registry_server.address) as faulty:
+def test_passes_through_then_fails_as_told(cloudship_registry: ThrowawayRegistry) -> None:
+    with FaultyRegistry(upstream=cloudship_registry.address) as faulty:
         url = f"http://{faulty.address}/v2/"
         assert httpx.get(url).status_code == 200
         faulty.fail("GET", r"^/v2/$", status=503, times=2)
@@ -41,8 +41,8 @@ def test_passes_through_then_fails_as_told(registry_server: ThrowawayRegistry) -
         ]
 
 
-def test_a_hang_holds_the_request_until_released(registry_server: ThrowawayRegistry) -> None:
-    with FaultyRegistry(upstream=registry_server.address) as faulty:
+def test_a_hang_holds_the_request_until_released(cloudship_registry: ThrowawayRegistry) -> None:
+    with FaultyRegistry(upstream=cloudship_registry.address) as faulty:
         faulty.hang()
         with pytest.raises(httpx.ReadTimeout):
             httpx.get(f"http://{faulty.address}/v2/", timeout=0.5)

@@ -15,7 +15,7 @@ from cloudship.registry import Registry
 from cloudship.runtime import Runtime
 from cloudship.targets import Target
 from cloudship.testing.contract import RegistryContract, Release, ReleaseFactory, RuntimeContract
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
 EXITS = '["sh", "-c", "echo failing on purpose; exit 1"]'
@@ -53,8 +53,8 @@ def images(cloudship_engine: Engine, tmp_path: Path) -> Iterator[_Images]:
 
 
 @pytest.fixture
-def target(local_target: LocalTargetFactory) -> Target:
-    return local_target.target()
+def target(cloudship_local_target: LocalTargetFactory) -> Target:
+    return cloudship_local_target.target()
 
 
 class TestLocalRuntime(RuntimeContract):

@@ -25,11 +25,11 @@ from cloudship import (
 )
 from cloudship.engine import Engine
 from cloudship.events import Event
-from cloudship.testing.plugin import LocalTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry, free_port
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
-pytestmark = pytest.mark.usefixtures("docker_config_guard")
+pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 
 def containers(engine: Engine, service: str) -> list[str]:
@@ -44,67 +44,72 @@ def catalog(address: str, auth: tuple[str, str] | None = None) -> list[str]:
     return list(body.get("repositories") or [])
 
 
-def test_missing_dockerfile(tmp_path: Path, local_target: LocalTargetFactory) -> None:
+def test_missing_dockerfile(tmp_path: Path, cloudship_local_target: LocalTargetFactory) -> None:
     (tmp_path / "main.py").write_text("print('hi')\n")
     with pytest.raises(SourceError, match="has no Dockerfile") as info:
-        ship(tmp_path, local_target.target(), name=local_target.name())
+        ship(tmp_path, cloudship_local_target.target(), name=cloudship_local_target.name())
     assert "add a Dockerfile" in str(info.value)
 
 
-def test_missing_directory_and_bad_reference(local_target: LocalTargetFactory) -> None:
+def test_missing_directory_and_bad_reference(cloudship_local_target: LocalTargetFactory) -> None:
     with pytest.raises(SourceError, match="no such directory"):
-        ship("./does-not-exist", local_target.target())
+        ship("./does-not-exist", cloudship_local_target.target())
     with pytest.raises(SourceError, match="neither a directory nor a valid image reference"):
-        ship("Not A Ref!", local_target.target())
+        ship("Not A Ref!", cloudship_local_target.target())
     with pytest.raises(SourceError, match="not in the local Docker engine"):
-        ship("cloudship-never-built:v9", local_target.target(), port=80)
+        ship("cloudship-never-built:v9", cloudship_local_target.target(), port=80)
 
 
 def test_build_error_pushes_and_starts_nothing(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
     (app_dir / "Dockerfile").write_text(
         "FROM busybox:latest\nRUN echo 'compiling'; echo 'error: missing dep' >&2; exit 7\n"
     )
-    name = local_target.name()
+    name = cloudship_local_target.name()
     with pytest.raises(BuildError) as info:
-        ship(app_dir, local_target.target(), name=name)
+        ship(app_dir, cloudship_local_target.target(), name=name)
     assert "error: missing dep" in "\n".join(info.value.log_tail)
     assert "exit code: 7" in str(info.value)  # BuildKit's wording
-    assert name not in catalog(local_target.registry.address)
+    assert name not in catalog(cloudship_local_target.registry.address)
     assert containers(cloudship_engine, name) == []
 
 
-def test_engine_not_running(app_dir: Path, local_target: LocalTargetFactory) -> None:
+def test_engine_not_running(app_dir: Path, cloudship_local_target: LocalTargetFactory) -> None:
     engine = Engine("unix:///tmp/cloudship-no-such-docker.sock")
     with pytest.raises(EngineError, match="not reachable") as info:
-        ship(app_dir, local_target.target(), name=local_target.name(), engine=engine)
+        ship(
+            app_dir,
+            cloudship_local_target.target(),
+            name=cloudship_local_target.name(),
+            engine=engine,
+        )
     assert "DOCKER_HOST" in str(info.value)
 
 
 def test_registry_down(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    name = local_target.name()
+    name = cloudship_local_target.name()
     down = f"127.0.0.1:{free_port()}"
     with pytest.raises(RegistryError, match=f"registry {down} is not reachable"):
-        ship(app_dir, local_target.target(registry=down), name=name)
+        ship(app_dir, cloudship_local_target.target(registry=down), name=name)
     assert containers(cloudship_engine, name) == []
 
 
 def test_wrong_credentials_are_refused_and_never_printed(
     app_dir: Path,
-    local_target: LocalTargetFactory,
-    auth_registry_factory: object,
+    cloudship_local_target: LocalTargetFactory,
+    cloudship_auth_registry: object,
     cloudship_engine: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    registry: ThrowawayRegistry = auth_registry_factory({"ci": "right-password"})  # type: ignore[operator]
-    name = local_target.name()
+    registry: ThrowawayRegistry = cloudship_auth_registry({"ci": "right-password"})  # type: ignore[operator]
+    name = cloudship_local_target.name()
     wrong = "wrong-password-value-42"
     events: list[Event] = []
     caplog.set_level(logging.DEBUG)
-    target = local_target.target(registry=registry.address, username="ci", password=wrong)
+    target = cloudship_local_target.target(registry=registry.address, username="ci", password=wrong)
     with pytest.raises(AuthError) as info:
         ship(app_dir, target, name=name, on_event=events.append)
     assert "'ci'" in str(info.value)
@@ -116,16 +121,16 @@ def test_wrong_credentials_are_refused_and_never_printed(
 
 def test_basic_auth_push_and_pull_with_in_memory_credentials(
     app_dir: Path,
-    local_target: LocalTargetFactory,
-    auth_registry_factory: object,
+    cloudship_local_target: LocalTargetFactory,
+    cloudship_auth_registry: object,
 ) -> None:
     # The exact login moto's ECR token decodes to: the same path the AWS target will take.
     users = {"AWS": "123456789012-auth-token"}
-    registry: ThrowawayRegistry = auth_registry_factory(users)  # type: ignore[operator]
-    target = local_target.target(
+    registry: ThrowawayRegistry = cloudship_auth_registry(users)  # type: ignore[operator]
+    target = cloudship_local_target.target(
         registry=registry.address, username="AWS", password="123456789012-auth-token"
     )
-    name = local_target.name()
+    name = cloudship_local_target.name()
     shipped = ship(app_dir, target, name=name)
     assert shipped.url is not None and httpx.get(shipped.url).text == "v1\n"
     assert name in catalog(registry.address, ("AWS", "123456789012-auth-token"))
@@ -133,17 +138,17 @@ def test_basic_auth_push_and_pull_with_in_memory_credentials(
 
 
 def test_port_in_use_is_refused_before_anything_moves(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    name = local_target.name()
+    name = cloudship_local_target.name()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"127.0.0.1:{port}") as info:
-            ship(app_dir, local_target.target(host_port=port), name=name)
+            ship(app_dir, cloudship_local_target.target(host_port=port), name=name)
     assert "host_port" in str(info.value)
-    assert name not in catalog(local_target.registry.address)
+    assert name not in catalog(cloudship_local_target.registry.address)
     assert containers(cloudship_engine, name) == []
 
 
@@ -159,35 +164,37 @@ def test_port_in_use_is_refused_before_anything_moves(
 )
 def test_bad_service_settings_push_nothing(
     app_dir: Path,
-    local_target: LocalTargetFactory,
+    cloudship_local_target: LocalTargetFactory,
     kwargs: dict[str, object],
     message: str,
 ) -> None:
-    kwargs.setdefault("name", local_target.name())
+    kwargs.setdefault("name", cloudship_local_target.name())
     with pytest.raises(ConfigError, match=message):
-        ship(app_dir, local_target.target(), **kwargs)  # type: ignore[arg-type]
-    assert str(kwargs["name"]) not in catalog(local_target.registry.address)
+        ship(app_dir, cloudship_local_target.target(), **kwargs)  # type: ignore[arg-type]
+    assert str(kwargs["name"]) not in catalog(cloudship_local_target.registry.address)
 
 
 def test_platform_mismatch_refused_before_push(
-    app_dir: Path, local_target: LocalTargetFactory
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    name = local_target.name()
+    name = cloudship_local_target.name()
     with pytest.raises(PlatformMismatchError, match="linux/s390x") as info:
-        ship(app_dir, local_target.target(), name=name, platform="linux/s390x")
+        ship(app_dir, cloudship_local_target.target(), name=name, platform="linux/s390x")
     assert "platform=" in str(info.value)
-    assert name not in catalog(local_target.registry.address)
+    assert name not in catalog(cloudship_local_target.registry.address)
 
 
-def test_port_unknown_without_expose(tmp_path: Path, local_target: LocalTargetFactory) -> None:
+def test_port_unknown_without_expose(
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
     app = write_app(tmp_path / "noexpose", expose=False)
     with pytest.raises(ConfigError, match="which port") as info:
-        ship(app, local_target.target(), name=local_target.name())
+        ship(app, cloudship_local_target.target(), name=cloudship_local_target.name())
     assert "port=8000" in str(info.value)
 
 
-def test_unknown_service(local_target: LocalTargetFactory) -> None:
+def test_unknown_service(cloudship_local_target: LocalTargetFactory) -> None:
     with pytest.raises(ServiceNotFoundError, match="not deployed"):
-        status("never-shipped", local_target.target())
+        status("never-shipped", cloudship_local_target.target())
     with pytest.raises(ServiceNotFoundError):
-        logs("never-shipped", local_target.target())
+        logs("never-shipped", cloudship_local_target.target())

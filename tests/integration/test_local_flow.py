@@ -12,11 +12,11 @@ import pytest
 from cloudship import HealthCheckFailed, RevisionNotFoundError, plan, rollback, ship, status
 from cloudship.engine import Engine
 from cloudship.events import BuildStep, Event, PushFinished
-from cloudship.testing.plugin import LocalTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
-pytestmark = pytest.mark.usefixtures("docker_config_guard")
+pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 
 def containers(engine: Engine, service: str) -> list[str]:
@@ -32,18 +32,18 @@ def catalog(registry: ThrowawayRegistry) -> list[str]:
 
 
 def test_ship_serves_then_reship_changes_nothing(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
     first = ship(app_dir, target, name=name)
     assert first.changed and first.revision == "r1"
-    assert first.image == f"{local_target.registry.address}/{name}@{first.digest}"
+    assert first.image == f"{cloudship_local_target.registry.address}/{name}@{first.digest}"
     assert first.digest.startswith("sha256:") and len(first.digest) == 71
     assert first.url is not None
     assert httpx.get(first.url).text == "v1\n"
     running = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
     registry_digest = httpx.head(
-        f"http://{local_target.registry.address}/v2/{name}/manifests/{first.tag}",
+        f"http://{cloudship_local_target.registry.address}/v2/{name}/manifests/{first.tag}",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     ).headers["Docker-Content-Digest"]
     assert registry_digest == first.digest
@@ -63,9 +63,9 @@ def test_ship_serves_then_reship_changes_nothing(
 
 
 def test_code_change_rebuilds_and_pushes_only_the_changed_layer(
-    app_dir: Path, local_target: LocalTargetFactory
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
     first = ship(app_dir, target, name=name)
     changed = f"v2 {uuid.uuid4()}\n"  # unique: the layer cache is shared by every test run
     (app_dir / "www" / "index.html").write_text(changed)
@@ -85,9 +85,9 @@ def test_code_change_rebuilds_and_pushes_only_the_changed_layer(
 
 
 def test_crash_looping_version_is_rolled_back_and_old_one_keeps_answering(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
     good = ship(app_dir, target, name=name)
     write_app(app_dir, "broken", cmd='["sh", "-c", "echo starting; echo fatal: no config; exit 3"]')
     started = time.monotonic()
@@ -105,9 +105,9 @@ def test_crash_looping_version_is_rolled_back_and_old_one_keeps_answering(
 
 
 def test_unhealthy_first_deploy_leaves_nothing_running(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
     with pytest.raises(HealthCheckFailed) as info:
         ship(app_dir, target, name=name, health_path="/missing", timeout=3)
     assert info.value.rolled_back_to is None
@@ -116,9 +116,9 @@ def test_unhealthy_first_deploy_leaves_nothing_running(
 
 
 def test_rollback_on_demand_and_status_history(
-    app_dir: Path, local_target: LocalTargetFactory
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
     ship(app_dir, target, name=name)
     (app_dir / "www" / "index.html").write_text("v2\n")
     second = ship(app_dir, target, name=name)
@@ -141,14 +141,14 @@ def test_rollback_on_demand_and_status_history(
 
 
 def test_plan_changes_nothing(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("web")
-    before = catalog(local_target.registry)
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("web")
+    before = catalog(cloudship_local_target.registry)
     planned = plan(app_dir, target, name=name)
     assert planned.changed
     assert any(action.startswith("push") for action in planned.actions)
-    assert catalog(local_target.registry) == before
+    assert catalog(cloudship_local_target.registry) == before
     assert containers(cloudship_engine, name) == []
     shipped = ship(app_dir, target, name=name)
     replanned = plan(app_dir, target, name=name)
@@ -157,24 +157,24 @@ def test_plan_changes_nothing(
 
 
 def test_image_sources_local_and_remote_digest(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("img")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("img")
     cloudship_engine.client.images.build(path=str(app_dir), tag=f"{name}-src:v1.0")
     from_image = ship(f"{name}-src:v1.0", target, name=name)
     assert from_image.tag == "v1.0" and from_image.changed
     assert from_image.url is not None and httpx.get(from_image.url).text == "v1\n"
 
-    other = local_target.name("remote")
+    other = cloudship_local_target.name("remote")
     remote = ship(from_image.image, target, name=other)
     assert remote.digest == from_image.digest and remote.push is None
     assert remote.url is not None and httpx.get(remote.url).text == "v1\n"
 
 
 def test_secrets_reach_the_app_but_no_output(
-    app_dir: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("sec")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("sec")
     secret = "s3cr3t-value-do-not-print"
     events: list[Event] = []
     shipped = ship(

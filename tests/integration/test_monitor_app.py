@@ -11,18 +11,18 @@ import pytest
 
 from cloudship import ship
 from cloudship.events import BuildStep, Event
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "monitor-app"
 
 
 @pytest.mark.slow
 def test_monitor_app_ships_and_code_change_rebuilds_only_after_copy(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
     app = tmp_path / "monitor-app"
     shutil.copytree(EXAMPLE, app)
-    target, name = local_target.target(), local_target.name("monitor")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("monitor")
     first = ship(app, target, name=name)  # port and health path come from its cloudship.toml
     assert first.url is not None
     health = httpx.get(first.url + "/health")

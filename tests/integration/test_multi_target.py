@@ -10,8 +10,8 @@ import pytest
 from cloudship import ConfigError, MultiTargetError, RegistryError, ship, status
 from cloudship.events import BuildFinished, Event, PushFinished
 from cloudship.targets import Target
-from cloudship.testing.plugin import LocalTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry, free_port
+from cloudship_local.testing import LocalTargetFactory
 
 
 def named(factory: LocalTargetFactory, name: str, **settings: object) -> Target:
@@ -21,12 +21,14 @@ def named(factory: LocalTargetFactory, name: str, **settings: object) -> Target:
 
 
 def test_builds_once_pushes_and_deploys_to_each(
-    app_dir: Path, local_target: LocalTargetFactory, auth_registry_factory: object
+    app_dir: Path, cloudship_local_target: LocalTargetFactory, cloudship_auth_registry: object
 ) -> None:
-    other: ThrowawayRegistry = auth_registry_factory({"u": "p"})  # type: ignore[operator]
-    first = named(local_target, "one")
-    second = named(local_target, "two", registry=other.address, username="u", password="p")
-    service = local_target.name("multi")
+    other: ThrowawayRegistry = cloudship_auth_registry({"u": "p"})  # type: ignore[operator]
+    first = named(cloudship_local_target, "one")
+    second = named(
+        cloudship_local_target, "two", registry=other.address, username="u", password="p"
+    )
+    service = cloudship_local_target.name("multi")
     events: list[Event] = []
     shipped = ship(app_dir, [first, second], name=service, on_event=events.append)
     assert [s.target for s in shipped] == ["one", "two"]
@@ -34,7 +36,7 @@ def test_builds_once_pushes_and_deploys_to_each(
     pushes = {e.target for e in events if isinstance(e, PushFinished)}
     assert pushes == {"one", "two"}
     assert shipped[0].digest == shipped[1].digest, "same image, same manifest"
-    assert shipped[0].image.startswith(local_target.registry.address)
+    assert shipped[0].image.startswith(cloudship_local_target.registry.address)
     assert shipped[1].image.startswith(other.address)
     for one in shipped:
         assert one.url is not None and httpx.get(one.url).text == "v1\n"
@@ -47,11 +49,11 @@ def test_builds_once_pushes_and_deploys_to_each(
 
 
 def test_one_failing_target_does_not_undo_the_others(
-    app_dir: Path, local_target: LocalTargetFactory
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    good = named(local_target, "good")
-    down = named(local_target, "down", registry=f"127.0.0.1:{free_port()}")
-    service = local_target.name("partial")
+    good = named(cloudship_local_target, "good")
+    down = named(cloudship_local_target, "down", registry=f"127.0.0.1:{free_port()}")
+    service = cloudship_local_target.name("partial")
     with pytest.raises(MultiTargetError) as info:
         ship(app_dir, [good, down], name=service)
     error = info.value
@@ -65,31 +67,38 @@ def test_one_failing_target_does_not_undo_the_others(
 
 
 def test_bad_input_for_any_target_stops_all_before_push(
-    app_dir: Path, local_target: LocalTargetFactory
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    ok = named(local_target, "ok")
+    ok = named(cloudship_local_target, "ok")
     with pytest.raises(ConfigError, match="exactly one replica"):
-        ship(app_dir, [ok, named(local_target, "ok2")], name=local_target.name(), replicas=2)
+        ship(
+            app_dir,
+            [ok, named(cloudship_local_target, "ok2")],
+            name=cloudship_local_target.name(),
+            replicas=2,
+        )
     with pytest.raises(ConfigError, match="same target twice"):
-        ship(app_dir, [ok, ok], name=local_target.name())
+        ship(app_dir, [ok, ok], name=cloudship_local_target.name())
     with pytest.raises(ConfigError, match="empty list"):
-        ship(app_dir, [], name=local_target.name())
+        ship(app_dir, [], name=cloudship_local_target.name())
 
 
-def test_named_target_from_cloudship_toml(app_dir: Path, local_target: LocalTargetFactory) -> None:
+def test_named_target_from_cloudship_toml(
+    app_dir: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
     (app_dir / "cloudship.toml").write_text(
         "[targets.staging]\n"
         'registry = "local"\n'
         'runtime = "local"\n'
-        f'local = {{ registry = "{local_target.registry.address}", embedded = false, '
+        f'local = {{ registry = "{cloudship_local_target.registry.address}", embedded = false, '
         'project = "staging" }\n'
     )
-    service = local_target.name("named")
+    service = cloudship_local_target.name("named")
     shipped = ship(app_dir, "staging", name=service)
     assert shipped.target == "staging"
-    assert shipped.image.startswith(local_target.registry.address)
+    assert shipped.image.startswith(cloudship_local_target.registry.address)
     assert shipped.url is not None and httpx.get(shipped.url).text == "v1\n"
-    local_target.target(project="staging").runtime.destroy(service)
+    cloudship_local_target.target(project="staging").runtime.destroy(service)
 
 
 def test_named_target_errors(app_dir: Path) -> None:

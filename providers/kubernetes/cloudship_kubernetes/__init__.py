@@ -2,7 +2,7 @@
 
 ``ship(src, target="kubernetes", kubeconfig=..., context=..., namespace=...)``; without them
 the current context of ``KUBECONFIG`` / ``~/.kube/config``, as kubectl. The test kit's
-``cloudship.testing.kubernetes.FakeCluster`` is a cluster to try it on.
+``cloudship_kubernetes.testing.FakeCluster`` is a cluster to try it on.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pytest
 
 from cloudship.config import ConfigFile
 from cloudship.targets import Target
-from cloudship.testing.aws import EcsScheduler, MotoServer
 from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_aws.testing import EcsScheduler, MotoServer
 
 pytest.importorskip("boto3")
 
@@ -42,7 +42,9 @@ class AwsTargets:
 
 @pytest.fixture
 def aws(
-    aws_env: MotoServer, ecr_registry: ThrowawayRegistry, ecs_scheduler: EcsScheduler
+    cloudship_aws_env: MotoServer,
+    cloudship_ecr_registry: ThrowawayRegistry,
+    ecs_scheduler: EcsScheduler,
 ) -> AwsTargets:
     """moto plus ECS's scheduler (tasks started and registered as the ALB's targets)."""
-    return AwsTargets(aws_env, ecr_registry, ecs_scheduler)
+    return AwsTargets(cloudship_aws_env, cloudship_ecr_registry, ecs_scheduler)

@@ -14,9 +14,9 @@ import pytest
 
 from cloudship.images import ImageRef
 from cloudship.runtime import Runtime
-from cloudship.testing.aws import MOTO_ACCOUNT, EcsScheduler, MotoServer
 from cloudship.testing.contract import Release, ReleaseFactory, RuntimeContract
 from cloudship_aws import AwsClients, AwsSettings, FargateRuntime
+from cloudship_aws.testing import MOTO_ACCOUNT, EcsScheduler, MotoServer
 
 
 class TestFargateRuntime(RuntimeContract):
@@ -24,7 +24,7 @@ class TestFargateRuntime(RuntimeContract):
 
     @pytest.fixture
     def cloudship_contract_runtime(
-        self, aws_env: MotoServer, ecs_scheduler: EcsScheduler
+        self, cloudship_aws_env: MotoServer, ecs_scheduler: EcsScheduler
     ) -> Runtime:
         settings = AwsSettings(poll_interval=0.05)
         return FargateRuntime(settings, AwsClients(settings))

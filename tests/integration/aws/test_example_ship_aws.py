@@ -8,30 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from cloudship.testing.aws import EcsScheduler, MotoServer
 from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_aws.testing import EcsScheduler, MotoServer
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "ship_aws.py"
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("docker_config_guard")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cloudship_docker_config_guard")]
 
 
 def test_example_ships_the_monitor_app_behind_the_alb(
-    aws_env: MotoServer,
-    ecr_registry: ThrowawayRegistry,
+    cloudship_aws_env: MotoServer,
+    cloudship_ecr_registry: ThrowawayRegistry,
     ecs_scheduler: EcsScheduler,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # What a user's environment would hold; here the endpoints are moto and the local
     # registry that accepts moto's ECR login (moto has no registry endpoint).
-    monkeypatch.setenv("CLOUDSHIP_AWS_REGISTRY", ecr_registry.address)
+    monkeypatch.setenv("CLOUDSHIP_AWS_REGISTRY", cloudship_ecr_registry.address)
     monkeypatch.setenv("CLOUDSHIP_AWS_POLL_INTERVAL", "0.05")
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     assert "shipped: monitor r1" in out
 
-    ecs, elbv2, ec2 = (aws_env.client(s) for s in ("ecs", "elbv2", "ec2"))
+    ecs, elbv2, ec2 = (cloudship_aws_env.client(s) for s in ("ecs", "elbv2", "ec2"))
     (service,) = ecs.describe_services(cluster="cloudship", services=["monitor"])["services"]
     assert service["status"] == "ACTIVE" and service["launchType"] == "FARGATE"
     definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[

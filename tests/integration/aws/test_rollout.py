@@ -21,8 +21,8 @@ from cloudship.errors import HealthCheckFailed, ShipTimeoutError
 from cloudship.events import DeployPhase, Event
 from cloudship.images import ImageRef
 from cloudship.runtime import ServiceSpec
-from cloudship.testing.aws import MOTO_ACCOUNT, MotoServer
 from cloudship_aws import AwsClients, AwsSettings, FargateRuntime
+from cloudship_aws.testing import MOTO_ACCOUNT, MotoServer
 
 CLUSTER = "cloudship"
 FAILED_REASON = "ECS deployment circuit breaker: tasks failed to start."
@@ -151,7 +151,7 @@ class EcsScript:
 
 
 @pytest.fixture
-def runtime(aws_env: MotoServer) -> FargateRuntime:
+def runtime(cloudship_aws_env: MotoServer) -> FargateRuntime:
     settings = AwsSettings(poll_interval=0.01)
     return FargateRuntime(settings, AwsClients(settings))
 
@@ -172,9 +172,9 @@ def image(name: str) -> ImageRef:
     return ImageRef.parse(f"{MOTO_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}@{digest}")
 
 
-def app_log(aws_env: MotoServer, name: str, stream: str, lines: list[str]) -> None:
+def app_log(cloudship_aws_env: MotoServer, name: str, stream: str, lines: list[str]) -> None:
     """Container output as awslogs would have written it (moto is the real Logs API here)."""
-    logs = aws_env.client("logs")
+    logs = cloudship_aws_env.client("logs")
     group = f"/cloudship/{name}"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
@@ -227,10 +227,15 @@ def test_in_progress_then_completed(runtime: FargateRuntime, name: str) -> None:
 
 
 def test_circuit_breaker_rollback_is_reported_as_failure(
-    runtime: FargateRuntime, name: str, aws_env: MotoServer
+    runtime: FargateRuntime, name: str, cloudship_aws_env: MotoServer
 ) -> None:
     """ECS rolled back on its own: the service is steady again, on r1. That is a failure."""
-    app_log(aws_env, name, "ecs/app/t-old", ["Traceback (most recent call last):", "KeyError: DB"])
+    app_log(
+        cloudship_aws_env,
+        name,
+        "ecs/app/t-old",
+        ["Traceback (most recent call last):", "KeyError: DB"],
+    )
     with Stubber(runtime.clients.ecs) as stub:
         ecs = EcsScript(stub, name)
         ecs.start_of_deploy(existing=True)
@@ -252,10 +257,10 @@ def test_circuit_breaker_rollback_is_reported_as_failure(
 
 
 def test_stopped_task_fails_fast_and_rolls_back(
-    runtime: FargateRuntime, name: str, aws_env: MotoServer
+    runtime: FargateRuntime, name: str, cloudship_aws_env: MotoServer
 ) -> None:
     task_id = uuid.uuid4().hex
-    app_log(aws_env, name, f"ecs/app/{task_id}", ["starting", "cannot bind port 8000"])
+    app_log(cloudship_aws_env, name, f"ecs/app/{task_id}", ["starting", "cannot bind port 8000"])
     with Stubber(runtime.clients.ecs) as stub:
         ecs = EcsScript(stub, name)
         ecs.start_of_deploy(existing=True)
@@ -358,7 +363,7 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
 
 
 def test_fresh_account_creates_the_service_linked_role_and_retries_the_race(
-    runtime: FargateRuntime, name: str, aws_env: MotoServer
+    runtime: FargateRuntime, name: str, cloudship_aws_env: MotoServer
 ) -> None:
     """CreateCluster racing ECS's service-linked role fails with ECS's documented message
     (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html);
@@ -392,7 +397,9 @@ def test_fresh_account_creates_the_service_linked_role_and_retries_the_race(
         deployment = runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
     assert deployment.revision == "r1"
-    roles = aws_env.client("iam").list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")
+    roles = cloudship_aws_env.client("iam").list_roles(
+        PathPrefix="/aws-service-role/ecs.amazonaws.com/"
+    )
     assert len(roles["Roles"]) == 1
 
 
@@ -526,7 +533,7 @@ def test_a_service_draining_past_the_timeout_is_a_clear_timeout(
 
 
 def test_behind_the_alb_the_gate_waits_for_healthy_targets(
-    runtime: FargateRuntime, name: str, aws_env: MotoServer
+    runtime: FargateRuntime, name: str, cloudship_aws_env: MotoServer
 ) -> None:
     """ECS's COMPLETED is not enough: the new task's IP must be a healthy target. ECS registers
     a task's private IP in the target group once it runs
@@ -545,7 +552,7 @@ def test_behind_the_alb_the_gate_waits_for_healthy_targets(
         ],
     }
     seen: list[int] = []
-    elbv2 = aws_env.client("elbv2")
+    elbv2 = cloudship_aws_env.client("elbv2")
 
     def ecs_registers_target(**_: Any) -> None:
         seen.append(1)

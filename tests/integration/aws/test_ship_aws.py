@@ -13,17 +13,17 @@ from pydantic import SecretStr
 
 from cloudship import ConfigError, PlatformMismatchError, plan, rollback, ship, status
 from cloudship.errors import AuthError, HealthCheckFailed
-from cloudship.testing.aws import (
-    MOTO_ECR_LOGIN,
-    record_push,
-)
 from cloudship.testing.registry import ThrowawayRegistry
 from cloudship_aws import FargateRuntime
 from cloudship_aws.iam import EXECUTION_POLICY, EXECUTION_ROLE
+from cloudship_aws.testing import (
+    MOTO_ECR_LOGIN,
+    record_push,
+)
 from tests.conftest import write_app
 from tests.integration.aws.conftest import AwsTargets
 
-pytestmark = pytest.mark.usefixtures("docker_config_guard")
+pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-key-AbCdEf"
 

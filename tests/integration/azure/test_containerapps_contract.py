@@ -16,16 +16,16 @@ from cloudship.images import ImageRef
 from cloudship.registry import Registry
 from cloudship.runtime import Runtime
 from cloudship.targets import Target
-from cloudship.testing.azure import AzureTargetFactory
 from cloudship.testing.contract import RegistryContract, Release, ReleaseFactory, RuntimeContract
+from cloudship_azure.testing import AzureTargetFactory
 from tests.conftest import write_app
 
 EXITS = '["sh", "-c", "echo failing on purpose; exit 1"]'
 
 
 @pytest.fixture
-def target(azure_target: AzureTargetFactory) -> Target:
-    return azure_target.target()
+def target(cloudship_azure_target: AzureTargetFactory) -> Target:
+    return cloudship_azure_target.target()
 
 
 @pytest.fixture
@@ -78,8 +78,8 @@ class TestContainerAppsRuntime(RuntimeContract):
         return target.runtime
 
     @pytest.fixture(autouse=True)
-    def _gateway(self, azure_target: AzureTargetFactory) -> None:
-        self._gateway_url = azure_target.runner.gateway_url
+    def _gateway(self, cloudship_azure_target: AzureTargetFactory) -> None:
+        self._gateway_url = cloudship_azure_target.runner.gateway_url
 
     @pytest.fixture
     def cloudship_contract_release(

@@ -1,5 +1,5 @@
 """examples/ship_azure.py, run as a user runs it (a separate process), against the fake Azure
-of ``cloudship.testing.azure.fake_azure()``: first deploy of the real example app, through the
+of ``cloudship_azure.testing.fake_azure()``: first deploy of the real example app, through the
 propagation delay of its fresh AcrPull grant."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 import cloudship
 from cloudship import ship
 from cloudship.errors import HealthCheckFailed
-from cloudship.testing.azure import AzureTargetFactory
+from cloudship_azure.testing import AzureTargetFactory
 from tests.conftest import write_app
 
 SPEC = Path(__file__).parents[2] / "data" / "azure-specs" / "containerapp-request-2025-07-01.json"
@@ -77,10 +77,10 @@ def test_the_validator_catches_what_azure_would_not_accept() -> None:
 
 
 def test_every_container_app_body_cloudship_sends_follows_the_spec(
-    tmp_path: Path, azure_target: AzureTargetFactory
+    tmp_path: Path, cloudship_azure_target: AzureTargetFactory
 ) -> None:
-    name = azure_target.name("web")
-    settings = azure_target.settings()
+    name = cloudship_azure_target.name("web")
+    settings = cloudship_azure_target.settings()
     app = write_app(tmp_path / "app", "v1")
     ship(
         app, "azure", name=name, port=8000, env={"MODE": "x"}, secrets={"API_KEY": "k"}, **settings
@@ -94,7 +94,7 @@ def test_every_container_app_body_cloudship_sends_follows_the_spec(
 
     sent = [
         (method, body)
-        for method, path, body in azure_target.server.arm.bodies
+        for method, path, body in cloudship_azure_target.server.arm.bodies
         if _APP_PATH.search(path) and method in ("PUT", "PATCH")
     ]
     assert {m for m, _ in sent} == {"PUT", "PATCH"}  # the failed-revision mark is a PATCH

@@ -16,11 +16,11 @@ from cloudship.engine import Engine
 from cloudship.errors import AuthError
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
-from cloudship.testing.azure import AzureTargetFactory, StaticTokenCredential
 from cloudship.testing.token_registry import NULL_GUID, TokenRegistry
 from cloudship_azure import provider
 from cloudship_azure.acr import NULL_GUID as ACR_USER
 from cloudship_azure.fake import FakeArmServer
+from cloudship_azure.testing import AzureTargetFactory, StaticTokenCredential
 
 
 def _busybox_to(engine: Engine, address: str) -> ImageRef:
@@ -35,12 +35,14 @@ def _exchanges(registry: TokenRegistry) -> int:
 
 
 def test_push_with_the_acr_refresh_token(
-    cloudship_engine: Engine, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+    cloudship_engine: Engine,
+    cloudship_azure_target: AzureTargetFactory,
+    cloudship_acr_token_registry: TokenRegistry,
 ) -> None:
-    registry = azure_target.target().registry
+    registry = cloudship_azure_target.target().registry
     auth = registry.credentials()
     assert auth is not None and auth.username == ACR_USER == NULL_GUID
-    assert auth.server == acr_token_registry.address
+    assert auth.server == cloudship_acr_token_registry.address
     assert auth.expires_at is not None and auth.expires_at > dt.datetime.now(dt.UTC)
     ref = _busybox_to(cloudship_engine, registry.address)
 
@@ -77,13 +79,15 @@ def test_push_with_a_basic_login_docker_hub_style(
 
 
 def test_credentials_are_reused_until_they_are_about_to_expire(
-    cloudship_engine: Engine, azure_target: AzureTargetFactory, acr_token_registry: TokenRegistry
+    cloudship_engine: Engine,
+    cloudship_azure_target: AzureTargetFactory,
+    cloudship_acr_token_registry: TokenRegistry,
 ) -> None:
-    registry = azure_target.target().registry
-    before = _exchanges(acr_token_registry)
+    registry = cloudship_azure_target.target().registry
+    before = _exchanges(cloudship_acr_token_registry)
     first = registry.credentials()
     assert registry.credentials() is first  # 3 h left: reused from memory
-    assert _exchanges(acr_token_registry) == before + 1
+    assert _exchanges(cloudship_acr_token_registry) == before + 1
 
     token = "short-lived-aad"
     with (

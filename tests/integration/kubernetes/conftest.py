@@ -15,9 +15,9 @@ from cloudship.engine import Engine
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.testing.contract import Release, ReleaseFactory
-from cloudship.testing.kubernetes import KubernetesTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry
 from cloudship_kubernetes.fake import FakeCluster
+from cloudship_kubernetes.testing import KubernetesTargetFactory
 from tests.conftest import write_app
 
 EXITS = '["sh", "-c", "echo failing on purpose; exit 1"]'
@@ -26,14 +26,16 @@ USER, PASSWORD = "puller", "k8s-pull-secret-9f2"
 
 @pytest.fixture(scope="session")
 def k8s_registry(
-    auth_registry_factory: Callable[[dict[str, str]], ThrowawayRegistry],
+    cloudship_auth_registry: Callable[[dict[str, str]], ThrowawayRegistry],
 ) -> ThrowawayRegistry:
-    return auth_registry_factory({USER: PASSWORD})
+    return cloudship_auth_registry({USER: PASSWORD})
 
 
 @pytest.fixture
-def k8s(fake_cluster: FakeCluster, k8s_registry: ThrowawayRegistry) -> KubernetesTargetFactory:
-    factory = KubernetesTargetFactory(fake_cluster, k8s_registry)
+def k8s(
+    cloudship_fake_cluster: FakeCluster, k8s_registry: ThrowawayRegistry
+) -> KubernetesTargetFactory:
+    factory = KubernetesTargetFactory(cloudship_fake_cluster, k8s_registry)
     return factory
 
 

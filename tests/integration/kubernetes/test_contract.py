@@ -7,7 +7,7 @@ import pytest
 
 from cloudship.runtime import Runtime
 from cloudship.testing.contract import ReleaseFactory, RuntimeContract
-from cloudship.testing.kubernetes import KubernetesTargetFactory
+from cloudship_kubernetes.testing import KubernetesTargetFactory
 
 
 class TestKubernetesRuntime(RuntimeContract):

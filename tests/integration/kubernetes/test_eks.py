@@ -18,8 +18,8 @@ from cloudship.errors import AuthError, ConfigError
 from cloudship.images import ImageRef
 from cloudship.runtime import ServiceSpec
 from cloudship.targets import Target, resolve
-from cloudship.testing.aws import MotoServer, record_push
 from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_aws.testing import MotoServer, record_push
 from cloudship_kubernetes.eks import TOKEN_PREFIX, EksApi
 from cloudship_kubernetes.fake import FakeCluster
 from cloudship_kubernetes.fake.eks import EksAuthenticator, moto_routing
@@ -28,8 +28,8 @@ from tests.integration.kubernetes.conftest import Images
 CLUSTER = "cs-eks"
 
 
-def _create_cluster(aws_env: MotoServer) -> dict[str, Any]:
-    eks = aws_env.client("eks")
+def _create_cluster(cloudship_aws_env: MotoServer) -> dict[str, Any]:
+    eks = cloudship_aws_env.client("eks")
     cluster: dict[str, Any] = eks.create_cluster(
         name=CLUSTER,
         roleArn="arn:aws:iam::123456789012:role/eks",
@@ -39,27 +39,29 @@ def _create_cluster(aws_env: MotoServer) -> dict[str, Any]:
 
 
 @pytest.fixture
-def eks_cluster(aws_env: MotoServer) -> Iterator[tuple[FakeCluster, EksAuthenticator]]:
-    _create_cluster(aws_env)
+def eks_cluster(cloudship_aws_env: MotoServer) -> Iterator[tuple[FakeCluster, EksAuthenticator]]:
+    _create_cluster(cloudship_aws_env)
     authenticator = EksAuthenticator(CLUSTER)
     with FakeCluster(authenticate=authenticator) as cluster:
         yield cluster, authenticator
 
 
-def _target(cluster: FakeCluster, ecr_registry: ThrowawayRegistry | None = None) -> Target:
+def _target(
+    cluster: FakeCluster, cloudship_ecr_registry: ThrowawayRegistry | None = None
+) -> Target:
     settings: dict[str, Any] = {
         "cluster": CLUSTER,
         "api_server": cluster.url,
         "ca_file": cluster.ca_path,
         "poll_interval": 0.1,
     }
-    if ecr_registry is not None:
-        settings["registry"] = ecr_registry.address
+    if cloudship_ecr_registry is not None:
+        settings["registry"] = cloudship_ecr_registry.address
     return resolve("eks", ConfigFile(), settings)
 
 
-def test_endpoint_and_ca_come_from_describe_cluster(aws_env: MotoServer) -> None:
-    created = _create_cluster(aws_env)
+def test_endpoint_and_ca_come_from_describe_cluster(cloudship_aws_env: MotoServer) -> None:
+    created = _create_cluster(cloudship_aws_env)
     target = resolve("eks", ConfigFile(), {"cluster": CLUSTER})
     api = target.runtime.api  # type: ignore[attr-defined]
     assert isinstance(api, EksApi)
@@ -68,7 +70,9 @@ def test_endpoint_and_ca_come_from_describe_cluster(aws_env: MotoServer) -> None
     assert pem == base64.b64decode(created["certificateAuthority"]["data"])
 
 
-def test_token_is_a_presigned_get_caller_identity_for_the_cluster(aws_env: MotoServer) -> None:
+def test_token_is_a_presigned_get_caller_identity_for_the_cluster(
+    cloudship_aws_env: MotoServer,
+) -> None:
     target = resolve("eks", ConfigFile(), {"cluster": CLUSTER})
     token = target.runtime.api.token()  # type: ignore[attr-defined]
     assert token.startswith(TOKEN_PREFIX) and "=" not in token
@@ -76,7 +80,9 @@ def test_token_is_a_presigned_get_caller_identity_for_the_cluster(aws_env: MotoS
     url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    assert f"{parts.scheme}://{parts.netloc}" == aws_env.endpoint  # loopback moto, never AWS
+    assert (
+        f"{parts.scheme}://{parts.netloc}" == cloudship_aws_env.endpoint
+    )  # loopback moto, never AWS
     assert query["Action"] == "GetCallerIdentity" and query["X-Amz-Expires"] == "60"
     assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"].split(";")
     headers = {"x-k8s-aws-id": CLUSTER, **moto_routing(query)}
@@ -101,19 +107,19 @@ def test_a_token_that_is_no_eks_token_is_refused(
 
 def test_ship_to_eks_on_the_fake_cluster(
     eks_cluster: tuple[FakeCluster, EksAuthenticator],
-    aws_env: MotoServer,
-    ecr_registry: ThrowawayRegistry,
+    cloudship_aws_env: MotoServer,
+    cloudship_ecr_registry: ThrowawayRegistry,
     images: Images,
 ) -> None:
     cluster, authenticator = eks_cluster
-    target = _target(cluster, ecr_registry)
+    target = _target(cluster, cloudship_ecr_registry)
     name = f"eks-{uuid.uuid4().hex[:6]}"
     address = target.registry.repository(name)
     auth = target.registry.credentials()
     assert auth is not None
     ref = ImageRef.parse(address)
     image = images.push(address, "v1", "v1", auth=auth)
-    record_push(aws_env.client("ecr"), ecr_registry, ref.path, "v1")
+    record_push(cloudship_aws_env.client("ecr"), cloudship_ecr_registry, ref.path, "v1")
     done = target.runtime.deploy(ServiceSpec(name=name, port=8000), image, auth, timeout=60)
     assert done.revision == "r1" and done.url is not None
     assert httpx.get(done.url, timeout=10).text.strip() == "v1"

@@ -23,7 +23,7 @@ from cloudship.errors import HealthCheckFailed
 from cloudship.registry import RegistryAuth
 from cloudship.runtime import ServiceSpec
 from cloudship.testing.contract import ReleaseFactory
-from cloudship.testing.kubernetes import KubernetesTargetFactory
+from cloudship_kubernetes.testing import KubernetesTargetFactory
 from tests.conftest import write_app
 
 STARTS = '["sh", "-c", "echo serving-{answer}; exec busybox httpd -f -v -p 8000 -h /www"]'

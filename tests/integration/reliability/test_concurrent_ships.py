@@ -11,7 +11,7 @@ import httpx
 
 from cloudship import CloudshipError, ConcurrentShipError, ship, status
 from cloudship.shipment import Shipment
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
 
@@ -40,17 +40,17 @@ def race(
 
 
 def test_concurrent_ships_one_wins_the_others_are_told_who(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    name = local_target.name("race")
-    ship(write_app(tmp_path / "v1", "v1"), local_target.target(), name=name)
-    done, failed = race(3, tmp_path, name, local_target)
+    name = cloudship_local_target.name("race")
+    ship(write_app(tmp_path / "v1", "v1"), cloudship_local_target.target(), name=name)
+    done, failed = race(3, tmp_path, name, cloudship_local_target)
     assert all(isinstance(exc, CloudshipError) for exc in failed), failed
     refused = [exc for exc in failed if isinstance(exc, ConcurrentShipError)]
     assert len(done) >= 1 and len(done) + len(refused) == 3, (done, failed)
     assert all("ship of" in exc.holder for exc in refused)
     assert len({s.revision for s in done}) == len(done)
-    serving = status(name, local_target.target()).current
+    serving = status(name, cloudship_local_target.target()).current
     assert serving is not None and serving.id == max(
         (s.revision for s in done), key=lambda r: int(r[1:])
     )
@@ -59,14 +59,14 @@ def test_concurrent_ships_one_wins_the_others_are_told_who(
 
 
 def test_with_lock_wait_concurrent_ships_queue_and_each_gets_its_revision(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    name = local_target.name("queue")
-    ship(write_app(tmp_path / "v1", "v1"), local_target.target(), name=name)
-    done, failed = race(3, tmp_path, name, local_target, lock_wait=120)
+    name = cloudship_local_target.name("queue")
+    ship(write_app(tmp_path / "v1", "v1"), cloudship_local_target.target(), name=name)
+    done, failed = race(3, tmp_path, name, cloudship_local_target, lock_wait=120)
     assert failed == []
     assert sorted(s.revision for s in done) == ["r2", "r3", "r4"]
-    current = status(name, local_target.target())
+    current = status(name, cloudship_local_target.target())
     assert current.current is not None and current.current.id == "r4"
     states = sorted((r.id, r.state) for r in current.revisions)
     assert states == [("r1", "standby"), ("r2", "standby"), ("r3", "standby"), ("r4", "serving")]

@@ -14,17 +14,17 @@ from cloudship.config import ConfigFile
 from cloudship.engine import Engine
 from cloudship.events import DeployPhase, Event
 from cloudship.testing.faults import EngineSocketProxy
-from cloudship.testing.plugin import LocalTargetFactory
 from cloudship_local import provider
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller
 
 
 @pytest.mark.parametrize("phase", ["pull", "start", "probe", "switch"])
 def test_engine_lost_mid_deploy_is_an_engine_error_and_the_service_stays_up(
-    phase: str, tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    phase: str, tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("eng")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("eng")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     with EngineSocketProxy() as relay:
@@ -32,7 +32,7 @@ def test_engine_lost_mid_deploy_is_an_engine_error_and_the_service_stays_up(
         via_relay = provider.target(
             ConfigFile(),
             {
-                "registry": local_target.registry.address,
+                "registry": cloudship_local_target.registry.address,
                 "embedded": False,
                 "docker_host": relay.docker_host,
             },

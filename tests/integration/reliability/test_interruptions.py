@@ -14,7 +14,7 @@ import pytest
 
 from cloudship import ConcurrentShipError, ship, status
 from cloudship.engine import Engine
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
 CHILD = Path(__file__).with_name("ship_child.py")
@@ -53,14 +53,14 @@ def test_a_ship_killed_at_any_phase_leaves_the_service_up(
     phase: str,
     sig: signal.Signals,
     tmp_path: Path,
-    local_target: LocalTargetFactory,
+    cloudship_local_target: LocalTargetFactory,
     cloudship_engine: Engine,
 ) -> None:
-    target, name = local_target.target(), local_target.name("sig")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("sig")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     child = start_child(
-        write_app(tmp_path / "v2", "v2"), name, local_target.registry.address, phase
+        write_app(tmp_path / "v2", "v2"), name, cloudship_local_target.registry.address, phase
     )
     child.send_signal(sig)
     child.wait(timeout=30)
@@ -84,12 +84,12 @@ def test_a_ship_killed_at_any_phase_leaves_the_service_up(
 
 
 def test_a_ship_under_way_refuses_another_and_its_death_frees_the_lock(
-    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("lock")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("lock")
     ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     child = start_child(
-        write_app(tmp_path / "v2", "v2"), name, local_target.registry.address, "probe"
+        write_app(tmp_path / "v2", "v2"), name, cloudship_local_target.registry.address, "probe"
     )
     try:
         with pytest.raises(ConcurrentShipError) as refused:

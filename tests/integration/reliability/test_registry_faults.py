@@ -13,22 +13,25 @@ import pytest
 
 from cloudship import ShipTimeoutError, ship
 from cloudship.testing.faults import FaultyRegistry
-from cloudship.testing.plugin import LocalTargetFactory
 from cloudship.testing.registry import ThrowawayRegistry
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller
 
 
 @pytest.fixture
-def faulty(registry_server: ThrowawayRegistry) -> Iterator[FaultyRegistry]:
-    with FaultyRegistry(upstream=registry_server.address) as proxy:
+def faulty(cloudship_registry: ThrowawayRegistry) -> Iterator[FaultyRegistry]:
+    with FaultyRegistry(upstream=cloudship_registry.address) as proxy:
         yield proxy
 
 
 def test_one_500_on_the_manifest_put_is_retried(
-    tmp_path: Path, faulty: FaultyRegistry, local_target: LocalTargetFactory
+    tmp_path: Path, faulty: FaultyRegistry, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(registry=faulty.address), local_target.name("flt")
+    target, name = (
+        cloudship_local_target.target(registry=faulty.address),
+        cloudship_local_target.name("flt"),
+    )
     faulty.fail("PUT", r"/manifests/", status=500, times=1)
     shipped = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert shipped.url is not None and httpx.get(shipped.url).text.strip() == "v1"
@@ -37,9 +40,12 @@ def test_one_500_on_the_manifest_put_is_retried(
 
 
 def test_5xx_429_and_resets_on_blobs_and_pulls_are_retried_while_the_old_revision_serves(
-    tmp_path: Path, faulty: FaultyRegistry, local_target: LocalTargetFactory
+    tmp_path: Path, faulty: FaultyRegistry, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(registry=faulty.address), local_target.name("flt")
+    target, name = (
+        cloudship_local_target.target(registry=faulty.address),
+        cloudship_local_target.name("flt"),
+    )
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     faulty.fail("HEAD", r"/manifests/", status=503, times=1)
@@ -56,9 +62,12 @@ def test_5xx_429_and_resets_on_blobs_and_pulls_are_retried_while_the_old_revisio
 
 @pytest.mark.parametrize("where", ["mid-push", "everything"])
 def test_a_hung_registry_ends_in_timeout_within_the_timeout(
-    where: str, tmp_path: Path, faulty: FaultyRegistry, local_target: LocalTargetFactory
+    where: str, tmp_path: Path, faulty: FaultyRegistry, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(registry=faulty.address), local_target.name("hang")
+    target, name = (
+        cloudship_local_target.target(registry=faulty.address),
+        cloudship_local_target.name("hang"),
+    )
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     if where == "mid-push":

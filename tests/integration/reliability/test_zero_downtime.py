@@ -10,15 +10,15 @@ import pytest
 
 from cloudship import HealthCheckFailed, rollback, ship, status
 from cloudship.engine import Engine
-from cloudship.testing.plugin import LocalTargetFactory
+from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller, crashing_app, slow_app
 
 
 def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
-    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("zd")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
     with Poller(first.url) as poller:
@@ -34,9 +34,9 @@ def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
 
 
 def test_upgrade_to_an_app_that_takes_seconds_to_start_drops_no_request(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(), local_target.name("zd")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
     first = ship(slow_app(tmp_path / "v1", "v1", delay=2), target, name=name)
     assert first.url is not None
     with Poller(first.url) as poller:
@@ -45,9 +45,9 @@ def test_upgrade_to_an_app_that_takes_seconds_to_start_drops_no_request(
 
 
 def test_failed_upgrade_and_rollback_drop_no_request(
-    tmp_path: Path, local_target: LocalTargetFactory
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
-    target, name = local_target.target(), local_target.name("zd")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     ship(write_app(tmp_path / "v2", "v2"), target, name=name)
     assert first.url is not None
@@ -64,9 +64,9 @@ def test_failed_upgrade_and_rollback_drop_no_request(
 
 
 def test_a_proxy_stopped_by_hand_is_started_again_by_the_next_ship(
-    tmp_path: Path, local_target: LocalTargetFactory, cloudship_engine: Engine
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
 ) -> None:
-    target, name = local_target.target(), local_target.name("zd")
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     cloudship_engine.client.containers.get(f"cloudship-{name}-proxy").stop()
     second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)

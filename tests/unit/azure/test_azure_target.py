@@ -16,11 +16,11 @@ from cloudship.config import ConfigFile
 from cloudship.errors import AuthError, ConfigError
 from cloudship.runtime import ServiceSpec
 from cloudship.targets import Target, load_provider
-from cloudship.testing.azure import StaticTokenCredential
 from cloudship_azure import provider
 from cloudship_azure.acr import AcrRegistry, refresh_token_expiry
 from cloudship_azure.containerapps import ContainerAppsRuntime, container_size, secret_name
 from cloudship_azure.fake import FakeArmServer
+from cloudship_azure.testing import StaticTokenCredential
 
 SUB = "00000000-0000-0000-0000-000000000001"
 

@@ -14,8 +14,8 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.appcontainers.models import ContainerApp
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-from cloudship.testing.azure import StaticTokenCredential
 from cloudship_azure.fake import ACR_PULL, FakeArmServer
+from cloudship_azure.testing import StaticTokenCredential
 
 TOKEN = "unit-test-token"
 # any digest-pinned reference on the fake's registry: the fake checks who may pull, not what

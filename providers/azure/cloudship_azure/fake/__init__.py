@@ -1,7 +1,7 @@
 """A stateful fake of Azure Resource Manager for the resources the ``azure`` target uses.
 
 Product code, not a test hack: users point their own deploy scripts at it through the
-``cloudship.testing.azure`` fixtures. It serves, over HTTPS with a throw-away CA (the real
+``cloudship_azure.testing`` fixtures. It serves, over HTTPS with a throw-away CA (the real
 ``azure-mgmt-*`` clients verify the certificate), resource groups,
 ``Microsoft.ContainerRegistry/registries``, ``Microsoft.App/managedEnvironments``,
 ``Microsoft.App/containerApps`` with their ``revisions``, user-assigned identities

@@ -4,13 +4,13 @@ Registered as a pytest plugin (entry point ``pytest11``); boto3 and moto are imp
 when a fixture runs, so installing cloudship without the ``aws``/``testing`` extras costs
 nothing here.
 
-- ``moto_server`` (session): a ``ThreadedMotoServer`` on 127.0.0.1 and a free port, started
+- ``cloudship_moto`` (session): a ``ThreadedMotoServer`` on 127.0.0.1 and a free port, started
   with ``MOTO_IAM_LOAD_MANAGED_POLICIES=true`` (so ``AmazonECSTaskExecutionRolePolicy``
   exists) and ``MOTO_ECS_SERVICE_RUNNING=1`` (so a one-task service completes its rollout;
   moto never starts tasks for services).
-- ``aws_env``: points boto3 at that server for one test (``AWS_ENDPOINT_URL``, fake
+- ``cloudship_aws_env``: points boto3 at that server for one test (``AWS_ENDPOINT_URL``, fake
   credentials, ``us-east-1``), with moto's state reset and tasks kept RUNNING.
-- ``ecr_registry`` (session): a real registry accepting exactly the login moto's ECR token
+- ``cloudship_ecr_registry`` (session): a real registry accepting exactly the login moto's ECR token
   decodes to (``AWS`` / ``123456789012-auth-token``); moto has no registry endpoint.
 
 Helpers for moto's gaps: ``record_push`` copies a pushed manifest into moto's ECR (as a real
@@ -79,7 +79,7 @@ class MotoServer:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
+def cloudship_moto() -> Iterator[MotoServer]:
     pytest.importorskip(
         "moto.server", reason="needs moto[server] (pip install 'cloudship[testing]')"
     )
@@ -106,28 +106,30 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> MotoServer:
+def cloudship_aws_env(
+    cloudship_moto: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> MotoServer:
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
         monkeypatch.delenv(key, raising=False)
     # No real config/credentials file may leak into a test.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloudship_moto.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
     monkeypatch.setenv("AWS_REGION", MOTO_REGION)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    moto_server.reset()
-    return moto_server
+    cloudship_moto.reset()
+    return cloudship_moto
 
 
 @pytest.fixture(scope="session")
-def ecr_registry(
-    auth_registry_factory: Callable[[dict[str, str]], ThrowawayRegistry],
+def cloudship_ecr_registry(
+    cloudship_auth_registry: Callable[[dict[str, str]], ThrowawayRegistry],
 ) -> ThrowawayRegistry:
     user, password = MOTO_ECR_LOGIN
-    return auth_registry_factory({user: password})
+    return cloudship_auth_registry({user: password})
 
 
 def record_push(ecr: Any, registry: ThrowawayRegistry, repository: str, tag: str) -> str:
@@ -184,7 +186,7 @@ def start_service_task(cluster: str, service: str) -> str:
 
     moto's services never start tasks, and its ``RunTask`` cannot size a Fargate task whose
     container sets no memory of its own (valid on AWS), so the task is created in the
-    in-process moto backend directly: this works with ``moto_server`` (a thread of the test
+    in-process moto backend directly: this works with ``cloudship_moto`` (a thread of the test
     process), not with a moto server in another process.
     """
     from moto.ecs.models import Task, ecs_backends
@@ -229,7 +231,7 @@ class EcsScheduler:
       ``unhealthy`` after the grace period (stopped-task-errors.html).
 
     moto's services otherwise start nothing, so a health gate on target health could never
-    pass on moto without it. Works with ``moto_server`` (a thread of the test process).
+    pass on moto without it. Works with ``cloudship_moto`` (a thread of the test process).
     """
 
     cluster: str = "cloudship"
@@ -346,7 +348,7 @@ def _task_ip(task: Any) -> str:
 
 
 @pytest.fixture
-def ecs_scheduler(aws_env: MotoServer) -> Iterator[EcsScheduler]:
+def ecs_scheduler(cloudship_aws_env: MotoServer) -> Iterator[EcsScheduler]:
     """ECS's scheduler on moto for one test (see ``EcsScheduler``)."""
     with EcsScheduler() as scheduler:
         yield scheduler

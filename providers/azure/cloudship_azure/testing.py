@@ -3,14 +3,15 @@
 Registered as a pytest plugin (entry point ``pytest11``), so every user of cloudship gets them;
 the Azure SDKs are imported only inside the fixtures that need them.
 
-- ``azure_credential``: a ``StaticTokenCredential`` whose token the fakes accept (session).
-- ``acr_token_registry``: a ``TokenRegistry`` that behaves like ACR: ``/oauth2/exchange``
+- ``cloudship_azure_credential``: a ``StaticTokenCredential`` whose token the fakes accept
+  (session).
+- ``cloudship_acr_token_registry``: a ``TokenRegistry`` that behaves like ACR: ``/oauth2/exchange``
   takes the credential's token, the refresh token logs ``docker push`` in as the null GUID
   (session; needs the Docker engine).
-- ``fake_arm``: a ``FakeArmServer`` over HTTPS whose registry ``ACR_NAME`` reports the token
-  registry as its login server, and which runs revisions on the local engine behind a gateway
-  (one per test, so state never leaks between tests).
-- ``azure_target``: an ``AzureTargetFactory``: ``.target(**settings)`` builds an ``azure``
+- ``cloudship_fake_arm``: a ``FakeArmServer`` over HTTPS whose registry ``ACR_NAME`` reports
+  the token registry as its login server, and which runs revisions on the local engine behind
+  a gateway (one per test, so state never leaks between tests).
+- ``cloudship_azure_target``: an ``AzureTargetFactory``: ``.target(**settings)`` builds an ``azure``
   Target wired to those fakes; ``.name("web")`` gives a unique service name.
 
 Outside pytest (a script, a notebook, ``examples/ship_azure.py --fake``), ``fake_azure()``
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from cloudship_azure.fake import FakeArmServer
     from cloudship_azure.fake.runner import LocalEngineRunner
 
-#: the registry name whose login server ``fake_arm`` maps to ``acr_token_registry``
+#: the registry name whose login server ``cloudship_fake_arm`` maps to
+#: ``cloudship_acr_token_registry``
 ACR_NAME = "cloudshiptest"
 _PULLER = "fake-arm-puller"
 
@@ -69,21 +71,23 @@ class StaticTokenCredential:
 
 
 @pytest.fixture(scope="session")
-def azure_credential() -> StaticTokenCredential:
+def cloudship_azure_credential() -> StaticTokenCredential:
     return StaticTokenCredential(f"fake-aad-{secrets.token_urlsafe(16)}")
 
 
 @pytest.fixture(scope="session")
-def acr_puller_password() -> str:
+def cloudship_acr_puller_password() -> str:
     """The password of the service account the emulated platform pulls images with."""
     return secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="session")
-def acr_token_registry(
-    cloudship_engine: Engine, azure_credential: StaticTokenCredential, acr_puller_password: str
+def cloudship_acr_token_registry(
+    cloudship_engine: Engine,
+    cloudship_azure_credential: StaticTokenCredential,
+    cloudship_acr_puller_password: str,
 ) -> Iterator[TokenRegistry]:
-    with _token_registry(azure_credential, acr_puller_password) as registry:
+    with _token_registry(cloudship_azure_credential, cloudship_acr_puller_password) as registry:
         yield registry
 
 
@@ -119,12 +123,14 @@ def _arm_server(
 
 
 @pytest.fixture
-def fake_arm(
-    azure_credential: StaticTokenCredential,
-    acr_token_registry: TokenRegistry,
-    acr_puller_password: str,
+def cloudship_fake_arm(
+    cloudship_azure_credential: StaticTokenCredential,
+    cloudship_acr_token_registry: TokenRegistry,
+    cloudship_acr_puller_password: str,
 ) -> Iterator[FakeArmServer]:
-    with _arm_server(azure_credential, acr_token_registry, acr_puller_password) as server:
+    with _arm_server(
+        cloudship_azure_credential, cloudship_acr_token_registry, cloudship_acr_puller_password
+    ) as server:
         yield server
 
 
@@ -167,13 +173,17 @@ class AzureTargetFactory:
 
 
 @pytest.fixture
-def azure_target(
-    fake_arm: FakeArmServer, azure_credential: StaticTokenCredential
+def cloudship_azure_target(
+    cloudship_fake_arm: FakeArmServer, cloudship_azure_credential: StaticTokenCredential
 ) -> AzureTargetFactory:
     from cloudship_azure.fake.runner import LocalEngineRunner
 
-    assert isinstance(fake_arm.runner, LocalEngineRunner), "fake_arm runs revisions locally"
-    return AzureTargetFactory(fake_arm, fake_arm.runner, azure_credential)
+    assert isinstance(cloudship_fake_arm.runner, LocalEngineRunner), (
+        "cloudship_fake_arm runs revisions locally"
+    )
+    return AzureTargetFactory(
+        cloudship_fake_arm, cloudship_fake_arm.runner, cloudship_azure_credential
+    )
 
 
 @contextmanager

@@ -5,9 +5,9 @@ only inside the fixtures.
 
 - ``FakeCluster``: the HTTPS API-server fake (``cloudship_kubernetes.fake``), usable without
   pytest: ``with FakeCluster() as cluster: cluster.kubeconfig``;
-- ``fake_cluster``: one per test (state never leaks between tests), on the local engine;
-- ``kubernetes_target``: ``.target(**settings)`` builds a ``kubernetes`` Target on the fake
-  cluster and the test registry.
+- ``cloudship_fake_cluster``: one per test (state never leaks between tests), on the local engine;
+- ``cloudship_kubernetes_target``: ``.target(**settings)`` builds a ``kubernetes`` Target on the
+  fake cluster and the test registry.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cloudship_kubernetes.fake import FakeCluster
 
 
 @pytest.fixture
-def fake_cluster() -> Iterator[FakeCluster]:
+def cloudship_fake_cluster() -> Iterator[FakeCluster]:
     with FakeCluster() as cluster:
         yield cluster
 
@@ -54,10 +54,10 @@ class KubernetesTargetFactory:
 
 
 @pytest.fixture
-def kubernetes_target(
-    fake_cluster: FakeCluster, registry_server: ThrowawayRegistry
+def cloudship_kubernetes_target(
+    cloudship_fake_cluster: FakeCluster, cloudship_registry: ThrowawayRegistry
 ) -> KubernetesTargetFactory:
-    return KubernetesTargetFactory(fake_cluster, registry_server)
+    return KubernetesTargetFactory(cloudship_fake_cluster, cloudship_registry)
 
 
 __all__ = ["FakeCluster", "KubernetesTargetFactory"]
