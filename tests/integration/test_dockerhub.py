@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker.errors
@@ -24,7 +24,9 @@ from cloudship import AuthError, RegistryError, ship
 from cloudship.config import ConfigFile
 from cloudship.engine import Engine
 from cloudship.images import ImageRef
+from cloudship.registry import Registry
 from cloudship.targets import Target
+from cloudship.testing.contract import RegistryContract
 from cloudship.testing.pull_limit import PullLimitProxy
 from cloudship.testing.token_registry import TokenRegistry, hub_grants, secret_id
 from cloudship_dockerhub import provider
@@ -312,3 +314,34 @@ def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(AuthError, match="DOCKERHUB_TOKEN"):
         provider.target(ConfigFile(), {"username": USER})
+
+
+class TestDockerHubRegistry(RegistryContract):
+    """The Docker Hub registry keeps the core's registry contract, on the Hub fake and a
+    token-auth registry (public repositories: a Personal account has one private one)."""
+
+    @pytest.fixture
+    def cloudship_contract_registry(self, hub_registry: TokenRegistry, hub: FakeHub) -> Registry:
+        return hub_target(hub_registry, hub, private=False).registry
+
+    @pytest.fixture
+    def cloudship_contract_push(
+        self,
+        cloudship_contract_registry: Registry,
+        cloudship_engine: Engine,
+        tmp_path: Path,
+    ) -> Callable[[str, str], str]:
+        def push(address: str, tag: str) -> str:
+            app = write_app(tmp_path / uuid.uuid4().hex[:8], f"contract {tag}")
+            built = cloudship_engine.build(app, tag=f"cloudship-contract/{app.name}:latest")
+            ref = ImageRef.parse(address).with_tag(tag)
+            cloudship_engine.tag(built.image_id, ref)
+            try:
+                auth = cloudship_contract_registry.credentials()
+                return cloudship_engine.push(ref, auth).digest
+            finally:
+                for name in (str(ref), f"cloudship-contract/{app.name}:latest"):
+                    with contextlib.suppress(docker.errors.APIError):
+                        cloudship_engine.client.images.remove(name)
+
+        return push
