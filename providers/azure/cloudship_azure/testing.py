@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 #: the registry name whose login server ``cloudship_fake_arm`` maps to
 #: ``cloudship_acr_token_registry``
 ACR_NAME = "cloudshiptest"
-_PULLER = "fake-arm-puller"
+PULLER = _PULLER = "fake-arm-puller"
 
 
 class StaticTokenCredential:
@@ -97,6 +97,10 @@ def _token_registry(credential: StaticTokenCredential, puller_password: str) -> 
     token = credential.get_token("https://management.core.windows.net/.default").token
     return TokenRegistry(
         users={_PULLER: puller_password},
+        # ACR checks scope per role, as the Hub does per token: the signed-in principal (the
+        # AcrPush role cloudship needs) may push and pull; the pull identity (AcrPull) only
+        # pulls (learn.microsoft.com/azure/container-registry/container-registry-roles).
+        grants={"aad-principal": [("*", {"pull", "push"})], _PULLER: [("*", {"pull"})]},
         aad_tokens={token},
         realm_path="/oauth2/token",
         issuer="Azure Container Registry",

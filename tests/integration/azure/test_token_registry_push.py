@@ -112,3 +112,30 @@ def test_credentials_are_reused_until_they_are_about_to_expire(
         assert one is not None and two is not None
         assert one.password.get_secret_value() != two.password.get_secret_value()
         assert _exchanges(short) == 2
+
+
+def test_the_pull_identity_can_pull_but_never_push(
+    cloudship_engine: Engine,
+    cloudship_azure_target: AzureTargetFactory,
+    cloudship_acr_token_registry: TokenRegistry,
+    cloudship_acr_puller_password: str,
+) -> None:
+    """ACR honours roles per action: AcrPull pulls, only AcrPush pushes (the token service
+    grants the revisions' pull identity pull alone)."""
+    from cloudship.errors import PushError, RegistryError
+    from cloudship_azure.testing import PULLER
+
+    registry = cloudship_azure_target.target().registry
+    auth = registry.credentials()  # first: it resolves the login server to the test registry
+    assert auth is not None and auth.server == cloudship_acr_token_registry.address
+    ref = _busybox_to(cloudship_engine, cloudship_acr_token_registry.address)
+    cloudship_engine.push(ref, auth)
+    puller = RegistryAuth(
+        username=PULLER,
+        password=SecretStr(cloudship_acr_puller_password),
+        server=cloudship_acr_token_registry.address,
+    )
+    second = _busybox_to(cloudship_engine, cloudship_acr_token_registry.address)
+    with pytest.raises((AuthError, PushError, RegistryError), match=r"denied|unauthorized"):
+        cloudship_engine.push(second, puller)
+    assert cloudship_engine.pull(ref, puller).startswith("sha256:")
