@@ -348,7 +348,7 @@ def _task_ip(task: Any) -> str:
 
 
 @pytest.fixture
-def ecs_scheduler(cloudship_aws_env: MotoServer) -> Iterator[EcsScheduler]:
+def cloudship_ecs_scheduler(cloudship_aws_env: MotoServer) -> Iterator[EcsScheduler]:
     """ECS's scheduler on moto for one test (see ``EcsScheduler``)."""
     with EcsScheduler() as scheduler:
         yield scheduler

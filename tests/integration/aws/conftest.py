@@ -44,7 +44,7 @@ class AwsTargets:
 def aws(
     cloudship_aws_env: MotoServer,
     cloudship_ecr_registry: ThrowawayRegistry,
-    ecs_scheduler: EcsScheduler,
+    cloudship_ecs_scheduler: EcsScheduler,
 ) -> AwsTargets:
     """moto plus ECS's scheduler (tasks started and registered as the ALB's targets)."""
-    return AwsTargets(cloudship_aws_env, cloudship_ecr_registry, ecs_scheduler)
+    return AwsTargets(cloudship_aws_env, cloudship_ecr_registry, cloudship_ecs_scheduler)

@@ -24,13 +24,13 @@ class TestFargateRuntime(RuntimeContract):
 
     @pytest.fixture
     def cloudship_contract_runtime(
-        self, cloudship_aws_env: MotoServer, ecs_scheduler: EcsScheduler
+        self, cloudship_aws_env: MotoServer, cloudship_ecs_scheduler: EcsScheduler
     ) -> Runtime:
         settings = AwsSettings(poll_interval=0.05)
         return FargateRuntime(settings, AwsClients(settings))
 
     @pytest.fixture
-    def cloudship_contract_release(self, ecs_scheduler: EcsScheduler) -> ReleaseFactory:
+    def cloudship_contract_release(self, cloudship_ecs_scheduler: EcsScheduler) -> ReleaseFactory:
         self.answers = {}
         repository = f"{MOTO_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/c-{uuid.uuid4().hex[:8]}"
 
@@ -39,7 +39,7 @@ class TestFargateRuntime(RuntimeContract):
             image = ImageRef.parse(repository).with_digest(digest)
             self.answers[str(image)] = answer
             if not healthy:
-                ecs_scheduler.failing_images.add(str(image))
+                cloudship_ecs_scheduler.failing_images.add(str(image))
             return Release(image, None)
 
         return release

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cloudship_docker_config
 def test_example_ships_the_monitor_app_behind_the_alb(
     cloudship_aws_env: MotoServer,
     cloudship_ecr_registry: ThrowawayRegistry,
-    ecs_scheduler: EcsScheduler,
+    cloudship_ecs_scheduler: EcsScheduler,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

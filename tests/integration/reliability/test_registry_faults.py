@@ -48,7 +48,7 @@ def test_5xx_429_and_resets_on_blobs_and_pulls_are_retried_while_the_old_revisio
     )
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
-    faulty.fail("HEAD", r"/manifests/", status=503, times=1)
+    faulty.fail("GET", r"^/v2/$", status=503, times=1)  # the push starts with this ping
     faulty.fail("POST", r"/blobs/uploads/", status=429, times=1)
     faulty.fail("PUT", r"/blobs/uploads/", action="reset", times=1)
     faulty.fail("GET", r"/manifests/sha256:", status=502, times=1)
