@@ -33,16 +33,23 @@ def crashing_app(folder: Path) -> Path:
 @dataclass
 class Poller:
     """GETs ``url`` every ``interval`` seconds on a fresh connection, as a monitor does, and
-    keeps every outcome: the body (stripped) or the error."""
+    keeps every outcome: the body (stripped) or the error. With ``keepalive=True`` it reuses
+    one pooled connection as browsers and API clients do, so a switch that drops idle
+    keep-alive connections shows up as failures (httpx does not retry a request whose
+    connection the server closed)."""
 
     url: str
     interval: float = 0.05
+    keepalive: bool = False
     outcomes: list[tuple[float, str]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(timeout=2.0, limits=httpx.Limits(max_keepalive_connections=0))
+        keep = 1 if self.keepalive else 0
+        self._client = httpx.Client(
+            timeout=2.0, limits=httpx.Limits(max_keepalive_connections=keep)
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -33,6 +33,21 @@ def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
     assert cloudship_engine.client.containers.get(f"cloudship-{name}-r1").status == "exited"
 
 
+def test_good_upgrade_drops_no_request_of_a_keep_alive_client(
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory
+) -> None:
+    """nginx's graceful reload closes idle keep-alive connections of its old workers; a client
+    that keeps one open must still see every request answered (no reset mid-request)."""
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
+    first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    assert first.url is not None
+    with Poller(first.url, keepalive=True) as poller:
+        ship(write_app(tmp_path / "v2", "v2"), target, name=name)
+        ship(write_app(tmp_path / "v3", "v3"), target, name=name)
+    assert poller.failures == [], poller.summary()
+    assert poller.answers() == ["v1", "v2", "v3"], poller.summary()
+
+
 def test_upgrade_to_an_app_that_takes_seconds_to_start_drops_no_request(
     tmp_path: Path, cloudship_local_target: LocalTargetFactory
 ) -> None:
