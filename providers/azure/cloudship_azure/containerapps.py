@@ -102,6 +102,11 @@ CONTAINER = "app"
 #: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
 ALLOWED_SIZES: dict[float, float] = {q / 4: q / 2 for q in range(1, 17)}
 _GI = 1024**3
+#: typical Azure durations of a first deploy's waits, for the notice that a timeout is short:
+#: an environment's creation ("minutes", microsoft/azure-container-apps#433) and an AcrPull
+#: grant's propagation (1-5 minutes in microsoft/azure-container-apps#646)
+ENVIRONMENT_CREATION = 300.0
+PULL_GRANT_PROPAGATION = 300.0
 #: how long a write without a deploy deadline (destroy, cleanup) waits out a lock conflict
 LOCK_WAIT = 120.0
 #: the serverless profile every workload-profiles environment has (workload-profiles-overview)
@@ -530,6 +535,16 @@ class ContainerAppsRuntime(Runtime):
             return self._provisioned(found, deadline, on_event)
         self._clients.ensure_resource_group()
         on_event(Notice(message=f"creating Container Apps environment {name}"))
+        left = deadline - time.monotonic()
+        if left < ENVIRONMENT_CREATION + PULL_GRANT_PROPAGATION:
+            # said before the wait, so a ship that then times out has already said why
+            on_event(
+                Notice(
+                    message=f"a new environment and a fresh pull grant take about "
+                    f"{(ENVIRONMENT_CREATION + PULL_GRANT_PROPAGATION) / 60:g} minutes on Azure; "
+                    f"this ship has {left:.0f}s left (a first deploy may need timeout=900)"
+                )
+            )
         # A workload-profiles environment with its Consumption profile, the kind Azure creates
         # by default now (learn.microsoft.com/azure/container-apps/workload-profiles-overview;
         # consumption-only environments are the older kind). No appLogsConfiguration: no Log

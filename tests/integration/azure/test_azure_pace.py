@@ -5,6 +5,7 @@ on Azure would see with those timeouts — in seconds instead of minutes."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ def test_a_first_deploy_at_azures_pace_needs_more_than_the_default_timeout(
     app = write_app(tmp_path / "app", "v1")
     settings = cloudship_azure_target.settings(poll_interval=0.2)
     # the default timeout, at the fake's pace: refused at its deadline, not after it
+    started = time.monotonic()
     with pytest.raises((ShipTimeoutError, HealthCheckFailed)):
         ship(
             app,
@@ -40,6 +42,10 @@ def test_a_first_deploy_at_azures_pace_needs_more_than_the_default_timeout(
             timeout=DEFAULT_TIMEOUT * SCALE,
             **settings,
         )
+    # the registration wait (bounded by provider_wait, not by the ship's timeout) comes on
+    # top; a ship that did not stop at its deadline would wait out the whole grant as well
+    late = time.monotonic() - started - DEFAULT_TIMEOUT * SCALE
+    assert late < AZURE_DURATIONS["provider_registration"] * SCALE + 15
     # a timeout that covers Azure's waits (with room for the build and the probe) succeeds,
     # through the registration, the environment and the propagation the first try left
     shipped = ship(

@@ -50,6 +50,8 @@ def test_unregistered_namespaces_are_registered_first_and_waited_for(
     assert len(polls) >= 2
     notices = [e.message for e in events if isinstance(e, Notice)]
     assert any("registering resource provider Microsoft.App" in n for n in notices)
+    # the default timeout (300 s) is short for a first deploy on Azure, and the ship says so
+    assert any("may need timeout=900" in n for n in notices)
 
 
 def test_registration_not_allowed_is_refused_with_who_can_fix_it(
