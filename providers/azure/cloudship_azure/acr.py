@@ -158,6 +158,15 @@ class AcrRegistry(Registry):
         return f"{self.name.lower()}.azurecr.io"
 
     def prepare(self, on_event: EventSink = ignore) -> None:
+        from cloudship_azure.registration import ensure_registered
+
+        # before anything is created (this is the first write of a ship)
+        ensure_registered(
+            self._clients,
+            register=self._settings.register_providers,
+            wait=self._settings.provider_wait,
+            on_event=on_event,
+        )
         self.ensure(on_event)
 
     def repository(self, name: str, *, create: bool = True) -> str:

@@ -28,6 +28,8 @@ class AzureClients:
     def __init__(self, settings: AzureSettings, credential: TokenCredential | None = None) -> None:
         self.settings = settings
         self._credential = credential
+        #: the preflight (registration.py) found every provider namespace registered
+        self.providers_registered = False
 
     @property
     def subscription(self) -> str:

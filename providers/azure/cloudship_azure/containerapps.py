@@ -25,18 +25,31 @@ the deadline. The back-off is a few lines in the gate's polling loop rather than
 because each attempt is interleaved with reading the revision's state.
 Secrets become Container Apps secrets referenced by ``secretRef``; the registry is pulled
 with the user-assigned identity from ``identity.py``, never with a password.
+
+One ship per app at a time (optimistic, no lock to leave behind): every ship writes its id in
+the app's ``cloudship-ship`` tag, and every app write is conditional on what this ship read —
+``If-None-Match: *`` to create, ``If-Match: <ETag>`` to change — so a write that would
+overwrite another ship's answers 412 and becomes ``ConcurrentShipError`` naming the ship in the
+tag ("ETags for Resources", Azure/azure-resource-manager-rpc v1.0/Addendum.md). The Microsoft.App
+2025-07-01 spec documents no ETag for container apps, and the RPC lets a provider ignore
+``If-Match``; so before moving traffic the ship also re-reads the app and refuses when its tag
+names another ship. Where Azure does not honour ``If-Match``, that leaves only the moment
+between the re-read and the traffic PUT unguarded (docs/azure.md, "Concurrent ships").
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets as _random
+import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from cloudship.errors import (
     CloudshipError,
+    ConcurrentShipError,
     ConfigError,
     DeployError,
     HealthCheckFailed,
@@ -63,6 +76,7 @@ from cloudship_azure.clients import AzureClients
 from cloudship_azure.errors import arm_code, arm_errors
 from cloudship_azure.identity import PullIdentity, ensure_pull_identity
 from cloudship_azure.logstream import read_log_tail
+from cloudship_azure.registration import ensure_registered, missing
 from cloudship_azure.retry import when_unlocked
 
 if TYPE_CHECKING:
@@ -76,6 +90,8 @@ HEALTH_TAG = "cloudship-health-path"
 PULL_TAG = "cloudship-pull-credentials"
 #: numbers of the revisions that failed their gate, comma-separated (a tag value: 256 chars)
 FAILED_TAG = "cloudship-failed"
+#: the ship (or rollback) that last wrote the app: host, pid and a random part
+SHIP_TAG = "cloudship-ship"
 #: spec running states (ContainerAppsRevisions.json 2025-07-01) a new revision does not leave
 TERMINAL_RUNNING_STATES = frozenset({"Failed", "Degraded", "Stopped"})
 TERMINAL_PROVISIONING_STATES = frozenset({"Failed", "Deprovisioning", "Deprovisioned"})
@@ -86,6 +102,11 @@ CONTAINER = "app"
 #: (MicrosoftDocs/azure-docs articles/container-apps/containers.md; current docs go to 4 vCPU)
 ALLOWED_SIZES: dict[float, float] = {q / 4: q / 2 for q in range(1, 17)}
 _GI = 1024**3
+#: typical Azure durations of a first deploy's waits, for the notice that a timeout is short:
+#: an environment's creation ("minutes", microsoft/azure-container-apps#433) and an AcrPull
+#: grant's propagation (1-5 minutes in microsoft/azure-container-apps#646)
+ENVIRONMENT_CREATION = 300.0
+PULL_GRANT_PROPAGATION = 300.0
 #: how long a write without a deploy deadline (destroy, cleanup) waits out a lock conflict
 LOCK_WAIT = 120.0
 #: the serverless profile every workload-profiles environment has (workload-profiles-overview)
@@ -138,6 +159,12 @@ def check_app_name(name: str) -> None:
 def secret_name(variable: str) -> str:
     """Container Apps secret names are lower-case with '-': ``API_KEY`` → ``api-key``."""
     return variable.lower().replace("_", "-").strip("-")
+
+
+def ship_id() -> str:
+    """Who is shipping, for the app's ``cloudship-ship`` tag and ``ConcurrentShipError``:
+    ``host:pid:random`` (the random part tells two ships of one process apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
 
 
 def _digest(image: str) -> str:
@@ -209,13 +236,59 @@ class ContainerAppsRuntime(Runtime):
         return self._settings.resource_group
 
     def _app(self, service: str) -> ContainerApp | None:
+        return self._read(service)[0]
+
+    def _no_apps_possible(self) -> bool:
+        """Microsoft.App is not registered: no app can exist, and asking for one would set
+        off the SDK's own unbounded registration (registration.py)."""
+        return "Microsoft.App" in missing(self._clients)
+
+    def _read(self, service: str) -> tuple[ContainerApp | None, str | None]:
+        """The app and the ETag ARM answered with it (None when it sent none)."""
         from azure.core.exceptions import ResourceNotFoundError
+
+        def with_etag(response: Any, model: Any, _headers: Any) -> tuple[Any, str | None]:
+            return model, response.http_response.headers.get("ETag")
 
         with arm_errors(f"reading container app {service}"):
             try:
-                return self._clients.apps.container_apps.get(self._group, service)
+                # with ``cls`` the generated client returns what ``cls`` returns
+                found = self._clients.apps.container_apps.get(self._group, service, cls=with_etag)
+                return cast("tuple[ContainerApp, str | None]", found)
             except ResourceNotFoundError:
-                return None
+                return None, None
+
+    @staticmethod
+    def _condition(app: ContainerApp | None, etag: str | None) -> dict[str, str]:
+        """The precondition of a write based on what was read: create only if still absent,
+        change only if unchanged (when ARM gave an ETag)."""
+        if app is None:
+            return {"If-None-Match": "*"}
+        return {"If-Match": etag} if etag else {}
+
+    def _concurrent(self, service: str, mine: str, detail: str) -> ConcurrentShipError:
+        """The error for a ship that lost the race: names the ship in the app's tag."""
+        try:
+            app = self._app(service)
+        except CloudshipError:
+            app = None
+        tag = str((app.tags or {}).get(SHIP_TAG) or "") if app is not None else ""
+        holder = f"ship {tag}" if tag and tag != mine else "another client of Azure"
+        return ConcurrentShipError(
+            f"container app {service} was changed by {holder} while this ship ran "
+            f"({detail}); traffic was not switched",
+            holder=holder,
+            fix=f"let it finish, then ship again (cloudship status {service} --target azure "
+            "shows what serves)",
+        )
+
+    def _still_ours(self, service: str, mine: str) -> dict[str, str]:
+        """The precondition of this ship's next write when the app's ship tag still names
+        ``mine``; ``ConcurrentShipError`` when another ship wrote it since."""
+        app, etag = self._read(service)
+        if app is None or (app.tags or {}).get(SHIP_TAG) != mine:
+            raise self._concurrent(service, mine, "its ship tag names another ship")
+        return self._condition(app, etag)
 
     def _revisions(self, service: str) -> list[ArmRevision]:
         with arm_errors(f"listing revisions of {service}"):
@@ -269,7 +342,8 @@ class ContainerAppsRuntime(Runtime):
 
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
         self.validate(spec)
-        app = self._app(spec.name)
+        unregistered = missing(self._clients)
+        app = None if "Microsoft.App" in unregistered else self._app(spec.name)
         fingerprint = spec.fingerprint(str(image))
         serving = self._serving(self._revisions(spec.name)) if app else None
         current = _digest(self._image(serving)) if serving else None
@@ -281,7 +355,8 @@ class ContainerAppsRuntime(Runtime):
                 current_digest=current,
                 actions=[f"nothing: revision {serving.name} already runs it"],
             )
-        actions = [] if app else [f"create container app {spec.name} in {self._group}"]
+        actions = [f"register resource provider {n}" for n in unregistered]
+        actions += [] if app else [f"create container app {spec.name} in {self._group}"]
         actions.append(f"new revision of {spec.name} with {image}, probed on its own FQDN")
         actions.append("move 100% traffic to it when healthy")
         return Plan(
@@ -306,8 +381,14 @@ class ContainerAppsRuntime(Runtime):
     ) -> Deployment:
         self.validate(spec)
         deadline = time.monotonic() + timeout
+        ensure_registered(  # done once per target; the registry's prepare usually did it
+            self._clients,
+            register=self._settings.register_providers,
+            wait=min(self._settings.provider_wait, timeout),
+            on_event=on_event,
+        )
         fingerprint = spec.fingerprint(str(image))
-        app = self._app(spec.name)
+        app, etag = self._read(spec.name)
         revisions = self._revisions(spec.name) if app else []
         serving = self._serving(revisions)
         pull_tag = self._pull_tag(image, pull)
@@ -330,7 +411,9 @@ class ContainerAppsRuntime(Runtime):
             body["properties"]["workloadProfileName"] = CONSUMPTION
         previous_fingerprint = (app.tags or {}).get(FINGERPRINT_TAG, "") if app else ""
         failed = self._failed_numbers(app)
+        mine = ship_id()
         body["tags"] = self._tags(previous_fingerprint, spec.health_path, failed)
+        body["tags"][SHIP_TAG] = mine
         if pull_tag:
             body["tags"][PULL_TAG] = pull_tag
         if serving is not None:
@@ -339,10 +422,15 @@ class ContainerAppsRuntime(Runtime):
             ]
         on_event(DeployPhase(phase="start", detail=f"new revision of {spec.name}"))
         new_name = f"{spec.name}--{body['properties']['template']['revisionSuffix']}"
-        operation_error = self._put_revision(spec.name, body, deadline)
+        operation_error = self._put_revision(
+            spec.name, body, deadline, self._condition(app, etag), mine
+        )
         fail = self._gate(
             spec.name, spec.health_path, new_name, deadline, on_event, operation_error
         )
+        # another ship's write since ours (its promote may even have stopped our revision):
+        # its work, not a failed revision of ours to clean up
+        condition = self._still_ours(spec.name, mine)
         if fail is not None:
             log_tail = self._fail_revision(spec.name, new_name, number, failed, serving, on_event)
             raise HealthCheckFailed(
@@ -352,13 +440,14 @@ class ContainerAppsRuntime(Runtime):
                 fix="check the app's logs (cloudship logs) and its port and health path",
             )
         body["tags"] = self._tags(fingerprint, spec.health_path, failed)
+        body["tags"][SHIP_TAG] = mine
         if pull_tag:
             body["tags"][PULL_TAG] = pull_tag
         body["properties"]["configuration"]["ingress"]["traffic"] = [
             {"revisionName": new_name, "weight": 100}
         ]
         on_event(DeployPhase(phase="promote", detail=f"100% traffic to {new_name}"))
-        promoted = self._put(spec.name, body, deadline)
+        promoted = self._put(spec.name, body, deadline, condition, mine)
         for revision in self._revisions(spec.name):
             if revision.name != new_name and revision.active:
                 self._deactivate(spec.name, str(revision.name))
@@ -404,14 +493,16 @@ class ContainerAppsRuntime(Runtime):
 
         log_tail = self._log_tail(service, name)
         try:
+            app, etag = self._read(service)
+            if app is None:
+                raise DeployError(f"container app {service} is gone")
+            tags = dict(app.tags or {})
+            tags[FAILED_TAG] = self._tags("", "", failed | {number})[FAILED_TAG]
+            update = ContainerApp(location=app.location, tags=tags)
             with arm_errors(f"marking revision {name} failed"):
-                app = self._clients.apps.container_apps.get(self._group, service)
-                tags = dict(app.tags or {})
-                tags[FAILED_TAG] = self._tags("", "", failed | {number})[FAILED_TAG]
-                update = ContainerApp(location=app.location, tags=tags)
                 self._unlocked(
                     lambda: self._clients.apps.container_apps.begin_update(
-                        self._group, service, update
+                        self._group, service, update, headers=self._condition(app, etag)
                     )
                 ).result()
         except CloudshipError as exc:
@@ -444,6 +535,16 @@ class ContainerAppsRuntime(Runtime):
             return self._provisioned(found, deadline, on_event)
         self._clients.ensure_resource_group()
         on_event(Notice(message=f"creating Container Apps environment {name}"))
+        left = deadline - time.monotonic()
+        if left < ENVIRONMENT_CREATION + PULL_GRANT_PROPAGATION:
+            # said before the wait, so a ship that then times out has already said why
+            on_event(
+                Notice(
+                    message=f"a new environment and a fresh pull grant take about "
+                    f"{(ENVIRONMENT_CREATION + PULL_GRANT_PROPAGATION) / 60:g} minutes on Azure; "
+                    f"this ship has {left:.0f}s left (a first deploy may need timeout=900)"
+                )
+            )
         # A workload-profiles environment with its Consumption profile, the kind Azure creates
         # by default now (learn.microsoft.com/azure/container-apps/workload-profiles-overview;
         # consumption-only environments are the older kind). No appLogsConfiguration: no Log
@@ -584,29 +685,53 @@ class ContainerAppsRuntime(Runtime):
             body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
         return body
 
-    def _put(self, service: str, body: dict[str, Any], deadline: float) -> ContainerApp:
+    def _put(
+        self,
+        service: str,
+        body: dict[str, Any],
+        deadline: float,
+        condition: dict[str, str],
+        mine: str,
+    ) -> ContainerApp:
+        """PUT the app if ``condition`` (``_condition``) still holds, else
+        ``ConcurrentShipError``."""
+        from azure.core.exceptions import HttpResponseError
         from azure.mgmt.appcontainers.models import ContainerApp
 
         with arm_errors(f"updating container app {service}"):
             envelope = ContainerApp.from_dict(body)
-            poller = self._unlocked(
-                lambda: self._clients.apps.container_apps.begin_create_or_update(
-                    self._group, service, envelope
-                ),
-                deadline,
-            )
+            try:
+                poller = self._unlocked(
+                    lambda: self._clients.apps.container_apps.begin_create_or_update(
+                        self._group, service, envelope, headers=dict(condition)
+                    ),
+                    deadline,
+                )
+            except HttpResponseError as exc:
+                if exc.status_code == 412:
+                    raise self._concurrent(
+                        service, mine, "ARM answered 412 PreconditionFailed"
+                    ) from exc
+                raise
             result: ContainerApp = poller.result(timeout=max(1.0, deadline - time.monotonic()))
             if not poller.done():
                 raise CloudshipTimeout(f"container app {service} did not finish provisioning")
             return result
 
-    def _put_revision(self, service: str, body: dict[str, Any], deadline: float) -> str | None:
+    def _put_revision(
+        self,
+        service: str,
+        body: dict[str, Any],
+        deadline: float,
+        condition: dict[str, str],
+        mine: str,
+    ) -> str | None:
         """PUT a new revision; None when the operation succeeded, else why it did not (a failed
         or expired operation is a failed revision, not an error: the gate reads its state)."""
         from azure.core.exceptions import HttpResponseError
 
         try:
-            self._put(service, body, deadline)
+            self._put(service, body, deadline, condition, mine)
         except CloudshipTimeout:
             return "the revision did not finish provisioning before the deadline"
         except DeployError as exc:
@@ -755,7 +880,7 @@ class ContainerAppsRuntime(Runtime):
     # -- status / rollback / logs / destroy ------------------------------------------------
 
     def status(self, service: str) -> ServiceStatus | None:
-        app = self._app(service)
+        app = None if self._no_apps_possible() else self._app(service)
         if app is None:
             return None
         found = self._revisions(service)
@@ -810,12 +935,20 @@ class ContainerAppsRuntime(Runtime):
                 log_tail=self._log_tail(service, name),
                 rolled_back_to=self._id(serving, revisions),
             )
-        body = self._current_body(service, app)
-        body["tags"] = {**(app.tags or {}), FINGERPRINT_TAG: f"rollback-{name}"}
+        mine = ship_id()
+        current, now_etag = self._read(service)
+        if current is None or (current.tags or {}).get(SHIP_TAG) != (app.tags or {}).get(SHIP_TAG):
+            raise self._concurrent(service, mine, "a ship wrote it during the rollback")
+        body = self._current_body(service, current)
+        body["tags"] = {
+            **(current.tags or {}),
+            FINGERPRINT_TAG: f"rollback-{name}",
+            SHIP_TAG: mine,
+        }
         body["properties"]["configuration"]["ingress"]["traffic"] = [
             {"revisionName": name, "weight": 100}
         ]
-        updated = self._put(service, body, deadline)
+        updated = self._put(service, body, deadline, self._condition(current, now_etag), mine)
         if serving is not None and serving.name != name:
             self._deactivate(service, str(serving.name))
         return self._deployment(
@@ -857,6 +990,21 @@ class ContainerAppsRuntime(Runtime):
     def logs_of(self, service: str, revision: str, tail: int = 100) -> list[str]:
         """Last ``tail`` lines of ``revision`` from the Container Apps log stream."""
         return read_log_tail(self._clients, service, revision, CONTAINER, tail)
+
+    def services(self) -> list[str]:
+        """Container apps in the resource group that carry cloudship's fingerprint tag (every
+        app cloudship creates has it from its first PUT on); apps made by other tools are
+        not listed."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if self._no_apps_possible():
+            return []
+        with arm_errors(f"listing container apps in {self._group}"):
+            try:
+                found = list(self._clients.apps.container_apps.list_by_resource_group(self._group))
+            except ResourceNotFoundError:  # no resource group yet: nothing shipped here
+                return []
+        return sorted(str(a.name) for a in found if FINGERPRINT_TAG in (a.tags or {}))
 
     def destroy(self, service: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError

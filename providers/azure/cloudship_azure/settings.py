@@ -42,6 +42,11 @@ class AzureSettings(BaseSettings):
     #: cloudship runs inside the environment's network (a VM or CI runner in its VNet), so
     #: internal-ingress revisions (``public=False``) can be health-probed from here
     inside_environment: bool = False
+    #: register the resource providers the target needs when the subscription has not
+    #: (False: refuse with the ``az provider register`` commands instead)
+    register_providers: bool = True
+    #: seconds to wait for a provider registration (Azure's take minutes)
+    provider_wait: float = Field(default=600.0, gt=0)
     #: seconds between status polls when ARM does not say (Retry-After)
     poll_interval: float = Field(default=5.0, gt=0)
 

@@ -132,21 +132,24 @@ def test_registry_name_taken_elsewhere(
 def test_unregistered_provider_and_missing_role_rights_say_what_to_do(
     app_dir: Path, cloudship_azure_target: AzureTargetFactory
 ) -> None:
-    """A subscription that never registered Microsoft.App (409 MissingSubscriptionRegistration)
-    and a principal that may not write role assignments (403 AuthorizationFailed): each is
-    the cloudship error naming the fix, and no app is created."""
+    """A subscription that never registered Microsoft.App, with registering left to the user
+    (``register_providers=False``), and a principal that may not write role assignments (403
+    AuthorizationFailed): each is the cloudship error naming the fix, and no app is created
+    (the registration case: nothing at all, before the build's push)."""
     from cloudship.errors import AuthError
 
     arm = cloudship_azure_target.server.arm
     arm.unregistered_providers.add("microsoft.app")
-    with pytest.raises(ConfigError, match=r"az provider register -n Microsoft\.App"):
+    with pytest.raises(ConfigError, match=r"az provider register -n Microsoft\.App --wait"):
         ship(
             app_dir,
             "azure",
             name=cloudship_azure_target.name(),
             port=8000,
-            **cloudship_azure_target.settings(),
+            **cloudship_azure_target.settings(register_providers=False),
         )
+    assert arm.resources == {}
+    assert {method for method, _, _ in arm.log} == {"GET"}
     arm.unregistered_providers.clear()
 
     arm.deny_role_assignments = True

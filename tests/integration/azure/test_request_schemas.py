@@ -1,8 +1,11 @@
-"""Every container app body cloudship sends validates against the published REST spec
-(Microsoft.App 2025-07-01, transcribed in tests/data/azure-specs/ with its source files and
-commits): no property the spec does not define, no read-only property, the right types and
-enums. The bodies are the ones a create, an update, a failed update and a rollback really
-sent to the ARM fake through the azure-mgmt clients."""
+"""Every request body cloudship sends validates against the published REST spec of its
+operation (transcribed in tests/data/azure-specs/, each file naming its source files and
+commits): container apps and managed environments (Microsoft.App 2025-07-01), registries
+(Microsoft.ContainerRegistry 2025-11-01), user-assigned identities (Microsoft.ManagedIdentity
+2024-11-30) and role assignments (Microsoft.Authorization 2022-04-01). No property the spec
+does not define, no read-only property, the right types and enums. The bodies are the ones a
+create, an update, a failed update and a rollback really sent to the ARM fake through the
+azure-mgmt clients."""
 
 from __future__ import annotations
 
@@ -21,8 +24,28 @@ from cloudship.errors import HealthCheckFailed
 from cloudship_azure.testing import AzureTargetFactory
 from tests.conftest import write_app
 
-SPEC = Path(__file__).parents[2] / "data" / "azure-specs" / "containerapp-request-2025-07-01.json"
+SPECS = Path(__file__).parents[2] / "data" / "azure-specs"
+SPEC = SPECS / "containerapp-request-2025-07-01.json"
 _APP_PATH = re.compile(r"/providers/Microsoft\.App/containerApps/[^/]+$", re.I)
+#: the other resource types cloudship writes: the path of one, and its spec
+OTHER_BODIES = {
+    "managed environment": (
+        re.compile(r"/providers/Microsoft\.App/managedEnvironments/[^/]+$", re.I),
+        SPECS / "managedenvironment-request-2025-07-01.json",
+    ),
+    "registry": (
+        re.compile(r"/providers/Microsoft\.ContainerRegistry/registries/[^/]+$", re.I),
+        SPECS / "registry-request-2025-11-01.json",
+    ),
+    "user-assigned identity": (
+        re.compile(r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$", re.I),
+        SPECS / "identity-request-2024-11-30.json",
+    ),
+    "role assignment": (
+        re.compile(r"/providers/Microsoft\.Authorization/roleAssignments/[^/]+$", re.I),
+        SPECS / "roleassignment-request-2022-04-01.json",
+    ),
+}
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
@@ -43,8 +66,8 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def validator(*, patch: bool = False) -> jsonschema.Draft7Validator:
-    spec = json.loads(SPEC.read_text())
+def validator(*, patch: bool = False, path: Path = SPEC) -> jsonschema.Draft7Validator:
+    spec = json.loads(path.read_text())
     definitions = {name: _strict(d) for name, d in spec["definitions"].items()}
     root = copy.deepcopy(definitions[spec["root"]])
     if patch:
@@ -52,11 +75,39 @@ def validator(*, patch: bool = False) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator({**root, "definitions": definitions})
 
 
-def _problems(body: Any, *, patch: bool = False) -> list[str]:
+def _problems(body: Any, *, patch: bool = False, path: Path = SPEC) -> list[str]:
     return [
         f"{'/'.join(map(str, e.absolute_path))} ({'/'.join(map(str, e.schema_path))}): {e.message}"
-        for e in validator(patch=patch).iter_errors(body)
+        for e in validator(patch=patch, path=path).iter_errors(body)
     ]
+
+
+def test_the_other_specs_catch_what_azure_would_not_accept() -> None:
+    env = OTHER_BODIES["managed environment"][1]
+    good_env = {
+        "location": "eastus",
+        "properties": {"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "C"}]},
+    }
+    assert _problems(good_env, path=env) == []
+    assert _problems({**good_env, "properties": {"workloadProfiles": [{"name": "x"}]}}, path=env)
+    assert _problems({**good_env, "properties": {"defaultDomain": "x.io"}}, path=env)  # read-only
+    registry = OTHER_BODIES["registry"][1]
+    good_registry = {"location": "eastus", "sku": {"name": "Basic"}}
+    assert _problems(good_registry, path=registry) == []
+    assert _problems({"location": "eastus"}, path=registry)  # sku is required
+    assert _problems({**good_registry, "sku": {"name": "Free"}}, path=registry)
+    assert _problems({**good_registry, "properties": {"loginServer": "x"}}, path=registry)
+    identity = OTHER_BODIES["user-assigned identity"][1]
+    assert _problems({"location": "eastus"}, path=identity) == []
+    assert _problems({"location": "e", "properties": {"principalId": "p"}}, path=identity)
+    role = OTHER_BODIES["role assignment"][1]
+    good_role = {"properties": {"roleDefinitionId": "r", "principalId": "p"}}
+    assert _problems(good_role, path=role) == []
+    assert _problems({"properties": {"roleDefinitionId": "r"}}, path=role)
+    assert _problems({"properties": {**good_role["properties"], "scope": "/s"}}, path=role)
+    assert _problems(
+        {"properties": {**good_role["properties"], "principalType": "Robot"}}, path=role
+    )
 
 
 def test_the_validator_catches_what_azure_would_not_accept() -> None:
@@ -101,3 +152,10 @@ def test_every_container_app_body_cloudship_sends_follows_the_spec(
     assert len(sent) >= 6
     for method, body in sent:
         assert _problems(body, patch=method == "PATCH") == [], (method, body)
+
+    writes = cloudship_azure_target.server.arm.bodies
+    for kind, (pattern, spec) in OTHER_BODIES.items():
+        bodies = [(m, b) for m, p, b in writes if pattern.search(p) and m in ("PUT", "PATCH")]
+        assert bodies, f"no {kind} was written"
+        for method, body in bodies:
+            assert _problems(body, patch=method == "PATCH", path=spec) == [], (kind, body)

@@ -279,7 +279,9 @@ def test_a_grant_that_never_takes_effect_fails_within_the_deadline(
             "azure",
             name=cloudship_azure_target.name("web"),
             port=8000,
-            timeout=3,
+            # the build and push count against it too: room for a busy machine, far less
+            # than the grant's hour
+            timeout=10,
             **cloudship_azure_target.settings(poll_interval=0.2),
         )
     assert "unable to pull image using Managed identity" in str(failure.value)
@@ -382,7 +384,8 @@ def test_environment_still_provisioning_and_lock_conflicts_are_waited_out(
     ship(app, "azure", name=name, port=8000, on_event=events.append, **settings)
     assert not any(status == 400 for _, _, status in arm.log), "no PUT into an unready env"
 
-    arm.hold(next(i for i in arm.ids(APPS) if i.endswith("/" + name)), 1.0)
+    # long enough to outlast the build and push of v2 on a busy machine
+    arm.hold(next(i for i in arm.ids(APPS) if i.endswith("/" + name)), 4.0)
     write_app(app, "v2")
     second = ship(app, "azure", name=name, port=8000, **settings)
     assert _serve(cloudship_azure_target, second.url) == "v2\n"
@@ -396,7 +399,7 @@ def test_an_environment_left_provisioning_is_waited_for(
     """An environment another run started (still InitializationInProgress) is not used before
     it is ready: cloudship waits, saying so."""
     arm = cloudship_azure_target.server.arm
-    arm.environment_provisioning = 4.0  # longer than the build and push take
+    arm.environment_provisioning = 8.0  # longer than the build and push take, even when slow
     clients = _clients(cloudship_azure_target)
     clients.ensure_resource_group()
     # started and left alone (no poller): the next ship finds it provisioning

@@ -4,6 +4,7 @@ client would refuse to send what we want to see rejected). No Docker engine need
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -663,3 +664,77 @@ def test_get_has_azures_shape_and_a_re_put_of_it_is_no_template_change(
     ).result()
     assert again.latest_revision_name == before
     assert len(list(apps.container_apps_revisions.list_revisions(RG, "shape"))) == 1
+
+
+# -- optimistic concurrency (ETags) and provider registration ----------------------------
+
+
+def _registry_put(raw: httpx.Client, name: str, **headers: str) -> httpx.Response:
+    return raw.put(
+        f"/Microsoft.ContainerRegistry/registries/{name}",
+        params={"api-version": "2025-11-01"},
+        json={"location": "eastus", "sku": {"name": "Basic"}},
+        headers=headers,
+    )
+
+
+def test_every_write_changes_the_etag_and_a_stale_if_match_is_412(
+    server: FakeArmServer, raw: httpx.Client, sub: str
+) -> None:
+    """The ETag rules of azure-resource-manager-rpc v1.0/Addendum.md, "ETags for Resources"."""
+    assert _registry_put(raw, "etagreg1", **{"If-Match": '"nothing"'}).status_code == 412
+    created = _registry_put(raw, "etagreg1", **{"If-None-Match": "*"})
+    assert created.status_code == 201
+    first = created.headers["ETag"]
+    read = raw.get(
+        "/Microsoft.ContainerRegistry/registries/etagreg1", params={"api-version": "2025-11-01"}
+    )
+    assert read.headers["ETag"] == first
+    again = _registry_put(raw, "etagreg1", **{"If-None-Match": "*"})
+    assert again.status_code == 412
+    assert again.json() == {
+        "error": {"code": "PreconditionFailed", "message": again.json()["error"]["message"]}
+    }
+    assert _registry_put(raw, "etagreg1", **{"If-Match": first}).status_code == 200
+    second = raw.get(
+        "/Microsoft.ContainerRegistry/registries/etagreg1", params={"api-version": "2025-11-01"}
+    ).headers["ETag"]
+    assert second != first
+    stale = _registry_put(raw, "etagreg1", **{"If-Match": first})
+    assert stale.status_code == 412 and second in stale.json()["error"]["message"]
+    assert _registry_put(raw, "etagreg1", **{"If-Match": "*"}).status_code == 200  # any ETag
+    # the same refusal through azure-mgmt-containerregistry's own pipeline
+    with pytest.raises(HttpResponseError) as refused:
+        _acr(server, sub).registries.begin_create(
+            RG,
+            "etagreg1",
+            {"location": "eastus", "sku": {"name": "Basic"}},
+            headers={"If-Match": first},
+        )
+    assert refused.value.status_code == 412
+    assert refused.value.error is not None and refused.value.error.code == "PreconditionFailed"
+    # an RP that ignores If-Match (the Container Apps spec documents none)
+    server.arm.etags = False
+    assert _registry_put(raw, "etagreg1", **{"If-Match": first}).status_code == 200
+
+
+def test_unregistered_namespace_until_registration_completes(
+    server: FakeArmServer, raw: httpx.Client, sub: str
+) -> None:
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    providers = ResourceManagementClient(
+        StaticTokenCredential(TOKEN), sub, **_options(server)
+    ).providers
+    assert providers.get("Microsoft.ContainerRegistry").registration_state == "Registered"
+    server.arm.unregistered_providers.add("microsoft.containerregistry")
+    server.arm.provider_registration = 0.3
+    assert providers.get("Microsoft.ContainerRegistry").registration_state == "NotRegistered"
+    refused = _registry_put(raw, "regreg01")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "MissingSubscriptionRegistration"
+    assert providers.register("Microsoft.ContainerRegistry").registration_state == "Registering"
+    assert _registry_put(raw, "regreg01").status_code == 409  # not yet
+    time.sleep(0.35)
+    assert providers.get("Microsoft.ContainerRegistry").registration_state == "Registered"
+    assert _registry_put(raw, "regreg01").status_code == 201

@@ -33,6 +33,18 @@ Shapes follow real ARM (see the package docstring for what they were compared wi
   sometimes far longer, microsoft/azure-container-apps#433); an app PUT into an environment
   that is not ``Succeeded`` is 400 ``ManagedEnvironmentNotProvisioned`` "The environment '<id>'
   has not been provisioned successfully." (microsoft/azure-container-apps#1778, #868).
+- optimistic concurrency: every tracked resource has an ETag (a response header on GET, PUT
+  and PATCH) that changes on each write; a PUT/PATCH/DELETE whose ``If-Match`` names another
+  ETag, a PUT with ``If-Match`` of a resource that does not exist, and a PUT with
+  ``If-None-Match: *`` of one that does are refused with 412 ``PreconditionFailed`` and change
+  nothing — the table in "ETags for Resources", Azure/azure-resource-manager-rpc
+  v1.0/Addendum.md (commit 4fdacf348d15c1cf120c1e308445161cccdec685). The Microsoft.App
+  2025-07-01 spec documents neither an ``If-Match`` parameter nor an ``etag`` property for
+  ContainerApps_CreateOrUpdate/Update (Azure/azure-rest-api-specs specification/app/
+  resource-manager/Microsoft.App/ContainerApps/stable/2025-07-01/ContainerApps.json, commit
+  b2f7419737799f321a271e9327d0b18417eed538), and the RPC says RPs *may* honour ETags: so
+  ``etags=False`` plays an RP that ignores them (the adapter must stay safe then too). The
+  412 code and message were not compared with a recording (none public found).
 """
 
 from __future__ import annotations
@@ -56,7 +68,10 @@ from cloudship_azure.fake.resources import ArmError
 #: api-versions each provider namespace accepts (the pinned SDKs' defaults, plus the ones
 #: the REST examples and recordings we compared with were taken at)
 API_VERSIONS: dict[str, frozenset[str]] = {
-    "microsoft.resources": frozenset({"2025-04-01", "2024-11-01", "2022-09-01", "2021-04-01"}),
+    # 2016-02-01: what azure-mgmt-core's auto-registration policy asks providers with
+    "microsoft.resources": frozenset(
+        {"2025-04-01", "2024-11-01", "2022-09-01", "2021-04-01", "2016-02-01"}
+    ),
     "microsoft.containerregistry": frozenset({"2025-11-01", "2025-04-01", "2023-07-01"}),
     "microsoft.app": frozenset({"2025-07-01", "2025-01-01", "2024-03-01"}),
     "microsoft.managedidentity": frozenset({"2024-11-30", "2023-01-31"}),
@@ -75,6 +90,11 @@ _RESOURCE = re.compile(
     r"(?P<ns>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$",
     re.I,
 )
+_RESOURCE_LIST = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/"
+    r"(?P<ns>[^/]+)/(?P<type>[^/]+)$",
+    re.I,
+)
 _ROLE = re.compile(
     r"^(?P<scope>/.+?)/providers/microsoft\.authorization/roleassignments(?:/(?P<name>[^/]+))?$",
     re.I,
@@ -89,12 +109,33 @@ _SUBSCRIPTION_ACR = re.compile(
     r"(?P<what>registries|checknameavailability)$",
     re.I,
 )
+_PROVIDER = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>[^/]+)(?P<register>/register)?$", re.I
+)
 _OPERATION = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>[^/]+)/locations/[^/]+/"
     r"operationstatuses/(?P<id>[^/]+)$",
     re.I,
 )
 
+
+#: How long Azure takes, in seconds, for the waits a first deploy meets. The fake plays each
+#: one ``time_scale`` times as long (FakeArm), so a test keeps Azure's proportions between
+#: them and can scale its own deadlines the same way (docs/testing.md, "Azure-sized waits").
+AZURE_DURATIONS: dict[str, float] = {
+    # "it can take up to 10 minutes for changes to take effect" (learn.microsoft.com/azure/
+    # role-based-access-control/troubleshooting); 1-5 minutes in practice for AcrPull on
+    # Container Apps (microsoft/azure-container-apps#646, #836)
+    "role_propagation": 300.0,
+    # a managed environment provisions for minutes, sometimes far longer
+    # (microsoft/azure-container-apps#433); 5 minutes is a typical first creation
+    "environment_provisioning": 300.0,
+    # "registration can take a few minutes" (learn.microsoft.com/azure/azure-resource-manager/
+    # management/resource-providers-and-types)
+    "provider_registration": 120.0,
+}
+#: the default ``time_scale``: Azure's 5-minute role propagation becomes 1 s
+DEFAULT_TIME_SCALE = 1 / 300
 
 #: an operation's end: ``("Succeeded", None)`` or ``("Failed", {"code", "message"})``
 Outcome = tuple[str, dict[str, str] | None]
@@ -138,10 +179,15 @@ class FakeArm:
     ``<name>.azurecr.io`` (so an "ACR" can be a local token registry).
     ``runner``: optional; runs each active revision's image so it can really answer.
     ``polls``: how many status polls an async operation answers ``InProgress``.
+    ``time_scale``: the fake's waits are ``AZURE_DURATIONS`` times this (default 1/300: a
+    5-minute wait is 1 s); ``role_propagation``, ``environment_provisioning`` and
+    ``provider_registration`` set one wait in seconds instead.
     ``role_propagation``: seconds before a new role assignment takes effect (Azure: minutes).
     ``operation_timeout``: seconds a container app operation waits for its new revision to
     provision before it fails with "Operation expired" (Azure's own is several minutes).
     ``environment_provisioning``: seconds a new managed environment takes to provision.
+    ``provider_registration``: seconds a ``POST …/providers/<ns>/register`` takes to finish.
+    ``etags``: refuse writes whose ``If-Match``/``If-None-Match`` does not hold (412).
     """
 
     def __init__(
@@ -155,9 +201,12 @@ class FakeArm:
         polls: int = 1,
         poll_ms: int = 20,
         base_url: str = "https://127.0.0.1",
-        role_propagation: float = 1.0,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        role_propagation: float | None = None,
         operation_timeout: float = 600.0,
-        environment_provisioning: float = 0.5,
+        environment_provisioning: float | None = None,
+        provider_registration: float | None = None,
+        etags: bool = True,
     ) -> None:
         self.subscriptions = {subscription}
         self.tenant = tenant
@@ -166,11 +215,26 @@ class FakeArm:
         self.polls = polls
         self.poll_ms = poll_ms
         self.base_url = base_url
-        self.role_propagation = role_propagation
+        self.time_scale = time_scale
+
+        def scaled(given: float | None, wait: str) -> float:
+            return given if given is not None else AZURE_DURATIONS[wait] * time_scale
+
+        self.role_propagation = scaled(role_propagation, "role_propagation")
         self.operation_timeout = operation_timeout
-        self.environment_provisioning = environment_provisioning
+        self.environment_provisioning = scaled(environment_provisioning, "environment_provisioning")
+        #: honour If-Match / If-None-Match (False: an RP that ignores them, see the docstring)
+        self.etags = etags
+        #: lower-cased resource id → its current ETag (a quoted string, new on every write)
+        self.etag_of: dict[str, str] = {}
         #: provider namespaces (lower-cased) the subscription has not registered
         self.unregistered_providers: set[str] = set()
+        #: seconds a provider registration takes once asked for (Azure: minutes)
+        self.provider_registration = scaled(provider_registration, "provider_registration")
+        #: lower-cased namespace → time.monotonic() its registration completes
+        self.registering: dict[str, float] = {}
+        #: the caller may not register providers (no ``<namespace>/register/action``)
+        self.deny_provider_registration = False
         #: the caller may not write role assignments (no User Access Administrator / Owner)
         self.deny_role_assignments = False
         #: registry names other tenants hold (ACR names are global)
@@ -189,6 +253,13 @@ class FakeArm:
         self.bodies: list[tuple[str, str, Any]] = []
         self.apps = AppBook(self, runner)
         self._operations: dict[str, _Operation] = {}
+
+    def set_time_scale(self, scale: float) -> None:
+        """Play every Azure-sized wait (``AZURE_DURATIONS``) ``scale`` times as long."""
+        self.time_scale = scale
+        self.role_propagation = AZURE_DURATIONS["role_propagation"] * scale
+        self.environment_provisioning = AZURE_DURATIONS["environment_provisioning"] * scale
+        self.provider_registration = AZURE_DURATIONS["provider_registration"] * scale
 
     # -- inspection helpers for tests ----------------------------------------------------
 
@@ -240,6 +311,10 @@ class FakeArm:
                 "InvalidAuthenticationToken",
                 "The access token is invalid or was not issued for this fake ARM.",
             )
+        if match := _PROVIDER.match(path):
+            self._api_version(request, "microsoft.resources")
+            self._subscription(match["sub"])
+            return self._provider(request, match["sub"], match["ns"], bool(match["register"]))
         self._registered(path)
         if match := _OPERATION.match(path):
             self._api_version(request, match["ns"])
@@ -256,6 +331,10 @@ class FakeArm:
             self._api_version(request, "microsoft.resources")
             self._subscription(match["sub"])
             return self._resource_group(request, match["sub"], match["rg"])
+        if (match := _RESOURCE_LIST.match(path)) and request.method == "GET":
+            self._api_version(request, match["ns"])
+            self._subscription(match["sub"])
+            return self._list_in_group(match)
         if match := _RESOURCE.match(path):
             self._api_version(request, match["ns"])
             self._subscription(match["sub"])
@@ -269,13 +348,63 @@ class FakeArm:
         409 MissingSubscriptionRegistration otherwise (learn.microsoft.com/azure/
         azure-resource-manager/troubleshooting/error-register-resource-provider)."""
         match = re.search(r"/providers/(Microsoft\.[A-Za-z]+)/", path + "/", re.I)
-        if match and match[1].lower() in self.unregistered_providers:
+        if match and self.provider_state(match[1]) != "Registered":
             raise ArmError(
                 409,
                 "MissingSubscriptionRegistration",
                 f"The subscription is not registered to use namespace '{match[1]}'. See "
                 "https://aka.ms/rps-not-found for how to register subscriptions.",
             )
+
+    def provider_state(self, namespace: str) -> str:
+        """``Registered``, ``Registering`` (for ``provider_registration`` seconds after the
+        register call) or ``NotRegistered``; the states of Providers_Get (resources.json)."""
+        key = namespace.lower()
+        with self.lock:
+            if key not in self.unregistered_providers:
+                return "Registered"
+            done = self.registering.get(key)
+            if done is None:
+                return "NotRegistered"
+            if time.monotonic() < done:
+                return "Registering"
+            self.unregistered_providers.discard(key)
+            del self.registering[key]
+            return "Registered"
+
+    def _provider(self, request: Request, sub: str, namespace: str, register: bool) -> Response:
+        """``GET /subscriptions/<id>/providers/<ns>`` (Providers_Get) and ``POST …/register``
+        (Providers_Register): registration "can take a few minutes" and the namespace stays
+        ``Registering`` meanwhile (learn.microsoft.com/azure/azure-resource-manager/management/
+        resource-providers-and-types; troubleshooting/error-register-resource-provider)."""
+        if register and request.method == "POST":
+            if self.deny_provider_registration:
+                # the 403 of a principal without the register action (same shape as roles)
+                raise ArmError(
+                    403,
+                    "AuthorizationFailed",
+                    "The client 'fake-arm-user' with object id "
+                    "'00000000-0000-0000-0000-0000000000ff' does not have authorization to "
+                    f"perform action '{namespace}/register/action' over scope "
+                    f"'/subscriptions/{sub}' or the scope is invalid.",
+                )
+            with self.lock:
+                if self.provider_state(namespace) == "NotRegistered":
+                    self.registering[namespace.lower()] = (
+                        time.monotonic() + self.provider_registration
+                    )
+        elif register or request.method != "GET":
+            raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported here.")
+        return Response(
+            200,
+            {
+                "id": f"/subscriptions/{sub}/providers/{namespace}",
+                "namespace": namespace,
+                "registrationState": self.provider_state(namespace),
+                "registrationPolicy": "RegistrationRequired",
+                "resourceTypes": [],
+            },
+        )
 
     def _api_version(self, request: Request, namespace: str) -> None:
         version = request.query.get("api-version")
@@ -370,7 +499,8 @@ class FakeArm:
                 if op is not None:  # operations go on whether anyone polls them
                     op.settle(unpolled=True)
                 self.apps.refresh(rid.lower())
-                return Response(200, existing)
+                return Response(200, existing, self._etag_header(rid))
+            self._preconditions(request, rid, existing)
             if request.method == "DELETE":
                 return self._delete(rid, existing, match["ns"])
             if request.method not in ("PUT", "PATCH"):
@@ -395,9 +525,62 @@ class FakeArm:
                     f"The resource type '{match['ns']}/{match['type']}' is not served by the fake.",
                 )
             self.resources[rid.lower()] = resource
+            self.etag_of[rid.lower()] = f'"{uuid.uuid4()}"'
             if kind not in _LRO_TYPES:
-                return Response(200 if existing else 201, resource)
-            return self._long_running(request, kind, rid, match, resource, existing, new_revision)
+                return Response(200 if existing else 201, resource, self._etag_header(rid))
+            response = self._long_running(
+                request, kind, rid, match, resource, existing, new_revision
+            )
+            response.headers.update(self._etag_header(rid))
+            return response
+
+    def _etag_header(self, rid: str) -> dict[str, str]:
+        etag = self.etag_of.get(rid.lower())
+        return {"ETag": etag} if etag else {}
+
+    def _preconditions(self, request: Request, rid: str, existing: dict[str, Any] | None) -> None:
+        """412 ``PreconditionFailed`` when ``If-Match``/``If-None-Match`` does not hold (the
+        table in azure-resource-manager-rpc v1.0/Addendum.md "ETags for Resources"); checked
+        under the lock, so the check and the write are one step."""
+        if not self.etags:
+            return
+        if_match = request.headers.get("if-match", "").strip()
+        if_none_match = request.headers.get("if-none-match", "").strip()
+        current = self.etag_of.get(rid.lower()) if existing is not None else None
+        refused: str | None = None
+        if if_match and request.method in ("PUT", "PATCH", "DELETE"):
+            if existing is None:
+                # PUT: 412; PATCH: 404 (raised by the PATCH path); DELETE: 204 (idempotent)
+                refused = "If-Match" if request.method == "PUT" else None
+            elif if_match != "*" and if_match not in {current, (current or "").strip('"')}:
+                refused = "If-Match"
+        if if_none_match == "*" and request.method == "PUT" and existing is not None:
+            refused = "If-None-Match"
+        if refused is not None:
+            shown = if_match if refused == "If-Match" else if_none_match
+            raise ArmError(
+                412,
+                "PreconditionFailed",
+                f"The condition '{refused}: {shown}' of the request was not met: the resource "
+                f"'{rid}' has changed (its ETag is now {current or 'none: it does not exist'}).",
+            )
+
+    def _list_in_group(self, match: re.Match[str]) -> Response:
+        """``GET …/resourceGroups/<rg>/providers/<ns>/<type>`` (ContainerApps_ListByResourceGroup
+        and the like): ``{"value": [...], "nextLink": null}``; 404 for a missing group."""
+        kind = resources.type_name(f"{match['ns']}/{match['type']}")
+        with self.lock:
+            self.require_group(match["sub"], match["rg"])
+            prefix = f"/subscriptions/{match['sub']}/resourcegroups/{match['rg']}/".lower()
+            keys = [
+                k
+                for k, r in self.resources.items()
+                if k.startswith(prefix) and r.get("type", "").lower() == kind.lower()
+            ]
+            for key in keys:
+                self.apps.refresh(key)
+            value = [json.loads(json.dumps(self.resources[k])) for k in sorted(keys)]
+        return Response(200, {"value": value, "nextLink": None})
 
     def _long_running(
         self,
@@ -548,6 +731,7 @@ class FakeArm:
 
     def _forget(self, key: str) -> None:
         self.resources.pop(key, None)
+        self.etag_of.pop(key, None)
         self.apps.forget(key)
 
     # -- role assignments ----------------------------------------------------------------
