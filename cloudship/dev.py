@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from cloudship.errors import CloudshipError, ConfigError, SourceError
 from cloudship.events import Notice, ignore
-from cloudship.options import ShipOptions, read_options
 
 if TYPE_CHECKING:
+    from cloudship.options import ShipOptions
     from cloudship.shipment import Shipment
     from cloudship.targets import Target
 
@@ -255,6 +255,8 @@ def dev(
 
     folder = Path(source)
     _check(folder, target, debounce, iterations)
+    from cloudship.options import read_options  # pydantic: on the first call, not on import
+
     opts = read_options(options)
     sink = opts.on_event or ignore
     dockerfile = load_settings(AppSettings, find_config(folder, Path.cwd()).app).dockerfile
