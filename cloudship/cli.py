@@ -341,7 +341,7 @@ def dev(
     ] = False,
     debounce: Annotated[
         float, typer.Option(help="seconds of quiet after a save before shipping it")
-    ] = 0.1,
+    ] = 0.05,  # cloudship.dev.DEFAULT_DEBOUNCE, not imported here: --help stays fast
     **options: Any,
 ) -> None:
     """Ship SOURCE, then re-ship it on every save.
