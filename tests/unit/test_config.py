@@ -169,3 +169,21 @@ def test_the_empty_config_reads_no_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("APP", '{"port": 1}')
     assert ConfigFile() == ConfigFile(app={}, targets={})
     assert (ConfigFile().target, ConfigFile().app) == (None, {})
+
+
+def test_a_provider_table_takes_every_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.cloudship.local]\nkeep_revisions = 2\nhost_port = 9000\nbind = '127.0.0.2'\n"
+        "project = 'py'\n"
+    )
+    (tmp_path / "cloudship.toml").write_text("[local]\nhost_port = 9001\nbind = '127.0.0.3'\n")
+    monkeypatch.setenv("CLOUDSHIP_LOCAL_BIND", "127.0.0.4")
+    monkeypatch.setenv("CLOUDSHIP_LOCAL_PROJECT", "env")
+    settings = load_settings(
+        LocalSettings, find_config(tmp_path).section("local"), {"project": "kw", "lock_wait": None}
+    )
+    assert (settings.keep_revisions, settings.host_port) == (2, 9001)
+    assert (settings.bind, settings.project, settings.lock_wait) == ("127.0.0.4", "kw", 0.0)
+    assert type(settings) is LocalSettings
