@@ -295,9 +295,9 @@ class _PyprojectTable(PyprojectTomlConfigSettingsSource):
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
         data = _read_toml(Path(file_path))
-        tool = data.get("tool", {})
+        tool = data.get("tool")
         table = tool.get("cloudship") if isinstance(tool, dict) else None
-        if "cloudship" in (tool if isinstance(tool, dict) else {}) and not isinstance(table, dict):
+        if isinstance(tool, dict) and "cloudship" in tool and not isinstance(table, dict):
             raise ConfigError(
                 f"{self.path}: [tool.cloudship] must be a table, not {_type_name(table)}",
                 fix="write the settings as [tool.cloudship] and [tool.cloudship.app] tables",
