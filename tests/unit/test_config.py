@@ -187,3 +187,15 @@ def test_a_provider_table_takes_every_layer(
     assert (settings.keep_revisions, settings.host_port) == (2, 9001)
     assert (settings.bind, settings.project, settings.lock_wait) == ("127.0.0.4", "kw", 0.0)
     assert type(settings) is LocalSettings
+
+
+def test_threads_loading_at_once_each_get_their_own_file_values() -> None:
+    """The file layer is per call (a context variable), not shared by the settings class."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(port: int) -> int | None:
+        return load_settings(AppSettings, {"port": port, "env": {"P": str(port)}}).port
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ports = list(pool.map(load, range(1000, 1400)))
+    assert ports == list(range(1000, 1400))
