@@ -14,6 +14,14 @@ to the same throw-away registry, each round:
 Reported: the medians and ``dev / (no-op + changed layer)``; the goal is ≤ 1.5x. The edits of
 steps 2 and 3 differ, so neither pushes a layer the registry already has from the other.
 
+Where a pass spends its time comes from the events' arrival times (wall clock, as the save's
+modification time is): **save → ship** (watchfiles' debounce, the loop picking the batch up,
+config and target, up to the first event), **build**, **push**, and the deploy's phases:
+**start** (pull by digest, create and start the container), **gate** (the app booting until
+its health path answers, then the proxy's new configuration written and reloaded) and
+**switch → done** (the proxy confirmed serving it, the old revision drained and stopped, old
+revisions pruned).
+
     .venv/bin/python benchmarks/dev_loop.py [--rounds 5] [--app examples/monitor-app]
 
 Needs a Docker engine, the app's base image (``python:3.11-slim`` for the example) and the
@@ -34,7 +42,7 @@ import time
 import uuid
 from pathlib import Path
 
-from cloudship import Target, ship
+from cloudship import BuildFinished, DeployPhase, Event, PushFinished, Target, ship
 from cloudship.config import ConfigFile
 from cloudship.dev import DevIteration, dev
 from cloudship.engine import Engine
@@ -82,11 +90,18 @@ def main() -> None:
         built = provider.target(ConfigFile(), {"registry": registry.address, "embedded": False})
         target = Target(registry=built.registry, runtime=built.runtime, name="local")
         passes: queue.Queue[DevIteration] = queue.Queue()
+        seen: list[tuple[float, Event]] = []  # appended by the loop's thread
         stop = threading.Event()
         loop = threading.Thread(
             target=dev,
             args=(watched, target),
-            kwargs={"name": name, "stop": stop, "on_iteration": passes.put, "timeout": 120},
+            kwargs={
+                "name": name,
+                "stop": stop,
+                "on_iteration": passes.put,
+                "timeout": 120,
+                "on_event": lambda event: seen.append((time.time(), event)),
+            },
             daemon=True,
         )
         try:
@@ -95,6 +110,7 @@ def main() -> None:
             if not first.ok:
                 sys.exit(f"the first ship failed: {first.error}")
             noop, floor_times, dev_times = [], [], []
+            breakdowns: list[dict[str, float]] = []
             for round_ in range(args.rounds):
                 started = time.perf_counter()
                 unchanged = ship(watched, target, name=name)
@@ -102,13 +118,16 @@ def main() -> None:
                 assert not unchanged.changed, "the no-op ship moved something"
                 edit(floor, f"floor {round_} {uuid.uuid4().hex}")
                 floor_times.append(changed_layer(floor, registry, engine))
+                mark = len(seen)
                 edit(watched, f"dev {round_} {uuid.uuid4().hex}")
+                saved = (watched / "main.py").stat().st_mtime
                 shipped = passes.get(timeout=300)
                 if not shipped.ok or shipped.changed != ("main.py",):
                     sys.exit(f"round {round_}: the loop did not ship main.py: {shipped}")
                 dev_times.append(shipped.seconds)
                 assert shipped.shipment is not None
-                phases = ", ".join(f"{k} {v:.2f}s" for k, v in shipped.shipment.timings.items())
+                breakdowns.append(breakdown(saved, seen[mark:]))
+                phases = ", ".join(f"{k} {v:.2f}s" for k, v in breakdowns[-1].items())
                 print(
                     f"round {round_ + 1}: no-op {noop[-1]:.2f}s, changed layer "
                     f"{floor_times[-1]:.2f}s, dev save→serving {shipped.seconds:.2f}s "
@@ -121,11 +140,42 @@ def main() -> None:
             target.runtime.destroy(name)
             shutil.rmtree(work, ignore_errors=True)
 
-    report(args.app, noop, floor_times, dev_times, strict=args.strict)
+    report(args.app, noop, floor_times, dev_times, breakdowns, strict=args.strict)
+
+
+def breakdown(saved: float, events: list[tuple[float, Event]]) -> dict[str, float]:
+    """Seconds per part of one pass, from the wall-clock arrival of its events."""
+    marks = {"save": saved, "first event": events[0][0]}
+    for at, event in events:
+        if isinstance(event, BuildFinished):
+            marks["built"] = at
+        elif isinstance(event, PushFinished):
+            marks["pushed"] = at
+        elif isinstance(event, DeployPhase) and event.phase not in marks:
+            marks[event.phase] = at  # the first of each: pull, start, probe, switch, done
+    parts = {
+        "save → ship": ("save", "first event"),
+        "build": ("first event", "built"),
+        "push": ("built", "pushed"),
+        "start": ("pushed", "probe"),
+        "gate": ("probe", "switch"),
+        "switch → done": ("switch", "done"),
+    }
+    return {
+        part: marks[end] - marks[begin]
+        for part, (begin, end) in parts.items()
+        if begin in marks and end in marks
+    }
 
 
 def report(
-    app: str, noop: list[float], floor: list[float], looped: list[float], *, strict: bool
+    app: str,
+    noop: list[float],
+    floor: list[float],
+    looped: list[float],
+    breakdowns: list[dict[str, float]],
+    *,
+    strict: bool,
 ) -> None:
     m_noop, m_floor, m_dev = (statistics.median(x) for x in (noop, floor, looped))
     ratio = m_dev / (m_noop + m_floor)
@@ -135,6 +185,10 @@ def report(
     print(f"  changed layer build+push {m_floor:6.2f}s")
     print(f"  dev save → serving       {m_dev:6.2f}s")
     print(f"  dev / (no-op + changed layer) = {ratio:.2f}x (goal ≤ {GOAL}x): {verdict}")
+    print("  where a pass spends it (medians):")
+    for part in breakdowns[0]:
+        values = [one[part] for one in breakdowns if part in one]
+        print(f"    {part:14} {statistics.median(values):6.2f}s")
     if strict and ratio > GOAL:
         sys.exit(1)
 

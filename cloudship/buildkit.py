@@ -8,7 +8,7 @@ engine connection, TLS and API-version negotiation docker-py already does.
 
 Without a session BuildKit cannot ask the client for anything: no ``--mount=type=secret`` /
 ``type=ssh`` (the values live on the client), no login for a private registry's cache (so
-``api.py`` pulls the cache image with the in-memory credentials first). ``refuse_session_only``
+``flow.py`` pulls the cache image with the in-memory credentials first). ``refuse_session_only``
 finds those before the build starts and says what to do.
 
 The context goes up as a **GNU-format** tar: the 20.10 engine misreads the PAX headers

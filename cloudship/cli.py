@@ -12,31 +12,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from cloudship.errors import CloudshipError, ConfigError
-from cloudship.events import (
-    BuilderChosen,
-    BuildFinished,
-    BuildLog,
-    BuildStep,
-    BuildStepStarted,
-    DeployPhase,
-    DockerfileWarning,
-    Event,
-    Notice,
-    PushFinished,
-    PushProgress,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _LazyGroup(TyperGroup):
@@ -89,8 +73,42 @@ app = typer.Typer(
     no_args_is_help=True,
     **_TYPER,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+class _Console:
+    """A rich ``Console`` made on first use: rich is imported only when something prints."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, soft_wrap=True)
+        return self._console
+
+    def print(self, *objects: Any, highlight: bool | None = None) -> None:
+        self.console.print(*objects, highlight=highlight)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup made literal (``[x]`` is not a style)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _reporter() -> Any:
+    from cloudship.cli_report import Reporter
+
+    return Reporter(err.console)
+
+
+out = _Console(stderr=False)
+err = _Console(stderr=True)
 
 TargetOpt = Annotated[
     str | None, typer.Option("--target", "-t", help="target name (default: config, then local)")
@@ -99,128 +117,6 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="provider setting KEY=VALUE, e.g. --set host_port=8080"),
 ]
-
-
-class Reporter:
-    """Turns events into rich output on stderr."""
-
-    #: output lines shown under each running build step, as ``docker build`` does
-    TAIL = 6
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress: Progress | None = None
-        self.layers: dict[str, TaskID] = {}
-        self.live: Live | None = None
-        self.running: dict[tuple[str | None, int], tuple[str, list[str]]] = {}
-
-    def __call__(self, event: Event) -> None:
-        prefix = f"[dim]{event.target}[/] " if event.target else ""
-        if isinstance(event, BuildStepStarted | BuildLog | BuildStep):
-            self._build(event)
-        elif isinstance(event, BuildFinished):
-            self._stop_live()
-            miss = f"; first rebuilt: {escape(event.first_miss[:60])}" if event.first_miss else ""
-            on = f" for {event.platform}" if event.platform else ""
-            self.console.print(
-                f"[bold]built[/] {event.image_id[:19]}{on} in {event.seconds:.1f}s "
-                f"({event.cache_hits}/{event.steps} steps from cache{miss})"
-            )
-        elif isinstance(event, BuilderChosen):
-            if event.builder != "buildkit":
-                self.console.print(f"[yellow]builder[/] {event.builder}: {event.reason}")
-        elif isinstance(event, DockerfileWarning):
-            self.console.print(
-                f"[yellow]warning[/] ({event.code}) {escape(event.message)}", highlight=False
-            )
-        elif isinstance(event, PushProgress):
-            self._layer(event)
-        elif isinstance(event, PushFinished):
-            self._stop_progress()
-            if event.skipped:
-                self.console.print(f"{prefix}[bold]push[/] skipped: registry has {event.digest}")
-            else:
-                self.console.print(
-                    f"{prefix}[bold]pushed[/] {_count(event.layers_pushed, 'layer')} "
-                    f"({event.bytes_pushed:,} bytes), {event.layers_existing} already there"
-                )
-        elif isinstance(event, DeployPhase):
-            self.console.print(f"{prefix}[bold]{event.phase}[/] {event.detail}", highlight=False)
-        elif isinstance(event, Notice):
-            self.console.print(f"{prefix}[cyan]note[/] {event.message}")
-
-    def _build(self, event: BuildStepStarted | BuildLog | BuildStep) -> None:
-        """Finished steps print above a live area that shows each running step with its
-        last output lines; the area disappears when the build ends."""
-        if isinstance(event, BuildStepStarted):
-            self.running[(event.stage, event.step)] = (event.instruction, [])
-        elif isinstance(event, BuildLog):
-            for (_, step), (instruction, lines) in self.running.items():
-                if step == event.step and instruction == event.instruction:
-                    lines.append(event.line)
-                    del lines[: -self.TAIL]
-                    break
-        else:
-            self.running.pop((event.stage, event.step), None)
-            mark = "[green]cached[/]" if event.cached else "[yellow]built[/]"
-            took = f" {event.seconds:.1f}s" if event.seconds and not event.cached else ""
-            where = f"{event.stage} " if event.stage else ""
-            self.console.print(
-                f"  {where}step {event.step}/{event.total} {mark}{took} "
-                f"{escape(event.instruction[:80])}",
-                highlight=False,
-            )
-        if not self.running:
-            return
-        if self.live is None:
-            self.live = Live(console=self.console, transient=True, refresh_per_second=8)
-            self.live.start()
-        rows: list[Text] = []
-        for (stage, step), (instruction, lines) in self.running.items():
-            name = f"{stage} " if stage else ""
-            rows.append(Text(f"  => {name}{step} {instruction[:76]}", style="bold"))
-            rows.extend(Text(f"     {line[:100]}", style="dim") for line in lines)
-        self.live.update(Group(*rows))
-
-    def _stop_live(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-        self.running = {}
-
-    def _layer(self, event: PushProgress) -> None:
-        if self.progress is None:
-            self.progress = Progress(
-                TextColumn("  {task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.progress.start()
-        task = self.layers.get(event.layer)
-        if task is None:
-            task = self.progress.add_task(event.layer, total=event.total or None)
-            self.layers[event.layer] = task
-        done = event.status in ("Pushed", "Layer already exists") or event.status.startswith(
-            "Mounted"
-        )
-        self.progress.update(
-            task,
-            total=event.total or None,
-            completed=event.total if done else event.current,
-            description=f"{event.layer} {event.status}",
-        )
-
-    def _stop_progress(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-            self.layers = {}
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _version(value: bool) -> None:
@@ -401,7 +297,7 @@ def ship(
     try:
         options["dockerfile"] = _dockerfile(source, options.get("dockerfile"))
         result = do_ship(
-            source, target, on_event=Reporter(err), settings=_settings(settings), **options
+            source, target, on_event=_reporter(), settings=_settings(settings), **options
         )
         results = result if isinstance(result, list) else [result]
     except MultiTargetError as exc:
@@ -445,7 +341,7 @@ def dev(
     ] = False,
     debounce: Annotated[
         float, typer.Option(help="seconds of quiet after a save before shipping it")
-    ] = 0.1,
+    ] = 0.05,  # cloudship.dev.DEFAULT_DEBOUNCE, not imported here: --help stays fast
     **options: Any,
 ) -> None:
     """Ship SOURCE, then re-ship it on every save.
@@ -470,7 +366,7 @@ def dev(
             target,
             rm=rm,
             debounce=debounce,
-            on_event=Reporter(err),
+            on_event=_reporter(),
             on_iteration=_print_iteration,
             settings=_settings(settings),
             **options,
@@ -487,6 +383,8 @@ def _print_iteration(iteration: Any) -> None:
     """One line per pass: what changed, what the cache saved, what moved, how long it took."""
     changed = list(iteration.changed)
     files = ", ".join(changed[:4]) + (f" (+{len(changed) - 4} more)" if len(changed) > 4 else "")
+    from cloudship.cli_report import count
+
     what = escape(files) if files else "first ship"
     shipped = iteration.shipment
     if shipped is not None:
@@ -501,7 +399,7 @@ def _print_iteration(iteration: Any) -> None:
         elif push.layers_pushed == 0:
             moved = f"no new layers ({push.layers_existing} already there)"
         else:
-            moved = f"{_count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
+            moved = f"{count(push.layers_pushed, 'layer')} ({push.bytes_pushed:,} bytes) pushed"
         state = "[green]serving[/]" if shipped.changed else "[dim]unchanged[/]"
         out.print(
             f"[bold]#{iteration.number}[/] {what}: {build}, {moved}; {state} {shipped.revision} "
@@ -533,7 +431,7 @@ def plan(
     with _errors():
         options["dockerfile"] = _dockerfile(source, options.get("dockerfile"))
         result = do_plan(
-            source, target, on_event=Reporter(err), settings=_settings(settings), **options
+            source, target, on_event=_reporter(), settings=_settings(settings), **options
         )
 
     def human() -> None:
@@ -557,6 +455,8 @@ def status(
         result = do_status(name, target, **_settings(settings))
 
     def human() -> None:
+        from rich.table import Table
+
         table = Table(title=f"{name} → {result.url or 'not serving'}")
         for column in ("revision", "state", "digest", "created"):
             table.add_column(column)
@@ -618,7 +518,7 @@ def rollback(
 
     with _errors():
         result = do_rollback(
-            name, target, to, timeout=timeout, on_event=Reporter(err), **_settings(settings)
+            name, target, to, timeout=timeout, on_event=_reporter(), **_settings(settings)
         )
     _emit(
         as_json,
@@ -684,6 +584,8 @@ def services(
     if not found:
         err.print("no services (ship one with `cloudship ship DIR`)")
         return
+    from rich.table import Table
+
     table = Table(box=None)
     for column in ("service", "revision", "url"):
         table.add_column(column)

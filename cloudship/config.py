@@ -1,9 +1,9 @@
-"""Settings: ``cloudship.toml`` or ``[tool.cloudship]``, then ``CLOUDSHIP_…`` env, then kwargs.
+"""Settings: ``cloudship.toml`` and ``[tool.cloudship]``, then ``CLOUDSHIP_…`` env, then kwargs.
 
-Precedence, lowest to highest: model defaults < config file < environment < keyword arguments.
-The config file is the first of these found, looking in the source directory and then in the
-working directory and its parents: ``$CLOUDSHIP_CONFIG``, ``cloudship.toml``, a
-``pyproject.toml`` with ``[tool.cloudship]``::
+Precedence, lowest to highest: model defaults < ``pyproject.toml``'s ``[tool.cloudship]`` <
+``cloudship.toml`` < environment < keyword arguments. Both files are read from the first folder
+that has either, looking in the source directory and then in the working directory and their
+parents (or from ``$CLOUDSHIP_CONFIG`` alone)::
 
     target = "local"          # default target
 
@@ -23,18 +23,28 @@ working directory and its parents: ``$CLOUDSHIP_CONFIG``, ``cloudship.toml``, a
 
 Environment: ``CLOUDSHIP_TARGET``, ``CLOUDSHIP_APP_PORT``, ``CLOUDSHIP_LOCAL_REGISTRY`` … (the
 table name, then the key, upper-cased). Secrets in settings are ``SecretStr``.
+
+The layers are pydantic-settings' own sources, merged by pydantic-settings (key by key, tables
+too): ``TomlConfigSettingsSource`` for ``cloudship.toml``, ``PyprojectTomlConfigSettingsSource``
+for ``[tool.cloudship]``, ``EnvSettingsSource`` and ``InitSettingsSource`` for the rest
+(https://docs.pydantic.dev/latest/concepts/pydantic_settings/#other-settings-source). This
+module is imported on the first config read, never by ``import cloudship``: pydantic-settings
+costs a fresh process tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -45,7 +55,15 @@ from pydantic import (
     create_model,
     field_validator,
 )
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from cloudship.errors import ConfigError
 from cloudship.validation import (
@@ -99,16 +117,53 @@ AppTable: type[BaseModel] = create_model(
 )
 
 
-class ConfigFile(BaseModel):
-    """The parsed config file: the default target, ``[app]`` and one table per provider."""
+#: Sources a settings model reads beneath its own (init kwargs, environment …) while one
+#: ``load_settings``/``find_config`` call builds it: the config file's layers. A context
+#: variable, because pydantic-settings asks the class (``settings_customise_sources``), not the
+#: call, for its sources, and two threads may load different folders at once.
+_FILE_LAYERS: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar(
+    "cloudship_file_layers", default=()
+)
 
-    model_config = ConfigDict(extra="allow", frozen=True)
 
+@contextmanager
+def _file_layers(*sources: PydanticBaseSettingsSource) -> Iterator[None]:
+    token = _FILE_LAYERS.set(sources)
+    try:
+        yield
+    finally:
+        _FILE_LAYERS.reset(token)
+
+
+class ConfigFile(BaseSettings):
+    """The config: the default target, ``[app]``, ``[targets.*]`` and one table per provider.
+
+    Built by ``find_config`` from ``cloudship.toml`` over ``[tool.cloudship]``; ``ConfigFile()``
+    is the empty config (it reads no environment: the environment belongs to each table's
+    own settings model, ``CLOUDSHIP_APP_*``, ``CLOUDSHIP_LOCAL_*`` …).
+    """
+
+    model_config = SettingsConfigDict(extra="allow", frozen=True)
+
+    #: the file that wins (``cloudship.toml`` when both are read); None: no file
     path: Path | None = None
+    #: every file read, the one that wins first
+    paths: tuple[Path, ...] = ()
     target: StrictStr | None = None
     app: dict[str, Any] = Field(default_factory=dict)
     #: named targets: ``[targets.staging] registry = "ecr"  runtime = "ecs"``
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, *_FILE_LAYERS.get())
 
     @field_validator("targets")
     @classmethod
@@ -137,9 +192,7 @@ class ConfigFile(BaseModel):
 
     def with_section(self, name: str, values: dict[str, Any]) -> ConfigFile:
         """A copy whose ``[name]`` table is ``values``."""
-        return ConfigFile.model_validate(
-            {**self.model_dump(), **(self.model_extra or {}), name: values}
-        )
+        return ConfigFile.model_validate({**self.model_dump(), name: values})
 
 
 def _type_name(value: object) -> str:
@@ -213,8 +266,52 @@ def _too_deep(data: object) -> bool:
     return False
 
 
+class _CloudshipToml(TomlConfigSettingsSource):
+    """``cloudship.toml`` (or ``$CLOUDSHIP_CONFIG``), read through ``_read_toml``'s checks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(ConfigFile, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        return _read_toml(Path(file_path))
+
+
+class _InPyproject(ConfigFile):
+    """Where ``PyprojectTomlConfigSettingsSource`` finds the config: ``[tool.cloudship]``
+    (never built; only its config is read, so ``ConfigFile`` itself, which is built without a
+    pyproject layer too, does not declare a key its sources would ignore)."""
+
+    model_config = SettingsConfigDict(pyproject_toml_table_header=("tool", "cloudship"))
+
+
+class _PyprojectTable(PyprojectTomlConfigSettingsSource):
+    """``[tool.cloudship]`` of a ``pyproject.toml``; ``found`` says whether it has the table."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.found = False
+        super().__init__(_InPyproject, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = _read_toml(Path(file_path))
+        tool = data.get("tool")
+        table = tool.get("cloudship") if isinstance(tool, dict) else None
+        if isinstance(tool, dict) and "cloudship" in tool and not isinstance(table, dict):
+            raise ConfigError(
+                f"{self.path}: [tool.cloudship] must be a table, not {_type_name(table)}",
+                fix="write the settings as [tool.cloudship] and [tool.cloudship.app] tables",
+            )
+        self.found = isinstance(table, dict)
+        # the source walks ("tool", "cloudship") itself; hand it only what it can walk
+        return {"tool": {"cloudship": table}} if self.found else {}
+
+
+_FileSource = _CloudshipToml | _PyprojectTable
+
+
 def find_config(*starts: Path) -> ConfigFile:
-    """Load the first config file found (see the module docstring); empty when none."""
+    """Load the config (see the module docstring); empty when there is none."""
     explicit = os.environ.get("CLOUDSHIP_CONFIG")
     if explicit:
         path = Path(explicit)
@@ -223,22 +320,42 @@ def find_config(*starts: Path) -> ConfigFile:
                 f"CLOUDSHIP_CONFIG names {path}, which is not a file",
                 fix="point CLOUDSHIP_CONFIG at a cloudship.toml or unset it",
             )
-        return _parse(path, _read_toml(path))
+        if path.name == "pyproject.toml":
+            return _load(_PyprojectTable(path))
+        return _load(_CloudshipToml(path))
     seen: set[Path] = set()
     for start in starts:
         for folder in (start.resolve(), *start.resolve().parents):
             if folder in seen:
                 break
             seen.add(folder)
-            candidate = folder / "cloudship.toml"
-            if candidate.is_file():
-                return _parse(candidate, _read_toml(candidate))
-            pyproject = folder / "pyproject.toml"
-            if pyproject.is_file():
-                table = _read_toml(pyproject).get("tool", {}).get("cloudship")
-                if isinstance(table, dict):
-                    return _parse(pyproject, table)
+            layers: list[_FileSource] = []
+            if (folder / "cloudship.toml").is_file():
+                layers.append(_CloudshipToml(folder / "cloudship.toml"))
+            if (folder / "pyproject.toml").is_file():
+                pyproject = _PyprojectTable(folder / "pyproject.toml")
+                if pyproject.found:
+                    layers.append(pyproject)
+            if layers:
+                return _load(*layers)
     return ConfigFile()
+
+
+def _load(*layers: _FileSource) -> ConfigFile:
+    """Check each file on its own (so an error names the file it is in), then let
+    pydantic-settings merge them, the first over the rest."""
+    for layer in layers:
+        _check(layer.path, layer.toml_data)
+    paths = tuple(layer.path for layer in layers)
+    with _file_layers(*layers):
+        try:
+            return ConfigFile(path=paths[0], paths=paths)
+        except ValidationError as exc:  # each file passed on its own: only the merge is left
+            raise config_error(
+                exc,
+                {"targets": "see docs/targets.md#named-targets-in-cloudshiptoml"},
+                where=" over ".join(str(path) for path in paths),
+            ) from None
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, table: bool = False) -> str:
@@ -279,19 +396,19 @@ def _check_names(path: Path, data: Mapping[str, Any]) -> None:
                 )
 
 
-def _parse(path: Path, data: dict[str, Any]) -> ConfigFile:
+def _check(path: Path, data: dict[str, Any]) -> None:
+    """One file's names and types, before it is merged with anything."""
     _check_names(path, data)
     try:
-        config = ConfigFile.model_validate({**data, "path": path})
+        ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise config_error(
             exc, {"targets": "see docs/targets.md#named-targets-in-cloudshiptoml"}, where=str(path)
         ) from None
     try:
-        AppTable.model_validate(config.app)
+        AppTable.model_validate(data.get("app", {}))
     except ValidationError as exc:
         raise config_error(exc, AppSettings, where=f"[app] in {path}") from None
-    return config
 
 
 def validation_problems(exc: ValidationError) -> str:
@@ -316,16 +433,46 @@ def _refuse_bools_for_numbers(cls: type[BaseModel], values: Mapping[str, Any]) -
             )
 
 
+@functools.cache
+def _over_file(cls: type[S]) -> type[S]:
+    """``cls`` with the file's table as its lowest source, beneath whatever sources ``cls``
+    itself declares (init kwargs > environment > …). Only its values are used: the instance
+    ``load_settings`` returns is a ``cls``."""
+
+    class OverFile(cls):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(
+            cls_,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            own = super().settings_customise_sources(
+                settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+            )
+            return (*own, *_FILE_LAYERS.get())
+
+    OverFile.__name__, OverFile.__qualname__ = cls.__name__, cls.__qualname__
+    return cast("type[S]", OverFile)
+
+
 def load_settings(
     cls: type[S], file_values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> S:
     """Build ``cls`` from file values < environment (the model's ``env_prefix``) < overrides.
 
-    ``None`` overrides are ignored, so ``ship(port=None)`` means "not given".
+    pydantic-settings merges the layers (key by key, tables too). ``None`` overrides are
+    ignored, so ``ship(port=None)`` means "not given".
     """
     prefix = cls.model_config.get("env_prefix", "")
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    _refuse_bools_for_numbers(cls, {**file_values, **given})
+    layered = _over_file(cls)
     try:
-        env_values = EnvSettingsSource(cls)()
+        with _file_layers(InitSettingsSource(layered, init_kwargs=dict(file_values))):
+            built = layered(**given)
     except SettingsError as exc:  # a dict/list-valued variable that is not JSON
         found = re.search(r'field "(\w+)"', str(exc))
         variable = f"{prefix}{found[1]}".upper() if found else f"a {prefix}* variable"
@@ -333,11 +480,6 @@ def load_settings(
             f"{variable} is not valid JSON for {cls.__name__}",
             fix=f"""set it to a JSON object, e.g. {variable}='{{"KEY": "value"}}', or unset it""",
         ) from None
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
-    _refuse_bools_for_numbers(cls, {**file_values, **given})
-    merged = {**file_values, **env_values, **given}
-    try:
-        return cls(**merged)
     except ValidationError as exc:
         unknown = [
             str(error["loc"][0]) for error in exc.errors() if error["type"] == "extra_forbidden"
@@ -357,3 +499,8 @@ def load_settings(
             where=f"{cls.__name__} settings",
             also=f"check the config file, {prefix}* environment variables and arguments",
         ) from None
+    # validated above with the same fields and validators: construct, so the result is a ``cls``
+    return cls.model_construct(
+        _fields_set=built.model_fields_set,
+        **{name: getattr(built, name) for name in cls.model_fields},
+    )

@@ -10,6 +10,9 @@ import time
 
 from cloudship.errors import ShipTimeoutError
 
+#: seconds ``ship()`` and ``rollback()`` wait by default (``timeout=``)
+DEFAULT_TIMEOUT = 300.0
+
 
 class Deadline:
     """A point in (monotonic) time a ship must finish by."""

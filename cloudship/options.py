@@ -25,6 +25,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from cloudship.deadline import DEFAULT_TIMEOUT
 from cloudship.engine import Engine
 from cloudship.errors import ConfigError
 from cloudship.events import EventSink
@@ -47,8 +48,6 @@ from cloudship.validation import (
     Timeout,
     config_error,
 )
-
-DEFAULT_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from cloudship.cli import Reporter
+from cloudship.cli_report import Reporter
 from cloudship.events import (
     BuilderChosen,
     BuildFinished,

@@ -32,4 +32,6 @@ def test_a_good_and_a_failed_pass(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_layers_are_counted_in_words() -> None:
-    assert cli._count(1, "layer") == "1 layer" and cli._count(3, "layer") == "3 layers"
+    from cloudship.cli_report import count
+
+    assert count(1, "layer") == "1 layer" and count(3, "layer") == "3 layers"
