@@ -266,6 +266,7 @@ class KubernetesRuntime(Runtime):
         """None once revision ``number`` rolled out; else why it cannot."""
         deadline = time.monotonic() + timeout
         said = ""
+        waited_out = ""  # a pod failure that may still clear up (``_may_recover``)
         while True:
             deployment = self.api.get(APPS, "Deployment", service)
             if deployment is None:
@@ -280,11 +281,17 @@ class KubernetesRuntime(Runtime):
                 said = state.message
             for pod in self._pods(service, number):
                 reason = pod_failure(pod)
-                if reason:
+                if reason and not self._may_recover(pod, reason, on_event):
                     return reason
+                waited_out = reason or waited_out
             if time.monotonic() >= deadline:
-                return f"not rolled out within {timeout:.0f} s: {state.message}"
+                return f"not rolled out within {timeout:.0f} s: {waited_out or state.message}"
             time.sleep(self.settings.poll_interval)
+
+    def _may_recover(self, pod: Obj, reason: str, on_event: EventSink) -> bool:
+        """True when ``pod``'s failure may still clear up without a new template (a runtime
+        whose pull rights are propagating); the rollout then goes on waiting."""
+        return False
 
     def _diagnose(self, service: str, number: int) -> tuple[list[str], list[str]]:
         """The log tail of the newest pod of revision ``number`` and its events."""

@@ -86,9 +86,12 @@ class FakeCluster:
         namespace: str = "default",
         docker_client: Any = None,
         authenticate: Callable[[str], bool] | None = None,
+        node_credentials: Callable[[str], dict[str, str] | None] | None = None,
     ) -> None:
         """``authenticate(bearer_token)`` replaces the check of the cluster's own token (an
-        EKS-style authenticator: ``cloudship_kubernetes.fake.eks``)."""
+        EKS-style authenticator: ``cloudship_kubernetes.fake.eks``). ``node_credentials(host)``
+        is what the node pulls with when a pod names no pull secret for the registry host
+        (docker-py's ``auth_config``, or None: anonymous; the AKS fake's kubelet identity)."""
         import trustme
 
         self.cluster_id = secrets.token_hex(6)
@@ -99,7 +102,9 @@ class FakeCluster:
         self.store = Store()
         self.store.admit = self._admit
         self.network = Network(self.store)
-        self.kubelet = Kubelet(self.store, self.record, self.cluster_id, docker_client)
+        self.kubelet = Kubelet(
+            self.store, self.record, self.cluster_id, docker_client, node_credentials
+        )
         self.controllers = Controllers(self.store, self.record)
         self._folder = Path(tempfile.mkdtemp(prefix="cloudship-fake-k8s-"))
         ca = trustme.CA()
