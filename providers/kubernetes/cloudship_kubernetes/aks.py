@@ -41,7 +41,7 @@ from cloudship.runtime import Deployment, ServiceSpec
 from cloudship.targets import Provider, Target
 from cloudship_kubernetes.client import KubeApi, Obj
 from cloudship_kubernetes.runtime import CORE, KubernetesRuntime
-from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, KubernetesSettings
+from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, Host, KubernetesSettings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -81,6 +81,9 @@ class AksSettings(BaseSettings):
     )
     #: grant the kubelet identity AcrPull instead of storing a pull secret
     attach_registry: bool = True
+    #: a host name routed to the Service by an Ingress (see ``KubernetesSettings``)
+    host: Host = None
+    ingress_class: str | None = None
     service_port: int = Field(default=80, ge=1, le=65535)
     poll_interval: float = Field(default=2.0, gt=0)
     keep_revisions: int = Field(default=10, ge=1)
@@ -351,6 +354,8 @@ class AksProvider(Provider):
             KubernetesSettings(
                 namespace=settings.namespace,
                 service_port=settings.service_port,
+                host=settings.host,
+                ingress_class=settings.ingress_class,
                 poll_interval=settings.poll_interval,
                 keep_revisions=settings.keep_revisions,
             ),

@@ -26,9 +26,14 @@ Obj = dict[str, Any]
 
 
 def _resource(api_version: str, kind: str) -> Any:
-    from lightkube.resources import apps_v1, autoscaling_v2, core_v1
+    from lightkube.resources import apps_v1, autoscaling_v2, core_v1, networking_v1
 
-    module = {"apps/v1": apps_v1, "v1": core_v1, "autoscaling/v2": autoscaling_v2}[api_version]
+    module = {
+        "apps/v1": apps_v1,
+        "v1": core_v1,
+        "autoscaling/v2": autoscaling_v2,
+        "networking.k8s.io/v1": networking_v1,
+    }[api_version]
     return getattr(module, kind)
 
 

@@ -34,13 +34,27 @@ from cloudship_kubernetes.errors import status_code
 from cloudship_kubernetes.rollout import pod_failure, rollout_state
 from cloudship_kubernetes.settings import KubernetesSettings
 
-APPS, CORE, HPA = "apps/v1", "v1", "autoscaling/v2"
+APPS, CORE, HPA, NETWORKING = "apps/v1", "v1", "autoscaling/v2", "networking.k8s.io/v1"
 _CONFLICT_RETRIES = 8
 
 
 def _number(template: Obj) -> int | None:
     text = (template.get("metadata") or {}).get("labels", {}).get(m.REVISION)
     return int(text) if text and text.isdigit() and int(text) > 0 else None
+
+
+def _covers(live: object, wanted: object) -> bool:
+    """True when ``live`` holds everything ``wanted`` says: the server's defaults (a
+    Service port's ``nodePort``, a probe's ``successThreshold``) are no difference."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(_covers(live.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(wanted)
+            and all(_covers(a, b) for a, b in zip(live, wanted, strict=True))
+        )
+    return live == wanted
 
 
 def _created(obj: Obj) -> datetime | None:
@@ -106,6 +120,8 @@ class KubernetesRuntime(Runtime):
     def _url(self, service: str, wait: float = 0.0) -> str | None:
         """The Service's address: the load balancer's once the cloud assigned one (waiting up
         to ``wait`` seconds), else the in-cluster DNS name."""
+        if self.settings.host:  # what the user reaches it by; an ingress controller routes it
+            return f"http://{self.settings.host}"
         deadline = time.monotonic() + wait
         port = self.settings.service_port
         suffix = "" if port == 80 else f":{port}"
@@ -157,9 +173,7 @@ class KubernetesRuntime(Runtime):
             self.api.create(wanted)
             return "created"
         fields = [key for key in wanted if key not in ("apiVersion", "kind", "metadata")]
-        same = all(live.get(key) == wanted[key] for key in fields if key != "spec") and all(
-            live.get("spec", {}).get(k) == v for k, v in wanted.get("spec", {}).items()
-        )
+        same = all(_covers(live.get(key), wanted[key]) for key in fields)
         if same and live["metadata"].get("labels") == wanted["metadata"].get("labels"):
             return "unchanged"
 
@@ -192,6 +206,18 @@ class KubernetesRuntime(Runtime):
             self._put(m.autoscaler(spec, namespace))
         else:
             self.api.delete(HPA, "HorizontalPodAutoscaler", spec.name)
+        if self.settings.host:
+            self._put(
+                m.ingress(
+                    spec,
+                    namespace,
+                    self.settings.host,
+                    self.settings.service_port,
+                    self.settings.ingress_class,
+                )
+            )
+        else:
+            self.api.delete(NETWORKING, "Ingress", spec.name)
 
     def _progress_deadline(self, timeout: float) -> int:
         """``progressDeadlineSeconds``: inside the ship's timeout, so the controller's
@@ -359,6 +385,11 @@ class KubernetesRuntime(Runtime):
                 f"apply horizontalpodautoscaler {ns}/{spec.name} "
                 f"({max(spec.replicas, 1)}-{spec.max_replicas} replicas)"
             )
+        if self.settings.host:
+            actions.append(
+                f"apply ingress {ns}/{spec.name} (host {self.settings.host} -> service "
+                f"{spec.name}:{self.settings.service_port})"
+            )
         actions.append(
             f"wait for the rollout (as kubectl rollout status); on failure restore "
             f"{serving.id if serving else 'nothing'}"
@@ -397,7 +428,9 @@ class KubernetesRuntime(Runtime):
         if deployment and serving and unchanged and rollout_state(deployment).done:
             # The pods stay; the pull secret is still rewritten when the registry's
             # credentials changed (ECR's expire in 12 h), so a pod restarted later can pull.
+            # The objects in front converge too (a host set since), writing only what differs.
             self._apply_support(spec, pull)
+            self._apply_front(spec)
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} serves it"))
             return Deployment(
                 service=spec.name,
@@ -495,6 +528,17 @@ class KubernetesRuntime(Runtime):
             previous=serving.id if serving else None,
         )
 
+    def services(self) -> list[str]:
+        """The services cloudship shipped to this namespace: its Deployments carrying the
+        ``app.kubernetes.io/managed-by=cloudship`` label, by their ``app.kubernetes.io/name``."""
+        found = self.api.select(APPS, "Deployment", f"{m.MANAGED_BY}={m.MANAGER}")
+        return sorted(
+            {
+                (d["metadata"].get("labels") or {}).get(m.NAME) or d["metadata"]["name"]
+                for d in found
+            }
+        )
+
     def logs(self, service: str, tail: int = 100) -> list[str]:
         deployment = self.api.get(APPS, "Deployment", service)
         if deployment is None:
@@ -507,6 +551,7 @@ class KubernetesRuntime(Runtime):
 
     def destroy(self, service: str) -> None:
         for api_version, kind, name in (
+            (NETWORKING, "Ingress", service),
             (HPA, "HorizontalPodAutoscaler", service),
             (CORE, "Service", service),
             (APPS, "Deployment", service),
