@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cloudship import ship
-from cloudship.errors import CloudshipError, ConfigError, HealthCheckFailed
+from cloudship.errors import AuthError, CloudshipError, ConfigError, HealthCheckFailed
 from cloudship_azure.fake import ACR_PULL
 from cloudship_kubernetes.aks import AKS_SERVER_ID, AksApi
 from cloudship_kubernetes.testing import AksTargetFactory
@@ -190,3 +190,20 @@ def test_the_fake_node_pulls_only_with_a_granted_identity(
     time.sleep(0.4)
     login = aks.node_credentials(registry_host)
     assert login is not None and login["serveraddress"] == registry_host
+
+
+def test_a_local_account_kubeconfig_is_used_as_it_is(
+    cloudship_aks_target: AksTargetFactory,
+) -> None:
+    """A cluster without Entra ID integration hands out a kubeconfig with its own bearer
+    token: cloudship asks the credential for no AKS token and signs in with that one."""
+    aks = cloudship_aks_target.aks
+    aks.aad = False
+    runtime = cloudship_aks_target.target().runtime
+    assert runtime.status("nothing-here") is None
+    assert aks.signed_in and set(aks.signed_in) == {"local"}
+    aks.local_token = "rotated"  # the API server no longer takes the old token
+    with pytest.raises(AuthError, match="401"):
+        runtime.status("nothing-here")  # a local token is not re-read within one target
+    fresh = cloudship_aks_target.target().runtime
+    assert fresh.status("nothing-here") is None  # a new target reads the new kubeconfig
