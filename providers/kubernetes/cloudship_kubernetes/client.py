@@ -118,6 +118,16 @@ class KubeApi:
         with api_errors(f"creating {obj['kind'].lower()} {obj['metadata']['name']}"):
             return _plain(client.create(codecs.from_dict(obj)))
 
+    def apply(self, obj: Obj) -> Obj:
+        """Server-side apply as field manager ``cloudship``, forcing: cloudship owns the
+        fields it writes, and leaves the ones others set alone
+        (https://kubernetes.io/docs/reference/using-api/server-side-apply/)."""
+        from lightkube import codecs
+
+        client = self._connect()
+        with api_errors(f"applying {obj['kind'].lower()} {obj['metadata']['name']}"):
+            return _plain(client.apply(codecs.from_dict(obj), force=True))
+
     def replace(self, obj: Obj) -> Obj:
         from lightkube import codecs
 

@@ -10,6 +10,10 @@ its own ReplicaSet (its ``native_id``), and a rollback, which copies an old Repl
 template back into the Deployment, makes the controller scale that very ReplicaSet up again
 (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-back-a-deployment).
 
+Objects are written with server-side apply as field manager ``cloudship`` (``_put``), so
+fields other managers own are left alone; rollbacks and the failed-revision annotation are
+read-modify-replace.
+
 A rollout is judged as ``kubectl rollout status`` judges it (``rollout``), failing fast on pods
 that cannot start. A failed revision's ReplicaSet is annotated ``cloudship.dev/failed`` and the
 previous template is restored: with maxUnavailable 0 the old pods never stopped serving.
@@ -165,28 +169,19 @@ class KubernetesRuntime(Runtime):
                     raise
         raise DeployError(f"{kind.lower()} {name} kept changing under cloudship; try again")
 
-    def _put(self, wanted: Obj) -> str:
-        """Create ``wanted`` or replace the live object when it differs; what was done."""
+    def _put(self, wanted: Obj, live: Obj | None = None, *, read: bool = True) -> str:
+        """Server-side apply ``wanted`` unless the live object already holds all of it;
+        what was done. Fields others set stay theirs; a field cloudship set before and no
+        longer writes is removed by the API server."""
         api_version, kind, name = wanted["apiVersion"], wanted["kind"], wanted["metadata"]["name"]
-        live = self.api.get(api_version, kind, name)
-        if live is None:
-            self.api.create(wanted)
-            return "created"
-        fields = [key for key in wanted if key not in ("apiVersion", "kind", "metadata")]
-        same = all(_covers(live.get(key), wanted[key]) for key in fields)
-        if same and live["metadata"].get("labels") == wanted["metadata"].get("labels"):
-            return "unchanged"
-
-        def change(obj: Obj) -> None:
-            for key in fields:
-                if key == "spec":
-                    obj["spec"] = {**obj.get("spec", {}), **wanted["spec"]}
-                else:
-                    obj[key] = wanted[key]
-            obj["metadata"]["labels"] = wanted["metadata"].get("labels")
-
-        self._update(api_version, kind, name, change)
-        return "replaced"
+        if read:
+            live = self.api.get(api_version, kind, name)
+        if live is not None:
+            fields = [key for key in wanted if key not in ("apiVersion", "kind")]
+            if all(_covers(live.get(key), wanted[key]) for key in fields):
+                return "unchanged"  # labels or fields others added are no difference
+        self.api.apply(wanted)
+        return "created" if live is None else "applied"
 
     def _apply_support(self, spec: ServiceSpec, pull: RegistryAuth | None) -> None:
         namespace = self.api.namespace
@@ -239,20 +234,13 @@ class KubernetesRuntime(Runtime):
             progress_deadline=self._progress_deadline(timeout),
             keep_revisions=self.settings.keep_revisions,
         )
-        if self.api.get(APPS, "Deployment", spec.name) is None:
-            self.api.create(wanted)
-            return
-        autoscaled = m.wants_autoscaler(spec)
-
-        def change(obj: Obj) -> None:
-            replicas = obj["spec"].get("replicas", spec.replicas)
-            obj["metadata"]["labels"] = wanted["metadata"]["labels"]
-            obj["metadata"].setdefault("annotations", {}).update(wanted["metadata"]["annotations"])
-            obj["spec"] = wanted["spec"]
-            if autoscaled and replicas:  # the HPA owns the replica count once it exists
-                obj["spec"]["replicas"] = replicas
-
-        self._update(APPS, "Deployment", spec.name, change)
+        live = self.api.get(APPS, "Deployment", spec.name)
+        replicas = (live or {}).get("spec", {}).get("replicas")
+        if live is not None and m.wants_autoscaler(spec) and replicas:
+            # The HPA sets the replica count once it exists: applying the live one changes
+            # nothing and takes it from no one.
+            wanted["spec"]["replicas"] = replicas
+        self._put(wanted, live, read=False)
 
     def _restore(self, service: str, revision: Revision, timeout: float) -> None:
         """Put ``revision``'s ReplicaSet template back into the Deployment."""

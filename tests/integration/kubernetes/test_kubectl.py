@@ -213,7 +213,7 @@ def test_a_pod_that_never_gets_ready_fails_at_the_progress_deadline(
     assert not runtime.deploy(spec, good.image, rotated, timeout=60).changed
     writes = [r for r in k8s.cluster.requests[before:] if r[0] in ("POST", "PUT", "PATCH")]
     assert [(method, path.split("?")[0]) for method, path in writes] == [
-        ("PUT", f"/api/v1/namespaces/default/secrets/{name}-pull")
+        ("PATCH", f"/api/v1/namespaces/default/secrets/{name}-pull")
     ]  # new registry credentials reach the pull secret; the Deployment is not touched
     with pytest.raises(HealthCheckFailed) as failed:
         runtime.deploy(
@@ -254,6 +254,25 @@ def test_a_host_gets_an_ingress_and_services_lists_what_cloudship_shipped(
     listed = kubectl("get", "ingress", name)
     assert name in listed and host in listed, listed
     assert host in kubectl("describe", "ingress", name)
+    # another field manager's label on the Service survives cloudship's next write of it
+    # (server-side apply), here a changed service port on an otherwise unchanged ship
+    label = tmp_path / "label.json"
+    label.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "labels": {"team": "payments"}},
+            }
+        )
+    )
+    kubectl("apply", "--server-side", "--field-manager=ops", "--validate=false", "-f", str(label))
+    moved = _ship(k8s, tmp_path, name, "v1", {**settings, "service_port": "8080"})
+    assert not moved.changed
+    service = k8s.cluster.store.get(k8s.cluster.store.kind("services"), "default", name)
+    assert service["spec"]["ports"][0]["port"] == 8080
+    assert service["metadata"]["labels"]["team"] == "payments"
+    assert {m["manager"] for m in service["metadata"]["managedFields"]} >= {"cloudship", "ops"}
     # services(): the Deployments cloudship labelled, not one someone else made
     other = tmp_path / "other.json"
     other.write_text(

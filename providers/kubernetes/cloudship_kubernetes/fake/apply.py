@@ -84,6 +84,21 @@ def remove(obj: Any, path: Path) -> None:
         parent.pop(step, None)
 
 
+def _drop_unnamed(node: Any) -> None:
+    """Items of a map list whose ``name`` was removed are gone as a whole (an env var, a
+    container the configuration no longer lists)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, list) and any(
+                isinstance(i, dict) and "name" in i for i in value
+            ):
+                node[key] = [i for i in value if not isinstance(i, dict) or "name" in i]
+            _drop_unnamed(node[key])
+    elif isinstance(node, list):
+        for item in node:
+            _drop_unnamed(item)
+
+
 def merge(live: Any, applied: Any) -> Any:
     """``applied`` over ``live``: objects field by field, map lists item by item."""
     if isinstance(live, dict) and isinstance(applied, dict):
@@ -151,6 +166,7 @@ class Owners:
         others = set().union(*(o for k, o in self.sets.items() if k != (manager, "Apply")))
         for path in sorted(before - mine - others, key=len, reverse=True):
             remove(result, path)
+        _drop_unnamed(result)
         self.sets[(manager, "Apply")] = mine
         self._touch(manager, "Apply")
         self._prune()
