@@ -89,9 +89,7 @@ def _drop_unnamed(node: Any) -> None:
     container the configuration no longer lists)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(value, list) and any(
-                isinstance(i, dict) and "name" in i for i in value
-            ):
+            if isinstance(value, list) and any(isinstance(i, dict) and "name" in i for i in value):
                 node[key] = [i for i in value if not isinstance(i, dict) or "name" in i]
             _drop_unnamed(node[key])
     elif isinstance(node, list):
