@@ -288,8 +288,8 @@ class KubernetesRuntime(Runtime):
             state = rollout_state(deployment)
             if state.done:
                 return None
-            if state.failed:
-                return state.message
+            if state.failed:  # with what kept the pods from starting, if it was waited out
+                return f"{state.message}: {waited_out}" if waited_out else state.message
             if state.message != said:
                 on_event(DeployPhase(phase="rollout", detail=state.message))
                 said = state.message

@@ -231,6 +231,10 @@ def test_deployments_are_checked_against_the_published_schema(cluster: FakeClust
     assert (
         wrong.status_code == 400 and "containerPort: Invalid value: expected integer" in wrong.text
     )
+    env = {"name": "c", "image": "x", "env": [{"name": "K", "valueFrom": {"secretKeyRef": {}}}]}
+    keyless = post({**base, "template": {**template, "spec": {"containers": [env]}}})
+    assert keyless.status_code == 422
+    assert "env[0].valueFrom.secretKeyRef.key: Required value" in keyless.json()["message"]
     nameless = post({**base, "template": {**template, "spec": {"containers": [{"image": "x"}]}}})
     assert (
         nameless.status_code == 422

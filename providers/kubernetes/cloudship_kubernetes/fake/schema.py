@@ -7,7 +7,8 @@ server's structural decoding checks: JSON types (``integer``, ``string``, ``bool
 ``fieldValidation=Strict`` refuses them). A ``$ref`` to a schema not in the fragments is not
 checked: only what cloudship writes was cut out. So far: autoscaling/v2 (the HPA spec),
 apps/v1 (the Deployment spec), core/v1 (its pod template: PodSpec, Container, ContainerPort,
-Probe; deeper types such as EnvVar or ResourceRequirements are not cut out yet) and
+Probe, EnvVar, EnvVarSource, SecretKeySelector, ResourceRequirements; quantities, probe
+actions, volumes and security contexts are not cut out yet) and
 networking.k8s.io/v1 (the Ingress spec, whole).
 """
 
