@@ -104,6 +104,21 @@ def _absent(module: str) -> bool:
 KNOWN_TARGETS: dict[str, _Known] = dict(
     sorted(
         {
+            "aks": _Known(
+                "cloudship_kubernetes.aks:provider",
+                (
+                    "azure.identity",
+                    "azure.mgmt.authorization",
+                    "azure.mgmt.containerregistry",
+                    "azure.mgmt.containerservice",
+                    "azure.mgmt.resource",
+                    "lightkube",
+                    "httpx2",
+                ),
+                "aks",
+                frozenset(),
+                frozenset({"aks"}),
+            ),
             "aws": _Known(
                 "cloudship_aws:provider",
                 ("boto3", "botocore"),

@@ -13,7 +13,7 @@ def test_unknown_target_lists_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         resolve("azrue", ConfigFile())
     assert "unknown target 'azrue'" in str(info.value)
-    assert "aws, azure, dockerhub, eks, kubernetes, local" in str(info.value)
+    assert "aks, aws, azure, dockerhub, eks, kubernetes, local" in str(info.value)
 
 
 def test_known_names_are_sorted_and_listed() -> None:

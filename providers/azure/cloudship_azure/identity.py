@@ -114,3 +114,19 @@ def _grant_pull(
                         fix="retry in a minute (Entra ID replication)",
                     ) from exc
                 raise
+
+
+def grant_registry_pull(
+    clients: AzureClients,
+    registry_id: str,
+    principal_id: str,
+    *,
+    abac: bool = False,
+    on_event: EventSink = ignore,
+) -> datetime:
+    """Grant an existing principal (an AKS cluster's kubelet identity) AcrPull on
+    ``registry_id`` — the Repository Reader role in ABAC mode — as ``ensure_pull_identity``
+    grants its own identity; idempotent. When the assignment was made (now, if this call made
+    it): until ``PROPAGATION`` has passed, pulls may still be refused."""
+    role = REPOSITORY_READER_ROLE if abac else ACR_PULL_ROLE
+    return _grant_pull(clients, registry_id, role, principal_id, on_event)

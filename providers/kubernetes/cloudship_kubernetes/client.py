@@ -26,9 +26,14 @@ Obj = dict[str, Any]
 
 
 def _resource(api_version: str, kind: str) -> Any:
-    from lightkube.resources import apps_v1, autoscaling_v2, core_v1
+    from lightkube.resources import apps_v1, autoscaling_v2, core_v1, networking_v1
 
-    module = {"apps/v1": apps_v1, "v1": core_v1, "autoscaling/v2": autoscaling_v2}[api_version]
+    module = {
+        "apps/v1": apps_v1,
+        "v1": core_v1,
+        "autoscaling/v2": autoscaling_v2,
+        "networking.k8s.io/v1": networking_v1,
+    }[api_version]
     return getattr(module, kind)
 
 
@@ -112,6 +117,16 @@ class KubeApi:
         client = self._connect()
         with api_errors(f"creating {obj['kind'].lower()} {obj['metadata']['name']}"):
             return _plain(client.create(codecs.from_dict(obj)))
+
+    def apply(self, obj: Obj) -> Obj:
+        """Server-side apply as field manager ``cloudship``, forcing: cloudship owns the
+        fields it writes, and leaves the ones others set alone
+        (https://kubernetes.io/docs/reference/using-api/server-side-apply/)."""
+        from lightkube import codecs
+
+        client = self._connect()
+        with api_errors(f"applying {obj['kind'].lower()} {obj['metadata']['name']}"):
+            return _plain(client.apply(codecs.from_dict(obj), force=True))
 
     def replace(self, obj: Obj) -> Obj:
         from lightkube import codecs

@@ -28,7 +28,7 @@ from cloudship.errors import ConfigError, DeployError
 from cloudship.targets import Provider, Target
 from cloudship_kubernetes.client import KubeApi
 from cloudship_kubernetes.runtime import KubernetesRuntime
-from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, KubernetesSettings
+from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, Host, KubernetesSettings
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -61,6 +61,9 @@ class EksSettings(BaseSettings):
     api_server: str | None = None
     #: a CA file to trust instead of DescribeCluster's certificate authority
     ca_file: Path | None = None
+    #: a host name routed to the Service by an Ingress (see ``KubernetesSettings``)
+    host: Host = None
+    ingress_class: str | None = None
     service_port: int = Field(default=80, ge=1, le=65535)
     poll_interval: float = Field(default=2.0, gt=0)
     keep_revisions: int = Field(default=10, ge=1)
@@ -189,6 +192,8 @@ class EksProvider(Provider):
             KubernetesSettings(
                 namespace=settings.namespace,
                 service_port=settings.service_port,
+                host=settings.host,
+                ingress_class=settings.ingress_class,
                 poll_interval=settings.poll_interval,
                 keep_revisions=settings.keep_revisions,
             ),

@@ -210,6 +210,37 @@ def service(spec: ServiceSpec, namespace: str, port: int) -> Obj:
     }
 
 
+def ingress(
+    spec: ServiceSpec, namespace: str, host: str, port: int, ingress_class: str | None
+) -> Obj:
+    """A networking/v1 Ingress sending every path of ``host`` to the Service.
+    https://kubernetes.io/docs/concepts/services-networking/ingress/"""
+    body: Obj = {
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": spec.name, "port": {"number": port}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if ingress_class:
+        body["ingressClassName"] = ingress_class
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(spec.name, spec.name, namespace),
+        "spec": body,
+    }
+
+
 def wants_autoscaler(spec: ServiceSpec) -> bool:
     return spec.max_replicas is not None and spec.max_replicas > max(spec.replicas, 1)
 

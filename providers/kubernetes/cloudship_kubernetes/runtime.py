@@ -10,6 +10,10 @@ its own ReplicaSet (its ``native_id``), and a rollback, which copies an old Repl
 template back into the Deployment, makes the controller scale that very ReplicaSet up again
 (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-back-a-deployment).
 
+Objects are written with server-side apply as field manager ``cloudship`` (``_put``), so
+fields other managers own are left alone; rollbacks and the failed-revision annotation are
+read-modify-replace.
+
 A rollout is judged as ``kubectl rollout status`` judges it (``rollout``), failing fast on pods
 that cannot start. A failed revision's ReplicaSet is annotated ``cloudship.dev/failed`` and the
 previous template is restored: with maxUnavailable 0 the old pods never stopped serving.
@@ -34,13 +38,27 @@ from cloudship_kubernetes.errors import status_code
 from cloudship_kubernetes.rollout import pod_failure, rollout_state
 from cloudship_kubernetes.settings import KubernetesSettings
 
-APPS, CORE, HPA = "apps/v1", "v1", "autoscaling/v2"
+APPS, CORE, HPA, NETWORKING = "apps/v1", "v1", "autoscaling/v2", "networking.k8s.io/v1"
 _CONFLICT_RETRIES = 8
 
 
 def _number(template: Obj) -> int | None:
     text = (template.get("metadata") or {}).get("labels", {}).get(m.REVISION)
     return int(text) if text and text.isdigit() and int(text) > 0 else None
+
+
+def _covers(live: object, wanted: object) -> bool:
+    """True when ``live`` holds everything ``wanted`` says: the server's defaults (a
+    Service port's ``nodePort``, a probe's ``successThreshold``) are no difference."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(_covers(live.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(wanted)
+            and all(_covers(a, b) for a, b in zip(live, wanted, strict=True))
+        )
+    return live == wanted
 
 
 def _created(obj: Obj) -> datetime | None:
@@ -106,6 +124,8 @@ class KubernetesRuntime(Runtime):
     def _url(self, service: str, wait: float = 0.0) -> str | None:
         """The Service's address: the load balancer's once the cloud assigned one (waiting up
         to ``wait`` seconds), else the in-cluster DNS name."""
+        if self.settings.host:  # what the user reaches it by; an ingress controller routes it
+            return f"http://{self.settings.host}"
         deadline = time.monotonic() + wait
         port = self.settings.service_port
         suffix = "" if port == 80 else f":{port}"
@@ -149,30 +169,19 @@ class KubernetesRuntime(Runtime):
                     raise
         raise DeployError(f"{kind.lower()} {name} kept changing under cloudship; try again")
 
-    def _put(self, wanted: Obj) -> str:
-        """Create ``wanted`` or replace the live object when it differs; what was done."""
+    def _put(self, wanted: Obj, live: Obj | None = None, *, read: bool = True) -> str:
+        """Server-side apply ``wanted`` unless the live object already holds all of it;
+        what was done. Fields others set stay theirs; a field cloudship set before and no
+        longer writes is removed by the API server."""
         api_version, kind, name = wanted["apiVersion"], wanted["kind"], wanted["metadata"]["name"]
-        live = self.api.get(api_version, kind, name)
-        if live is None:
-            self.api.create(wanted)
-            return "created"
-        fields = [key for key in wanted if key not in ("apiVersion", "kind", "metadata")]
-        same = all(live.get(key) == wanted[key] for key in fields if key != "spec") and all(
-            live.get("spec", {}).get(k) == v for k, v in wanted.get("spec", {}).items()
-        )
-        if same and live["metadata"].get("labels") == wanted["metadata"].get("labels"):
-            return "unchanged"
-
-        def change(obj: Obj) -> None:
-            for key in fields:
-                if key == "spec":
-                    obj["spec"] = {**obj.get("spec", {}), **wanted["spec"]}
-                else:
-                    obj[key] = wanted[key]
-            obj["metadata"]["labels"] = wanted["metadata"].get("labels")
-
-        self._update(api_version, kind, name, change)
-        return "replaced"
+        if read:
+            live = self.api.get(api_version, kind, name)
+        if live is not None:
+            fields = [key for key in wanted if key not in ("apiVersion", "kind")]
+            if all(_covers(live.get(key), wanted[key]) for key in fields):
+                return "unchanged"  # labels or fields others added are no difference
+        self.api.apply(wanted)
+        return "created" if live is None else "applied"
 
     def _apply_support(self, spec: ServiceSpec, pull: RegistryAuth | None) -> None:
         namespace = self.api.namespace
@@ -192,6 +201,18 @@ class KubernetesRuntime(Runtime):
             self._put(m.autoscaler(spec, namespace))
         else:
             self.api.delete(HPA, "HorizontalPodAutoscaler", spec.name)
+        if self.settings.host:
+            self._put(
+                m.ingress(
+                    spec,
+                    namespace,
+                    self.settings.host,
+                    self.settings.service_port,
+                    self.settings.ingress_class,
+                )
+            )
+        else:
+            self.api.delete(NETWORKING, "Ingress", spec.name)
 
     def _progress_deadline(self, timeout: float) -> int:
         """``progressDeadlineSeconds``: inside the ship's timeout, so the controller's
@@ -213,20 +234,13 @@ class KubernetesRuntime(Runtime):
             progress_deadline=self._progress_deadline(timeout),
             keep_revisions=self.settings.keep_revisions,
         )
-        if self.api.get(APPS, "Deployment", spec.name) is None:
-            self.api.create(wanted)
-            return
-        autoscaled = m.wants_autoscaler(spec)
-
-        def change(obj: Obj) -> None:
-            replicas = obj["spec"].get("replicas", spec.replicas)
-            obj["metadata"]["labels"] = wanted["metadata"]["labels"]
-            obj["metadata"].setdefault("annotations", {}).update(wanted["metadata"]["annotations"])
-            obj["spec"] = wanted["spec"]
-            if autoscaled and replicas:  # the HPA owns the replica count once it exists
-                obj["spec"]["replicas"] = replicas
-
-        self._update(APPS, "Deployment", spec.name, change)
+        live = self.api.get(APPS, "Deployment", spec.name)
+        replicas = (live or {}).get("spec", {}).get("replicas")
+        if live is not None and m.wants_autoscaler(spec) and replicas:
+            # The HPA sets the replica count once it exists: applying the live one changes
+            # nothing and takes it from no one.
+            wanted["spec"]["replicas"] = replicas
+        self._put(wanted, live, read=False)
 
     def _restore(self, service: str, revision: Revision, timeout: float) -> None:
         """Put ``revision``'s ReplicaSet template back into the Deployment."""
@@ -266,6 +280,7 @@ class KubernetesRuntime(Runtime):
         """None once revision ``number`` rolled out; else why it cannot."""
         deadline = time.monotonic() + timeout
         said = ""
+        waited_out = ""  # a pod failure that may still clear up (``_may_recover``)
         while True:
             deployment = self.api.get(APPS, "Deployment", service)
             if deployment is None:
@@ -273,18 +288,24 @@ class KubernetesRuntime(Runtime):
             state = rollout_state(deployment)
             if state.done:
                 return None
-            if state.failed:
-                return state.message
+            if state.failed:  # with what kept the pods from starting, if it was waited out
+                return f"{state.message}: {waited_out}" if waited_out else state.message
             if state.message != said:
                 on_event(DeployPhase(phase="rollout", detail=state.message))
                 said = state.message
             for pod in self._pods(service, number):
                 reason = pod_failure(pod)
-                if reason:
+                if reason and not self._may_recover(pod, reason, on_event):
                     return reason
+                waited_out = reason or waited_out
             if time.monotonic() >= deadline:
-                return f"not rolled out within {timeout:.0f} s: {state.message}"
+                return f"not rolled out within {timeout:.0f} s: {waited_out or state.message}"
             time.sleep(self.settings.poll_interval)
+
+    def _may_recover(self, pod: Obj, reason: str, on_event: EventSink) -> bool:
+        """True when ``pod``'s failure may still clear up without a new template (a runtime
+        whose pull rights are propagating); the rollout then goes on waiting."""
+        return False
 
     def _diagnose(self, service: str, number: int) -> tuple[list[str], list[str]]:
         """The log tail of the newest pod of revision ``number`` and its events."""
@@ -352,6 +373,11 @@ class KubernetesRuntime(Runtime):
                 f"apply horizontalpodautoscaler {ns}/{spec.name} "
                 f"({max(spec.replicas, 1)}-{spec.max_replicas} replicas)"
             )
+        if self.settings.host:
+            actions.append(
+                f"apply ingress {ns}/{spec.name} (host {self.settings.host} -> service "
+                f"{spec.name}:{self.settings.service_port})"
+            )
         actions.append(
             f"wait for the rollout (as kubectl rollout status); on failure restore "
             f"{serving.id if serving else 'nothing'}"
@@ -390,7 +416,9 @@ class KubernetesRuntime(Runtime):
         if deployment and serving and unchanged and rollout_state(deployment).done:
             # The pods stay; the pull secret is still rewritten when the registry's
             # credentials changed (ECR's expire in 12 h), so a pod restarted later can pull.
+            # The objects in front converge too (a host set since), writing only what differs.
             self._apply_support(spec, pull)
+            self._apply_front(spec)
             on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} serves it"))
             return Deployment(
                 service=spec.name,
@@ -488,6 +516,17 @@ class KubernetesRuntime(Runtime):
             previous=serving.id if serving else None,
         )
 
+    def services(self) -> list[str]:
+        """The services cloudship shipped to this namespace: its Deployments carrying the
+        ``app.kubernetes.io/managed-by=cloudship`` label, by their ``app.kubernetes.io/name``."""
+        found = self.api.select(APPS, "Deployment", f"{m.MANAGED_BY}={m.MANAGER}")
+        return sorted(
+            {
+                (d["metadata"].get("labels") or {}).get(m.NAME) or d["metadata"]["name"]
+                for d in found
+            }
+        )
+
     def logs(self, service: str, tail: int = 100) -> list[str]:
         deployment = self.api.get(APPS, "Deployment", service)
         if deployment is None:
@@ -500,6 +539,7 @@ class KubernetesRuntime(Runtime):
 
     def destroy(self, service: str) -> None:
         for api_version, kind, name in (
+            (NETWORKING, "Ingress", service),
             (HPA, "HorizontalPodAutoscaler", service),
             (CORE, "Service", service),
             (APPS, "Deployment", service),

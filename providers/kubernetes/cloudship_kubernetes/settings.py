@@ -4,12 +4,23 @@ kwargs. The registry part is any Docker Registry v2 the cluster's nodes can pull
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: the namespace of a kubeconfig context that names none (as kubectl does)
 DEFAULT_NAMESPACE = "default"
+
+#: an Ingress rule's host: a DNS-1123 subdomain, maybe with one leading wildcard label
+#: (https://kubernetes.io/docs/concepts/services-networking/ingress/#hostname-wildcards)
+Host = Annotated[
+    str | None,
+    Field(
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_length=253,
+    ),
+]
 
 
 class KubernetesSettings(BaseSettings):
@@ -27,6 +38,10 @@ class KubernetesSettings(BaseSettings):
     context: str | None = None
     #: namespace (default: the context's namespace, else ``default``)
     namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    #: a host name: an Ingress (networking/v1) routes it to the Service; the URL becomes it
+    host: Host = None
+    #: the IngressClass of that Ingress (default: the cluster's default class)
+    ingress_class: str | None = None
     #: the Service's port (the app's own port is the container port behind it)
     service_port: int = Field(default=80, ge=1, le=65535)
     #: seconds between reads of the rollout's state

@@ -92,7 +92,15 @@ def shipped(cloudship_engine: Engine) -> Iterator[list[str]]:
 
     names: list[str] = []
     yield names
-    for image in cloudship_engine.client.images.list():
+    for _ in range(3):  # the engine is shared: an image may vanish while the list is read
+        try:
+            images = cloudship_engine.client.images.list()
+            break
+        except APIError:
+            continue
+    else:
+        return
+    for image in images:
         for tag in image.tags:
             if any(f"/{name}:" in tag for name in names):
                 with contextlib.suppress(APIError):
@@ -205,7 +213,7 @@ def test_a_pod_that_never_gets_ready_fails_at_the_progress_deadline(
     assert not runtime.deploy(spec, good.image, rotated, timeout=60).changed
     writes = [r for r in k8s.cluster.requests[before:] if r[0] in ("POST", "PUT", "PATCH")]
     assert [(method, path.split("?")[0]) for method, path in writes] == [
-        ("PUT", f"/api/v1/namespaces/default/secrets/{name}-pull")
+        ("PATCH", f"/api/v1/namespaces/default/secrets/{name}-pull")
     ]  # new registry credentials reach the pull secret; the Deployment is not touched
     with pytest.raises(HealthCheckFailed) as failed:
         runtime.deploy(
@@ -219,3 +227,180 @@ def test_a_pod_that_never_gets_ready_fails_at_the_progress_deadline(
     assert state is not None and state.current is not None and state.current.id == "r1"
     assert [r.state for r in state.revisions] == ["failed", "serving"]
     runtime.destroy(name)
+
+
+def test_a_host_gets_an_ingress_and_services_lists_what_cloudship_shipped(
+    k8s: KubernetesTargetFactory,
+    kubectl: Kubectl,
+    tmp_path: Path,
+    k8s_settings: dict[str, str],
+    shipped: list[str],
+) -> None:
+    name = k8s.name("ing")
+    shipped.append(name)
+    host = f"{name}.example.test"
+    settings = {**k8s_settings, "host": host}
+    runtime = k8s.target(**settings).runtime
+    from cloudship.images import ImageRef
+
+    planned = runtime.plan(ServiceSpec(name=name, port=8000), ImageRef.parse(f"x/{name}:v1"))
+    assert any(a.startswith(f"apply ingress default/{name} (host {host}") for a in planned.actions)
+    shipment = _ship(k8s, tmp_path, name, "v1", settings)
+    assert shipment.url == f"http://{host}"
+    ingress = k8s.cluster.store.get(k8s.cluster.store.kind("ingresses"), "default", name)
+    path = ingress["spec"]["rules"][0]["http"]["paths"][0]
+    assert ingress["spec"]["rules"][0]["host"] == host
+    assert path["backend"]["service"] == {"name": name, "port": {"number": 80}}
+    listed = kubectl("get", "ingress", name)
+    assert name in listed and host in listed, listed
+    assert host in kubectl("describe", "ingress", name)
+    # another field manager's label on the Service survives cloudship's next write of it
+    # (server-side apply), here a changed service port on an otherwise unchanged ship
+    label = tmp_path / "label.json"
+    label.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "labels": {"team": "payments"}},
+            }
+        )
+    )
+    kubectl("apply", "--server-side", "--field-manager=ops", "--validate=false", "-f", str(label))
+    moved = _ship(k8s, tmp_path, name, "v1", {**settings, "service_port": "8080"})
+    assert not moved.changed
+    service = k8s.cluster.store.get(k8s.cluster.store.kind("services"), "default", name)
+    assert service["spec"]["ports"][0]["port"] == 8080
+    assert service["metadata"]["labels"]["team"] == "payments"
+    assert {m["manager"] for m in service["metadata"]["managedFields"]} >= {"cloudship", "ops"}
+    # services(): the Deployments cloudship labelled, not one someone else made
+    other = tmp_path / "other.json"
+    other.write_text(
+        json.dumps(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": f"{name}-other", "labels": {"app": "other"}},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "other"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "other"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+                    },
+                },
+            }
+        )
+    )
+    kubectl("create", "--validate=false", "-f", str(other))  # the fake serves no /openapi
+    assert runtime.services() == [name]
+    runtime.destroy(name)
+    assert "NotFound" in kubectl("get", "ingress", name, check=False)
+    assert runtime.services() == []
+
+
+@pytest.mark.slow  # three pods start on the engine (~20 s)
+def test_the_autoscaler_waits_for_metrics_then_scales_within_its_bounds(
+    k8s: KubernetesTargetFactory,
+    kubectl: Kubectl,
+    tmp_path: Path,
+    k8s_settings: dict[str, str],
+    shipped: list[str],
+) -> None:
+    """No metrics-server: ScalingActive False (FailedGetResourceMetric) and no scaling; with
+    a CPU utilisation reported, the HPA scales up to maxReplicas, never down within the
+    stabilisation window, and a re-ship leaves the HPA's replica count alone."""
+    name = k8s.name("hpa")
+    shipped.append(name)
+    autoscaler = k8s.cluster.autoscaler
+    autoscaler.sync_period = 0.2
+    app = write_app(tmp_path / "v1", "v1", cmd=STARTS.format(answer="v1"))
+    options = {"name": name, "port": 8000, "max_replicas": 3, "timeout": 60}
+    cloudship.ship(app, target="kubernetes", settings=k8s.settings(**k8s_settings), **options)
+    store = k8s.cluster.store
+    hpas, deployments = store.kind("horizontalpodautoscalers"), store.kind("deployments")
+
+    def condition(kind: str) -> dict[str, str]:
+        status = store.get(hpas, "default", name).get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
+
+    def wait_for(check: object, seconds: float = 15.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not check() and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.1)
+        assert check(), "timed out"  # type: ignore[operator]
+
+    wait_for(lambda: condition("ScalingActive").get("reason") == "FailedGetResourceMetric")
+    assert condition("ScalingActive")["status"] == "False"
+    assert store.get(deployments, "default", name)["spec"]["replicas"] == 1
+    assert "FailedGetResourceMetric" in kubectl("describe", "hpa", name)
+    assert "<unknown>/70%" in kubectl("get", "hpa", name)
+
+    autoscaler.set_cpu_utilization("default", name, 200.0)
+    wait_for(lambda: store.get(deployments, "default", name)["spec"]["replicas"] == 3)
+    # 1 -> ceil(1*200/70) = 3; then ceil(3*200/70) = 9 is more than maxReplicas
+    wait_for(lambda: condition("ScalingLimited").get("reason") == "TooManyReplicas")
+    wait_for(
+        lambda: (
+            (store.get(deployments, "default", name).get("status") or {}).get("readyReplicas") == 3
+        ),
+        60,
+    )
+    assert "cpu: 200%/70%" in kubectl("get", "hpa", name)
+    assert "SuccessfulRescale" in kubectl("get", "events")
+
+    autoscaler.set_cpu_utilization("default", name, 10.0)
+    time.sleep(1.0)  # five syncs: the 300 s scale-down window keeps the highest recommendation
+    assert store.get(deployments, "default", name)["spec"]["replicas"] == 3
+    again = cloudship.ship(
+        app, target="kubernetes", settings=k8s.settings(**k8s_settings), **options
+    )
+    assert not again.changed
+    assert store.get(deployments, "default", name)["spec"]["replicas"] == 3
+    k8s.target(**k8s_settings).runtime.destroy(name)
+
+
+def test_kubectl_server_side_apply_meets_the_fields_cloudship_owns(
+    k8s: KubernetesTargetFactory, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kubectl apply --server-side against a Deployment created with fieldManager=cloudship (as
+    cloudship's lightkube client creates): a changed replicas is a conflict naming cloudship
+    until --force-conflicts takes the field over."""
+    import ssl
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ssa"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "ssa"}},
+            "template": {
+                "metadata": {"labels": {"app": "ssa"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+            },
+        },
+    }
+    trust = ssl.create_default_context(cafile=k8s.cluster.ca_path)
+    created = httpx.post(
+        f"{k8s.cluster.url}/apis/apps/v1/namespaces/default/deployments?fieldManager=cloudship",
+        json=deployment,
+        headers={"Authorization": f"Bearer {k8s.cluster.token}"},
+        verify=trust,
+    )
+    assert created.status_code == 201
+    deployment["spec"]["replicas"] = 2  # type: ignore[index]
+    manifest = tmp_path / "ssa.json"
+    manifest.write_text(json.dumps(deployment))
+    apply = ["apply", "--server-side", "--validate=false", "-f", str(manifest)]
+    refused = kubectl(*apply, check=False)
+    assert 'conflict with "cloudship" using apps/v1: .spec.replicas' in refused, refused
+    assert "serverside-applied" in kubectl(*apply, "--force-conflicts")
+    owners = kubectl(
+        "get",
+        "deploy",
+        "ssa",
+        "-o",
+        "jsonpath={.spec.replicas} {.metadata.managedFields[*].manager}",
+    )
+    assert owners.split() == ["2", "cloudship", "kubectl"]

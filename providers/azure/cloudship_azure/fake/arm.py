@@ -253,6 +253,10 @@ class FakeArm:
         self.bodies: list[tuple[str, str, Any]] = []
         self.apps = AppBook(self, runner)
         self._operations: dict[str, _Operation] = {}
+        #: provider namespace (lower-cased) → the handler of its resources, for fakes of other
+        #: services built on this one (the AKS fake in ``cloudship_kubernetes.fake.aks``); it
+        #: is called with the lock not held, after authentication and the subscription check
+        self.extensions: dict[str, Callable[[Request, re.Match[str]], Response]] = {}
 
     def set_time_scale(self, scale: float) -> None:
         """Play every Azure-sized wait (``AZURE_DURATIONS``) ``scale`` times as long."""
@@ -336,6 +340,10 @@ class FakeArm:
             self._subscription(match["sub"])
             return self._list_in_group(match)
         if match := _RESOURCE.match(path):
+            extension = self.extensions.get(match["ns"].lower())
+            if extension is not None:  # it checks its own api-versions
+                self._subscription(match["sub"])
+                return extension(request, match)
             self._api_version(request, match["ns"])
             self._subscription(match["sub"])
             return self._resource(request, match)

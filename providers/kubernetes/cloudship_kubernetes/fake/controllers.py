@@ -19,7 +19,8 @@ https://kubernetes.io/docs/concepts/workloads/controllers/deployment/:
 - old ReplicaSets beyond ``revisionHistoryLimit`` (default 10) are deleted;
 - the ReplicaSet controller creates and deletes pods to match ``replicas`` (not-ready pods
   first), counting Ready pods as available (minReadySeconds 0);
-- dependents whose owner is gone are deleted (background cascading deletion).
+- dependents whose owner is gone are deleted (background cascading deletion);
+- HorizontalPodAutoscalers are reconciled by ``autoscaler``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from cloudship_kubernetes.fake.autoscaler import Autoscaler
 from cloudship_kubernetes.fake.store import ApiError, Obj, Store, now
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -97,6 +99,7 @@ class Controllers:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="fake-k8s-controllers")
         self._k = {k: store.kind(k) for k in ("deployments", "replicasets", "pods", "events")}
+        self.autoscaler = Autoscaler(store, record)
 
     def start(self) -> None:
         self._thread.start()
@@ -117,6 +120,7 @@ class Controllers:
             self.sync_deployment(deployment)
         for rs in self.store.list(self._k["replicasets"], None):
             self.sync_replicaset(rs)
+        self.autoscaler.tick()
         self.collect_garbage()
 
     # -- Deployment ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cloudship_kubernetes.fake.store import ApiError, Obj, Store, now
@@ -490,10 +491,16 @@ class Kubelet:
     """Starts a ``PodWorker`` for each new pod; keeps container logs readable."""
 
     def __init__(
-        self, store: Store, record: Any, cluster_id: str, client: DockerClient | None = None
+        self,
+        store: Store,
+        record: Any,
+        cluster_id: str,
+        client: DockerClient | None = None,
+        node_credentials: Callable[[str], dict[str, str] | None] | None = None,
     ) -> None:
         self.store, self.record, self.cluster_id = store, record, cluster_id
         self._client = client
+        self.node_credentials = node_credentials or (lambda host: None)
         self.stopping = threading.Event()
         self.workers: dict[str, PodWorker] = {}
         self.pulled: set[str] = set()
@@ -549,7 +556,10 @@ class Kubelet:
                     "password": entry["password"],
                     "serveraddress": host,
                 }
-        return None
+        # No pull secret for the host: the node's own credentials, as a kubelet credential
+        # provider gives them (AKS: the kubelet identity's ACR token; EKS: the node role's)
+        # https://kubernetes.io/docs/tasks/administer-cluster/kubelet-credential-provider/
+        return self.node_credentials(host)
 
     def logs(self, namespace: str, name: str, tail: int | None) -> str:
         pod = self.store.get(self.store.kind("pods"), namespace, name)

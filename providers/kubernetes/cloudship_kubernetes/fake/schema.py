@@ -5,8 +5,11 @@ kubernetes/kubernetes it was cut from (descriptions dropped). The walker checks 
 server's structural decoding checks: JSON types (``integer``, ``string``, ``boolean``,
 ``array``, ``object``), ``required`` properties, and unknown properties (refused as
 ``fieldValidation=Strict`` refuses them). A ``$ref`` to a schema not in the fragments is not
-checked: only what cloudship writes was cut out. So far: autoscaling/v2 (the HPA spec) and
-apps/v1 (the Deployment spec down to its strategy; the pod template has hand-kept rules).
+checked: only what cloudship writes was cut out. So far: autoscaling/v2 (the HPA spec),
+apps/v1 (the Deployment spec), core/v1 (its pod template: PodSpec, Container, ContainerPort,
+Probe, EnvVar, EnvVarSource, SecretKeySelector, ResourceRequirements; quantities, probe
+actions, volumes and security contexts are not cut out yet) and
+networking.k8s.io/v1 (the Ingress spec, whole).
 """
 
 from __future__ import annotations

@@ -28,12 +28,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cloudship.testing.registry import http_server_on, loopback_listener
 from cloudship_kubernetes.fake.controllers import Controllers
 from cloudship_kubernetes.fake.kubelet import Kubelet
 from cloudship_kubernetes.fake.network import Network
 from cloudship_kubernetes.fake.store import BY_PATH, KINDS, ApiError, Kind, Obj, Store, now
 from cloudship_kubernetes.fake.tables import table
-from cloudship_kubernetes.fake.validation import validate
+from cloudship_kubernetes.fake.validation import field_validation, validate
 
 VERSION = {
     "major": "1",
@@ -86,9 +87,12 @@ class FakeCluster:
         namespace: str = "default",
         docker_client: Any = None,
         authenticate: Callable[[str], bool] | None = None,
+        node_credentials: Callable[[str], dict[str, str] | None] | None = None,
     ) -> None:
         """``authenticate(bearer_token)`` replaces the check of the cluster's own token (an
-        EKS-style authenticator: ``cloudship_kubernetes.fake.eks``)."""
+        EKS-style authenticator: ``cloudship_kubernetes.fake.eks``). ``node_credentials(host)``
+        is what the node pulls with when a pod names no pull secret for the registry host
+        (docker-py's ``auth_config``, or None: anonymous; the AKS fake's kubelet identity)."""
         import trustme
 
         self.cluster_id = secrets.token_hex(6)
@@ -99,8 +103,13 @@ class FakeCluster:
         self.store = Store()
         self.store.admit = self._admit
         self.network = Network(self.store)
-        self.kubelet = Kubelet(self.store, self.record, self.cluster_id, docker_client)
+        self.kubelet = Kubelet(
+            self.store, self.record, self.cluster_id, docker_client, node_credentials
+        )
         self.controllers = Controllers(self.store, self.record)
+        #: the HPA controller: ``autoscaler.set_cpu_utilization(ns, deployment, percent)``
+        #: plays metrics-server; ``autoscaler.sync_period`` is its 15 s resync
+        self.autoscaler = self.controllers.autoscaler
         self._folder = Path(tempfile.mkdtemp(prefix="cloudship-fake-k8s-"))
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -109,8 +118,10 @@ class FakeCluster:
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(self._context)
         self._server: ThreadingHTTPServer | None = None
-        self.port = 0
-        self.url = ""
+        # bound now, so the URL is known before the cluster starts (and no one can take it)
+        self._listener = loopback_listener()
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = str(self._folder / "kubeconfig")
         self._namespace = namespace
         #: requests seen, as (method, path?query) — what tests check a client asked
@@ -131,12 +142,9 @@ class FakeCluster:
         self.stop()
 
     def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
+        server = http_server_on(self._listener, self._handler())
         server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self.port = server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}"
         Path(self.kubeconfig).write_text(
             _kubeconfig(self.url, self.ca_path, self.token, self._namespace)
         )
@@ -157,6 +165,7 @@ class FakeCluster:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._listener.close()  # also when it never served
         shutil.rmtree(self._folder, ignore_errors=True)
 
     # -- what the controllers share ------------------------------------------------------------
@@ -240,6 +249,7 @@ class FakeCluster:
             def _serve(self) -> None:
                 url = urlsplit(self.path)
                 cluster.requests.append((self.command, self.path))
+                self.warnings: list[str] = []  # per request: a kept-alive handler serves many
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
@@ -247,13 +257,19 @@ class FakeCluster:
                     scheme, _, token = header.partition(" ")
                     if scheme != "Bearer" or not cluster.authenticate(token):
                         raise ApiError(401, "Unauthorized", "Unauthorized")
-                    cluster.route(
-                        self,
-                        self.command,
-                        url.path,
-                        {k: v[-1] for k, v in parse_qs(url.query).items()},
-                        body,
-                    )
+                    media = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                    if body and media and not media.endswith(("json", "apply-patch+yaml")):
+                        # protobuf (what kubectl sends for built-in types it builds itself)
+                        # is not served: the API server's answer to a type it cannot decode
+                        raise ApiError(
+                            415,
+                            "UnsupportedMediaType",
+                            f"the body of the request was in an unknown format - accepted "
+                            f'media types include: application/json (got "{media}")',
+                        )
+                    query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                    with field_validation(query.get("fieldValidation")) as self.warnings:
+                        cluster.route(self, self.command, url.path, query, body)
                 except ApiError as exc:
                     self.reply(exc.code, exc.status())
                 except (ValueError, KeyError, TypeError) as exc:
@@ -267,6 +283,10 @@ class FakeCluster:
             def reply(self, code: int, body: Obj | str) -> None:
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(code)
+                for warning in getattr(self, "warnings", None) or []:
+                    # RFC 7234 warn-code 299, as the API server sends them
+                    quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
+                    self.send_header("Warning", f'299 - "{quoted}"')
                 self.send_header(
                     "Content-Type", "text/plain" if isinstance(body, str) else "application/json"
                 )
@@ -435,10 +455,11 @@ class FakeCluster:
                 },
             )
             return
+        manager = self._manager(http, query)
         if method == "POST" and name is None:
             obj = json.loads(body)
             self._check_kind(kind, obj)
-            http.reply(201, store.create(kind, namespace, obj))
+            http.reply(201, store.create(kind, namespace, obj, manager=manager))
             return
         if name is None:
             raise ApiError(
@@ -464,7 +485,14 @@ class FakeCluster:
         if method == "PUT":
             obj = json.loads(body)
             self._check_kind(kind, obj)
-            http.reply(200, store.replace(kind, namespace, name, obj, status=sub == "status"))
+            http.reply(
+                200,
+                store.replace(kind, namespace, name, obj, status=sub == "status", manager=manager),
+            )
+            return
+        media = (http.headers.get("Content-Type") or "").split(";")[0].strip()
+        if method == "PATCH" and media == "application/apply-patch+yaml" and sub is None:
+            self._apply(http, kind, namespace, name, query, body)
             return
         if method == "DELETE":
             if kind.kind == "Pod":
@@ -494,6 +522,42 @@ class FakeCluster:
             "UnsupportedMediaType",
             f"the body of the request was in an unknown format; {method} is not served here",
         )
+
+    @staticmethod
+    def _manager(http: Any, query: dict[str, str]) -> str:
+        """The request's field manager: ``fieldManager``, else the client's User-Agent name
+        (https://kubernetes.io/docs/reference/using-api/server-side-apply/#managers)."""
+        agent = (http.headers.get("User-Agent") or "unknown").split("/")[0].split(" ")[0]
+        return query.get("fieldManager") or agent or "unknown"
+
+    def _apply(
+        self, http: Any, kind: Kind, namespace: str, name: str, query: dict[str, str], body: bytes
+    ) -> None:
+        """Server-side apply (``fake.apply``): the field manager is required, ``force``
+        takes conflicting fields over."""
+        manager = query.get("fieldManager")
+        if not manager:
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                "required for apply patch",
+            )
+        try:
+            config = json.loads(body)
+        except ValueError:
+            import yaml
+
+            config = yaml.safe_load(body)
+        if not isinstance(config, dict):
+            raise ApiError(400, "BadRequest", "the apply configuration must be an object")
+        self._check_kind(kind, config)
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise ApiError(400, "BadRequest", "apiVersion and kind must be set in an apply patch")
+        stored, created = self.store.apply(
+            kind, namespace, name, config, manager, force=query.get("force") == "true"
+        )
+        http.reply(201 if created else 200, stored)
 
     def _check_kind(self, kind: Kind, obj: Obj) -> None:
         if obj.get("kind") not in (None, kind.kind) or obj.get("apiVersion") not in (

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudship_kubernetes.fake.apply import Owners
+
 Obj = dict[str, Any]
 
 
@@ -65,6 +67,7 @@ KINDS = (
         "HorizontalPodAutoscaler",
         short_names=("hpa",),
     ),
+    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",)),
 )
 BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
 
@@ -197,6 +200,8 @@ class Store:
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         self._objects: dict[tuple[str, str, str], Obj] = {}
+        #: each object's field managers (``apply.Owners``), for managedFields and apply
+        self._owners: dict[tuple[str, str, str], Owners] = {}
         self._kinds: dict[str, Kind] = {k.plural: k for k in KINDS}
         self._version = 0
         self.events: list[WatchEvent] = []
@@ -255,9 +260,12 @@ class Store:
             found, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
         )
 
-    def create(self, kind: Kind, namespace: str, obj: Obj) -> Obj:
+    def create(self, kind: Kind, namespace: str, obj: Obj, *, manager: str | None = None) -> Obj:
+        """POST. ``manager`` (a client's ``fieldManager``) takes the fields it set; the
+        controllers' own writes pass none."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
+        meta.pop("managedFields", None)  # the server keeps them
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         name = meta.get("name")
@@ -303,15 +311,28 @@ class Store:
             meta["creationTimestamp"] = now()
             if "spec" in obj:
                 meta["generation"] = 1
+            owners = self._owners[slot] = Owners()
+            if manager is not None:
+                owners.updated(manager, None, obj)
+                meta["managedFields"] = owners.managed_fields(kind.api_version)
             self._objects[slot] = obj
             self._bump(kind, obj, "ADDED")
             return copy.deepcopy(obj)
 
     def replace(
-        self, kind: Kind, namespace: str, name: str, obj: Obj, *, status: bool = False
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        obj: Obj,
+        *,
+        status: bool = False,
+        manager: str | None = None,
     ) -> Obj:
-        """PUT: the whole object (``status=False``) or only its status (the subresource)."""
+        """PUT: the whole object (``status=False``) or only its status (the subresource);
+        ``manager`` takes the fields it changed."""
         obj = copy.deepcopy(obj)
+        obj.setdefault("metadata", {}).pop("managedFields", None)
         with self._lock:
             old = self._objects.get(self._key(kind, namespace, name))
             if old is None:
@@ -349,11 +370,67 @@ class Store:
                 if "spec" in new:
                     generation = old["metadata"].get("generation", 1)
                     new["metadata"]["generation"] = generation + (new["spec"] != old.get("spec"))
+                owners = self._owners.setdefault(self._key(kind, namespace, name), Owners())
+                if manager is not None:
+                    owners.updated(manager, old, new)
+                fields = owners.managed_fields(kind.api_version)
+                if fields:
+                    new["metadata"]["managedFields"] = fields
             if new == {**old, "metadata": {**old["metadata"], **new["metadata"]}} and new == old:
                 return copy.deepcopy(old)  # a no-op write keeps the resourceVersion
             self._objects[self._key(kind, namespace, name)] = new
             self._bump(kind, new, "MODIFIED")
             return copy.deepcopy(new)
+
+    def apply(
+        self, kind: Kind, namespace: str, name: str, config: Obj, manager: str, *, force: bool
+    ) -> tuple[Obj, bool]:
+        """Server-side apply of ``config`` by ``manager`` (``apply``): (object, created)."""
+        config = copy.deepcopy(config)
+        meta = config.setdefault("metadata", {})
+        meta.pop("managedFields", None)
+        if meta.get("name", name) != name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        meta["name"] = name
+        with self._lock:
+            slot = self._key(kind, namespace, name)
+            live = self._objects.get(slot)
+            owners = self._owners.get(slot) or Owners()
+            if live is not None:
+                found = owners.conflicts(manager, live, config)
+                if found and not force:
+                    listed = "; ".join(
+                        f'conflict with "{m}" using {kind.api_version}: {f}' for f, m in found
+                    )
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f"Apply failed with {len(found)} conflict"
+                        f"{'s' if len(found) > 1 else ''}: {listed}",
+                        {
+                            "causes": [
+                                {
+                                    "reason": "FieldManagerConflict",
+                                    "message": f'conflict with "{m}" using {kind.api_version}',
+                                    "field": f,
+                                }
+                                for f, m in found
+                            ]
+                        },
+                    )
+            trial = copy.deepcopy(owners)
+            result = trial.applied(manager, live, config, force=force)
+            if live is None:
+                stored = self.create(kind, namespace, result)
+            else:
+                result["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+                stored = self.replace(kind, namespace, name, result)
+            self._owners[slot] = trial
+            kept = self._objects[slot]
+            kept["metadata"]["managedFields"] = trial.managed_fields(kind.api_version)
+            return {**stored, "metadata": copy.deepcopy(kept["metadata"])}, live is None
 
     def update(
         self, kind: Kind, namespace: str, name: str, change: Callable[[Obj], None]
@@ -375,6 +452,7 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             obj = self._objects.pop(key, None)
+            self._owners.pop(key, None)
             if obj is None:
                 raise not_found(kind, name)
             self._bump(kind, obj, "DELETED")

@@ -115,17 +115,47 @@ def _secret_row(secret: Obj) -> list[Any]:
     ]
 
 
+def _hpa_targets(hpa: Obj) -> str:
+    """kubectl's TARGETS column: ``cpu: 42%/70%``, ``<unknown>`` while no metric came."""
+    aims = [
+        m["resource"]["target"].get("averageUtilization")
+        for m in hpa["spec"].get("metrics") or []
+        if m.get("type") == "Resource"
+    ]
+    found = [
+        m["resource"]["current"].get("averageUtilization")
+        for m in (hpa.get("status") or {}).get("currentMetrics") or []
+        if m.get("type") == "Resource"
+    ]
+    current = f"{found[0]}%" if found else "<unknown>"
+    return f"cpu: {current}/{aims[0]}%" if aims else "<none>"
+
+
 def _hpa_row(hpa: Obj) -> list[Any]:
     spec = hpa["spec"]
     ref = spec["scaleTargetRef"]
     return [
         hpa["metadata"]["name"],
         f"{ref['kind']}/{ref['name']}",
-        "cpu: <unknown>/70%",
+        _hpa_targets(hpa),
         spec.get("minReplicas", 1),
         spec["maxReplicas"],
         (hpa.get("status") or {}).get("currentReplicas", 0),
         age(hpa),
+    ]
+
+
+def _ingress_row(ingress: Obj) -> list[Any]:
+    spec = ingress.get("spec") or {}
+    hosts = [r.get("host") for r in spec.get("rules") or [] if r.get("host")]
+    found = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return [
+        ingress["metadata"]["name"],
+        spec.get("ingressClassName") or "<none>",
+        ",".join(hosts) or "*",
+        ",".join(a.get("ip") or a.get("hostname") or "" for a in found),
+        "80, 443" if spec.get("tls") else "80",
+        age(ingress),
     ]
 
 
@@ -188,6 +218,10 @@ _COLUMNS: dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list[Any]]]] = 
             ("Age", 0),
         ],
         _hpa_row,
+    ),
+    "Ingress": (
+        [("Name", 0), ("Class", 0), ("Hosts", 0), ("Address", 0), ("Ports", 0), ("Age", 0)],
+        _ingress_row,
     ),
     "Event": (
         [("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Message", 0)],

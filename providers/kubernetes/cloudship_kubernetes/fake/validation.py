@@ -4,7 +4,8 @@ The rules are a subset of the API server's validation, each from its source or r
 
 - names: DNS-1123 subdomains for most objects, DNS-1035 labels for Services
   (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/);
-- Deployments: the structure of the published apps/v1 OpenAPI schema (``schema``), and
+- Deployments: the structure of the published apps/v1 OpenAPI schema (``schema``), pod
+  template included (the core/v1 PodSpec, Container, ContainerPort and Probe), and
   (pkg/apis/apps/validation/validation.go, ValidateDeploymentSpec) a selector
   that matches the template's labels, ``replicas >= 0``, maxSurge and maxUnavailable not both
   0, progressDeadlineSeconds above minReadySeconds, an immutable selector;
@@ -16,8 +17,13 @@ The rules are a subset of the API server's validation, each from its source or r
   (https://kubernetes.io/docs/concepts/configuration/secret/#secret-types);
 - HPAs (pkg/apis/autoscaling/validation): a scale target, ``1 <= minReplicas <= maxReplicas``,
   and the structure of the published autoscaling/v2 OpenAPI schema (``schema``);
+- Ingresses (pkg/apis/networking/validation/validation.go, ValidateIngressSpec): the
+  published networking/v1 schema (``schema``), rules or a default backend, hosts that are
+  (wildcard) DNS-1123 subdomains and not IPs, a known ``pathType`` with an absolute path,
+  a backend that is a service or a resource, its port by name or by a number 1-65535;
 - unknown fields in the parts cloudship writes are refused as ``kubectl --validate=strict``
-  and ``fieldValidation=Strict`` do
+  and ``fieldValidation=Strict`` do, or — ``Warn``, the default, and ``Ignore`` — dropped
+  before the object is stored, with a ``Warning`` header for each under ``Warn``
   (https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation).
 """
 
@@ -25,8 +31,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from cloudship_kubernetes.fake.schema import problems as schema_problems
@@ -67,64 +76,6 @@ _KNOWN: dict[str, set[str]] = {
         "finalizers",
         "managedFields",
         "selfLink",
-    },
-    "pod.spec": {
-        "containers",
-        "initContainers",
-        "imagePullSecrets",
-        "nodeSelector",
-        "terminationGracePeriodSeconds",
-        "restartPolicy",
-        "serviceAccountName",
-        "securityContext",
-        "volumes",
-        "affinity",
-        "tolerations",
-        "dnsPolicy",
-        "schedulerName",
-        "nodeName",
-        "enableServiceLinks",
-        "automountServiceAccountToken",
-        "hostname",
-        "subdomain",
-        "priority",
-        "priorityClassName",
-        "topologySpreadConstraints",
-        "activeDeadlineSeconds",
-    },
-    "container": {
-        "name",
-        "image",
-        "imagePullPolicy",
-        "command",
-        "args",
-        "env",
-        "envFrom",
-        "ports",
-        "resources",
-        "readinessProbe",
-        "livenessProbe",
-        "startupProbe",
-        "workingDir",
-        "securityContext",
-        "volumeMounts",
-        "lifecycle",
-        "terminationMessagePath",
-        "terminationMessagePolicy",
-        "stdin",
-        "tty",
-    },
-    "probe": {
-        "httpGet",
-        "tcpSocket",
-        "exec",
-        "grpc",
-        "initialDelaySeconds",
-        "periodSeconds",
-        "timeoutSeconds",
-        "successThreshold",
-        "failureThreshold",
-        "terminationGracePeriodSeconds",
     },
     "service.spec": {
         "type",
@@ -192,13 +143,12 @@ def _probe_problems(probe: Obj | None, where: str) -> list[tuple[str, str]]:
 
 def _pod_spec(spec: Obj, where: str) -> tuple[list[tuple[str, str]], list[str]]:
     problems: list[tuple[str, str]] = []
-    unknown = _unknown(spec, "pod.spec", f"{where}.")
+    unknown: list[str] = []  # the schema walk (``schema``) finds them
     containers = spec.get("containers") or []
     if not containers:
         problems.append((f"{where}.containers", "Required value"))
     for index, container in enumerate(containers):
         at = f"{where}.containers[{index}]"
-        unknown += _unknown(container, "container", f"{at}.")
         name = container.get("name") or ""
         if not _LABEL_1123.match(name) or len(name) > 63:
             problems.append((f"{at}.name", f"Invalid value: {name!r}: a lowercase RFC 1123 label"))
@@ -216,7 +166,6 @@ def _pod_spec(spec: Obj, where: str) -> tuple[list[tuple[str, str]], list[str]]:
                     )
                 )
         for key in ("readinessProbe", "livenessProbe", "startupProbe"):
-            unknown += _unknown(container.get(key), "probe", f"{at}.{key}.")
             problems += _probe_problems(container.get(key), f"{at}.{key}")
         for e, env in enumerate(container.get("env") or []):
             if not re.match(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", env.get("name") or ""):
@@ -286,11 +235,12 @@ def _deployment(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, s
 
 
 def _pod(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
-    problems: list[tuple[str, str]] = []
-    unknown: list[str] = []
+    structural, unknown = schema_problems("io.k8s.api.core.v1.PodSpec", spec, "spec")
+    problems = [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural]
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown
     pod_problems, _ = _pod_spec(spec, "spec")
-    problems += pod_problems
-    return problems, unknown
+    return problems + pod_problems, unknown
 
 
 def _service(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
@@ -369,12 +319,79 @@ def _autoscaler(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, s
     return problems, unknown
 
 
+_PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
+# a host may start with one wildcard label (pkg/apis/networking/validation/validation.go,
+# validateIngressRules: IsWildcardDNS1123Subdomain or IsDNS1123Subdomain, and no IP address)
+_WILDCARD = re.compile(r"^\*\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _backend_problems(backend: Obj, where: str) -> list[tuple[str, str]]:
+    """validateIngressBackend: a service or a resource, not both; a service port by name or
+    number, not both, numbers 1-65535."""
+    service, resource = backend.get("service"), backend.get("resource")
+    if service and resource:
+        return [(where, "Invalid value: cannot set both resource and service backends")]
+    if not service and not resource:
+        return [(where, "Invalid value: resource or service backend is required")]
+    if not service:
+        return []
+    port = service.get("port") or {}
+    if "name" in port and "number" in port:
+        return [(f"{where}.service.port", "Invalid value: cannot set both port name & number")]
+    number = port.get("number")
+    if "name" not in port and (not isinstance(number, int) or not 1 <= number <= 65535):
+        return [
+            (
+                f"{where}.service.port.number",
+                f"Invalid value: {number}: must be between 1 and 65535, inclusive",
+            )
+        ]
+    return []
+
+
+def _ingress(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """networking/v1 Ingress: the published schema, then ValidateIngressSpec's rules."""
+    structural, unknown = schema_problems("io.k8s.api.networking.v1.IngressSpec", spec, "spec")
+    problems = [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural]
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown
+    rules = spec.get("rules") or []
+    if not rules and not spec.get("defaultBackend"):
+        problems.append(
+            ("spec.rules", "Required value: either `defaultBackend` or `rules` must be specified")
+        )
+    for index, rule in enumerate(rules):
+        at = f"spec.rules[{index}]"
+        host = rule.get("host")
+        if host and not (
+            (_SUBDOMAIN.match(host) and not re.match(r"^[0-9.]+$", host)) or _WILDCARD.match(host)
+        ):
+            problems.append(
+                (f"{at}.host", f"Invalid value: {host!r}: a lowercase RFC 1123 subdomain")
+            )
+        for p, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            here = f"{at}.http.paths[{p}]"
+            if path.get("pathType") not in _PATH_TYPES:
+                problems.append(
+                    (f"{here}.pathType", f"Unsupported value: {path.get('pathType')!r}")
+                )
+            elif path.get("pathType") != "ImplementationSpecific" and not str(
+                path.get("path", "")
+            ).startswith("/"):
+                problems.append((f"{here}.path", "Invalid value: must be an absolute path"))
+            problems += _backend_problems(path.get("backend") or {}, f"{here}.backend")
+    if spec.get("defaultBackend"):
+        problems += _backend_problems(spec["defaultBackend"], "spec.defaultBackend")
+    return problems, unknown
+
+
 _CHECKS = {
     "Deployment": _deployment,
     "Pod": _pod,
     "Service": _service,
     "Secret": _secret,
     "HorizontalPodAutoscaler": _autoscaler,
+    "Ingress": _ingress,
 }
 
 
@@ -403,6 +420,60 @@ def validate(kind: Kind, obj: Obj, old: Obj | None) -> None:
             + "; ".join(undecodable),
         )
     if unknown:
-        raise ApiError(400, "BadRequest", f"strict decoding error: {', '.join(unknown)}")
+        directive = getattr(_request, "field_validation", "Warn")
+        if directive == "Strict":
+            raise ApiError(400, "BadRequest", f"strict decoding error: {', '.join(unknown)}")
+        for text in unknown:  # Warn and Ignore drop them, as the decoder does
+            _drop(obj, text.split('"')[1])
+        if directive != "Ignore":
+            warnings = getattr(_request, "warnings", None)
+            if warnings is not None:
+                warnings.extend(unknown)
     if problems:
         raise _invalid(kind, name, problems)
+
+
+#: the directive of the request being served (``fieldValidation``) and its warnings
+_request = threading.local()
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+@contextlib.contextmanager
+def field_validation(directive: str | None) -> Iterator[list[str]]:
+    """While serving one request: how unknown fields are treated, as the ``fieldValidation``
+    query parameter says — ``Strict`` refuses them (400), ``Warn`` (the default when the
+    client names none) drops each with a ``Warning`` header, ``Ignore`` drops them silently
+    (https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation).
+    Yields the list the warnings go to."""
+    chosen = directive or "Warn"
+    if chosen not in FIELD_VALIDATION:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{chosen}"',
+        )
+    _request.field_validation, _request.warnings = chosen, []
+    try:
+        yield _request.warnings
+    finally:
+        del _request.field_validation, _request.warnings
+
+
+def _drop(obj: Any, path: str) -> None:
+    """Remove the field at ``path`` (``spec.template.spec.containers[0].foo``) from ``obj``."""
+    steps = re.findall(r"\[(\d+)\]|([^.\[\]]+)", path)
+    node = obj
+    for index, (position, key) in enumerate(steps):
+        last = index == len(steps) - 1
+        if position:
+            if not isinstance(node, list) or int(position) >= len(node):
+                return
+            node = node[int(position)]
+        elif last:
+            if isinstance(node, dict):
+                node.pop(key, None)
+            return
+        else:
+            if not isinstance(node, dict) or key not in node:
+                return
+            node = node[key]
