@@ -157,9 +157,10 @@ def _registry_cache(
     """``cachefrom`` for a build on an engine with no cache of this service (a fresh CI runner):
     the image a target serves now, pulled first with the registry's in-memory credentials.
 
-    A session-less BuildKit build cannot log in to a registry itself ("no active sessions"),
-    but it reads the inline cache of an image the engine already has; an image id would be
-    looked up on Docker Hub, so only the pulled ``repo@sha256:`` reference is named. When the
+    A BuildKit build cannot log in to a registry itself (cloudship's session offers no
+    credentials; without one the engine says "no active sessions"), but it reads the inline
+    cache of an image the engine already has; an image id would be looked up on Docker Hub,
+    so only the pulled ``repo@sha256:`` reference is named. When the
     engine has built this service before, its own build cache is used and nothing is asked.
     """
     if engine.inspect(build_tag) is not None:

@@ -1,6 +1,7 @@
 """The Docker engine, through docker-py: build, tag, push, pull, inspect.
 
-Builds go through BuildKit (``cloudship.buildkit``: session-less ``POST /build?version=2``);
+Builds go through BuildKit (``cloudship.buildkit``: ``POST /build?version=2``, the context served
+by a ``cloudship.buildkit_session``);
 the classic builder is kept only as the fallback for ``DOCKER_BUILDKIT=0`` and engines older
 than API 1.39, and the choice is announced by a ``BuilderChosen`` event.
 
@@ -311,9 +312,7 @@ class Engine:
         previous = self._raw_inspect(tag)
         try:
             with engine_errors(f"building {context}", api_errors=False):
-                tar = buildkit.context_tar(context, dockerfile)
-                for chunk in buildkit.post_build(self.client.api, tar, request):
-                    tracker.feed(chunk)
+                self._buildkit_stream(context, dockerfile, request, tracker)
         except APIError as exc:
             raise BuildError(
                 f"docker build of {context} was refused: {exc.explanation or exc}",
@@ -368,6 +367,31 @@ class Engine:
             self.client.api.tag(previous["Id"], name, tag=version, force=True)
             self.client.api.remove_image(built)
         return str(previous["Id"])
+
+    def _buildkit_stream(self, context: Path, dockerfile: str, request: Any, tracker: Any) -> None:
+        """Run one BuildKit build, the context served by a session as the Docker CLI serves it
+        (``cloudship.buildkit_session``: an ignored Dockerfile is read but never copied), or
+        sent as a tar where this connection cannot carry a session (a TLS or ssh host)."""
+        from dataclasses import replace
+
+        from cloudship import buildkit, buildkit_session
+
+        api = self.client.api
+        excludes = buildkit.ignore_patterns(buildkit.ignore_file(context, dockerfile))
+        dirs = {"context": context, "dockerfile": (context / dockerfile).parent}
+        session = buildkit_session.Session(api, dirs, excludes)
+        try:
+            session.open()
+        except buildkit_session.SessionUnavailable:
+            tar = buildkit.context_tar(context, dockerfile)
+            for chunk in buildkit.post_build(api, tar, request):
+                tracker.feed(chunk)
+            return
+        try:
+            for chunk in buildkit.post_build(api, None, replace(request, session=session.id)):
+                tracker.feed(chunk)
+        finally:
+            session.close()
 
     def _build_classic(
         self,

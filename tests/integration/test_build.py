@@ -47,8 +47,10 @@ class Images:
         return name
 
     def cleanup(self) -> None:
-        for image in self.engine.client.images.list():
-            for tag in image.tags:
+        # the low-level list: the high-level one inspects every image, and on the shared engine
+        # another session's image may be gone by then
+        for image in self.engine.client.api.images():
+            for tag in image.get("RepoTags") or ():
                 if any(name in tag for name in self.names):
                     self.engine.client.images.remove(tag)
 
@@ -151,6 +153,29 @@ def test_copy_chmod(tmp_path: Path, cloudship_engine: Engine, images: Images) ->
     assert run(cloudship_engine, tag, "stat -c %a /run.sh; /run.sh").split() == ["755", "ok"]
 
 
+REFERENCE_CLI = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit built in, with a session
+
+
+def reference_listing(folder: Path, tag: str, dockerfile: str = "Dockerfile") -> set[str]:
+    """What ``DOCKER_BUILDKIT=1 docker build`` puts in /ctx: the behaviour to match."""
+    import subprocess
+
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    subprocess.run(
+        [REFERENCE_CLI, "build", "-q", "-f", str(folder / dockerfile), "-t", tag, str(folder)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    found = subprocess.run(
+        [REFERENCE_CLI, "run", "--rm", tag, "sh", "-c", "cd /ctx && find . -type f"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return set(found.stdout.split())
+
+
 def test_dockerignore_as_buildkit_reads_it(
     tmp_path: Path, cloudship_engine: Engine, images: Images
 ) -> None:
@@ -187,6 +212,29 @@ def test_dockerignore_as_buildkit_reads_it(
     cloudship_engine.build(folder, tag=tag, dockerfile="web.Dockerfile")
     listed = set(run(cloudship_engine, tag, "cd /ctx && find . -type f").split())
     assert "./app.py" not in listed and "./debug.log" in listed
+
+
+@pytest.mark.skipif(not Path(REFERENCE_CLI).exists(), reason="needs Debian's 20.10 docker CLI")
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "docker/web.Dockerfile"])
+def test_an_ignored_dockerfile_builds_but_is_not_copied(
+    tmp_path: Path, cloudship_engine: Engine, images: Images, dockerfile: str
+) -> None:
+    """Docker: "the Dockerfile and .dockerignore are still sent ... but ADD and COPY do not copy
+    them" (https://docs.docker.com/build/concepts/context/#dockerignore-files)."""
+    files = {
+        dockerfile: "FROM busybox:latest\nCOPY . /ctx\n",
+        ".dockerignore": f"{dockerfile}\n.dockerignore\n*.secret\n",
+        "app.py": "",
+        "key.secret": "",
+        "docker/readme.txt": "",
+    }
+    folder = write(tmp_path / "ctx", files)
+    tag = f"cloudship-test/{images.unique('ignored-dockerfile')}:1"
+    cloudship_engine.build(folder, tag=tag, dockerfile=dockerfile)
+    listed = set(run(cloudship_engine, tag, "cd /ctx && find . -type f").split())
+    assert listed == {"./app.py", "./docker/readme.txt"}
+    reference = f"cloudship-test/{images.unique('ignored-dockerfile-cli')}:1"
+    assert listed == reference_listing(folder, reference, dockerfile)
 
 
 def test_failing_step_shows_its_output(
