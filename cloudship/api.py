@@ -315,6 +315,14 @@ class _Delivery:
     spec: ServiceSpec
     sink: EventSink
     local: _LocalImage | None = None  # the image built (or given) for this target's platform
+    #: the tag pushed: the image's own, or ``<tag>-<os>-<arch>`` when targets of other
+    #: platforms share the repository (the image's tag then names an index of them all)
+    push_tag: str | None = None
+
+    @property
+    def tag(self) -> str:
+        assert self.local is not None
+        return self.push_tag or self.local.tag
 
 
 @dataclass(frozen=True)
@@ -424,7 +432,54 @@ def _preflight(
         spec = _spec(service, app, app.port, options.env, secrets, local.info if local else info)
         _check_delivery(tgt, spec, src, local)
         deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name), local))
-    return many, _Preflight(src, service, deliveries, build_time, options)
+    return many, _Preflight(src, service, _platform_tags(deliveries), build_time, options)
+
+
+def _platform_tags(deliveries: list[_Delivery]) -> list[_Delivery]:
+    """Targets that push images of different platforms to one registry would overwrite each
+    other's tag: each then pushes ``<tag>-<os>-<arch>``, and ``_write_indexes`` puts an index of
+    them under ``<tag>``, as ``docker buildx build --platform a,b --push`` leaves it."""
+    platforms: dict[str, set[str]] = {}
+    for one in deliveries:
+        if one.local is not None:
+            platforms.setdefault(one.target.registry.address, set()).add(one.local.info.platform)
+    return [
+        dataclasses.replace(
+            one, push_tag=f"{one.local.tag}-{one.local.info.platform.replace('/', '-')}"
+        )
+        if one.local is not None and len(platforms[one.target.registry.address]) > 1
+        else one
+        for one in deliveries
+    ]
+
+
+def _write_indexes(deliveries: list[_Delivery], shipments: list[Shipment], sink: EventSink) -> None:
+    """Under each shared tag, an index of the platforms the targets pushed (by digest)."""
+    groups: dict[tuple[str, str], list[tuple[_Delivery, Shipment]]] = {}
+    for one, shipped in zip(deliveries, shipments, strict=True):
+        if one.push_tag is not None and one.local is not None:
+            key = (one.target.registry.address, ImageRef.parse(shipped.image).path)
+            groups.setdefault(key, []).append((one, shipped))
+    for (address, path), members in groups.items():
+        registry = members[0][0].target.registry
+        tag = members[0][0].local.tag  # type: ignore[union-attr]
+        entries = {
+            shipped.digest: one.local.info.platform  # type: ignore[union-attr]
+            for one, shipped in members
+        }
+        if not registry.writes_indexes:
+            tags = ", ".join(sorted({one.tag for one, _ in members}))
+            sink(
+                Notice(
+                    message=f"{address}/{path}: {registry.kind} registries cannot take an "
+                    f"image index from cloudship yet; the platforms are tagged {tags} and "
+                    f"the tag {tag} is not written"
+                )
+            )
+            continue
+        digest = registry.write_index(path, tag, entries)
+        listed = ", ".join(sorted(entries.values()))
+        sink(Notice(message=f"{address}/{path}:{tag} is an index of {listed} ({digest[:19]})"))
 
 
 @dataclass(frozen=True)
@@ -437,15 +492,17 @@ class _PushDecision:
 
 
 def _push_decision(
-    tgt: Target, local: _LocalImage, service: str, *, force: bool, create: bool, sink: EventSink
+    one: _Delivery, service: str, *, force: bool, create: bool, sink: EventSink
 ) -> _PushDecision:
-    """The registry already has ``local`` when the engine knows its digest in the repository
+    """The registry already has the image when the engine knows its digest in the repository
     and the registry answers that digest for the tag (``force`` always pushes)."""
+    tgt, local, tag = one.target, one.local, one.tag
+    assert local is not None
     tgt.registry.prepare(sink)
     repository = tgt.registry.repository(service, create=create)
-    ref = ImageRef.parse(repository).with_tag(local.tag)
+    ref = ImageRef.parse(repository).with_tag(tag)
     known = local.info.digest_in(repository)
-    remote = tgt.registry.manifest_digest(ref.path, local.tag) if known else None
+    remote = tgt.registry.manifest_digest(ref.path, tag) if known else None
     have = known if known and remote == known and not force else None
     return _PushDecision(repository, ref, have)
 
@@ -469,7 +526,7 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
         return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
     with timer.phase("push"):
-        decision = _push_decision(tgt, local, spec.name, force=force, create=True, sink=sink)
+        decision = _push_decision(one, spec.name, force=force, create=True, sink=sink)
         auth = tgt.registry.credentials()
         if decision.digest is not None:
             digest, push = decision.digest, PushSummary(skipped=True)
@@ -579,7 +636,9 @@ def ship(
 
     if not many:
         return run(pre.deliveries[0])
-    return _deliver_all(pre.deliveries, run)
+    shipments = _deliver_all(pre.deliveries, run)
+    _write_indexes(pre.deliveries, shipments, user_sink)
+    return shipments
 
 
 def _deliver_all(
@@ -673,9 +732,7 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
             f"build for {local.info.platform}: {local.build.cache_hits} of "
             f"{local.build.steps} steps from the layer cache{miss}"
         )
-    decision = _push_decision(
-        tgt, local, spec.name, force=pre.options.force, create=False, sink=one.sink
-    )
+    decision = _push_decision(one, spec.name, force=pre.options.force, create=False, sink=one.sink)
     if decision.digest is not None:
         image = ImageRef.parse(decision.repository).with_digest(decision.digest)
         actions.append(f"push: nothing, {tgt.registry.address} already has {decision.digest[:19]}")

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from cloudship import plan, ship
 from cloudship.engine import Engine
-from cloudship.errors import BuildError, PlatformMismatchError
+from cloudship.errors import BuildError, ConfigError, PlatformMismatchError
 from cloudship.events import (
     BuilderChosen,
     BuildLog,
@@ -28,6 +28,7 @@ from cloudship.events import (
     Event,
     Notice,
 )
+from cloudship.images import ImageRef
 from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import HTTPD
 
@@ -450,3 +451,71 @@ def test_registry_cache_on_a_fresh_engine(
     assert steps[f"RUN sleep 2; echo deps-{token} > /deps"] is True
     assert any(isinstance(e, Notice) and "build cache: reusing" in e.message for e in events)
     assert again.digest == first.digest and not again.changed
+
+
+def test_one_tag_over_several_platforms_is_an_index(
+    tmp_path: Path,
+    cloudship_engine: Engine,
+    images: Images,
+    cloudship_local_target: LocalTargetFactory,
+) -> None:
+    """Two targets of other platforms on one registry: each pushes ``<tag>-<os>-<arch>`` and
+    deploys its own digest; the tag itself is a manifest list of both, as buildx leaves it."""
+    import dataclasses
+
+    from cloudship.distribution import DistributionClient
+
+    _emulation_or_fail(cloudship_engine)
+    base = images.unique("base")
+    cloudship_engine.tag("busybox:latest", ImageRef.parse(f"cloudship-test/{base}:amd64"))
+    cloudship_engine.tag(ARM64_BASE, ImageRef.parse(f"cloudship-test/{base}:arm64"))
+    folder = write(
+        tmp_path / images.unique("multi"),
+        {
+            # BuildKit's automatic TARGETARCH, usable in FROM undeclared (BuildKit 0.8 blanks it
+            # when the global scope declares it)
+            "Dockerfile": f"FROM cloudship-test/{base}:$TARGETARCH\n"
+            f"RUN mkdir /www && uname -m > /www/arch && echo ok > /www/index.html\n"
+            f"EXPOSE 8000\nCMD {HTTPD}\n",
+        },
+    )
+    amd = dataclasses.replace(
+        cloudship_local_target.target(project="amd", platform="linux/amd64"), name="amd"
+    )
+    arm = dataclasses.replace(
+        cloudship_local_target.target(project="arm", platform="linux/arm64"), name="arm"
+    )
+    name = cloudship_local_target.name("multi")
+    shipped = ship(folder, [amd, arm], name=name, tag="v1", timeout=60)
+    by_target = {s.target: s for s in shipped}
+    assert httpx.get(f"{by_target['amd'].url}/arch").text == "x86_64\n"
+    assert httpx.get(f"{by_target['arm'].url}/arch").text == "aarch64\n"
+
+    registry = DistributionClient(cloudship_local_target.registry.address)
+    media_type, body = registry.manifest(name, "v1")
+    assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    listed = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+        for m in json.loads(body)["manifests"]
+    }
+    assert listed == {
+        "linux/amd64": by_target["amd"].digest,
+        "linux/arm64": by_target["arm"].digest,
+    }
+    assert by_target["amd"].digest != by_target["arm"].digest
+    assert registry.manifest_digest(name, "v1-linux-arm64") == by_target["arm"].digest
+    # the docker CLI's own reader of the index agrees (distribution's manifest-list parser)
+    inspected = cloudship_engine.client.api.inspect_distribution(
+        f"{cloudship_local_target.registry.address}/{name}:v1"
+    )
+    assert {f"{p['os']}/{p['architecture']}" for p in inspected["Platforms"]} == set(listed)
+
+
+def test_a_local_platform_the_engine_cannot_run_is_a_config_error(
+    cloudship_engine: Engine, cloudship_local_target: LocalTargetFactory
+) -> None:
+    runs = {cloudship_engine.host_platform} | cloudship_engine.emulated_platforms()
+    foreign = next(p for p in ("linux/s390x", "linux/riscv64", "linux/ppc64le") if p not in runs)
+    target = cloudship_local_target.target(platform=foreign)
+    with pytest.raises(ConfigError, match=f"platform='{foreign}'"):
+        target.runtime.supported_platforms()

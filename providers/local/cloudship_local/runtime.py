@@ -48,7 +48,7 @@ from cloudship.errors import (
     ServiceNotFoundError,
 )
 from cloudship.events import DeployPhase, EventSink, ignore
-from cloudship.images import ImageRef
+from cloudship.images import ImageRef, normalize_platform
 from cloudship.probe import ProbeResult, wait_healthy
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback, is_unchanged
@@ -210,8 +210,19 @@ class DockerRunRuntime(Runtime):
 
     def supported_platforms(self) -> frozenset[str]:
         """The engine's own platform plus each one it emulates (a binfmt handler with the F
-        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for."""
-        return frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
+        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for.
+        With the ``platform`` setting, that one only, if the engine can run it."""
+        runs = frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
+        if self._settings.platform is None:
+            return runs
+        wanted = normalize_platform(self._settings.platform)
+        if wanted not in runs:
+            raise ConfigError(
+                f"local setting platform={wanted!r}: this engine runs {', '.join(sorted(runs))}",
+                fix="enable emulation for it (scripts/dev-env enables arm64: qemu-user-static), "
+                "or drop the setting",
+            )
+        return frozenset({wanted})
 
     def validate(self, spec: ServiceSpec) -> None:
         """One replica only, and the service's host port must be free (or already ours)."""
