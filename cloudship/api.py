@@ -628,17 +628,20 @@ def ship(
     started = time.monotonic()
     opts = read_options(options)
     user_sink = _serialized(opts.on_event or ignore)
-    many, pre = _preflight(source, target, opts, sink=user_sink)
     engine = opts.engine or Engine.shared()
+    try:
+        many, pre = _preflight(source, target, opts, sink=user_sink)
 
-    def run(one: _Delivery) -> Shipment:
-        return _deliver(one, pre, engine=engine, started=started)
+        def run(one: _Delivery) -> Shipment:
+            return _deliver(one, pre, engine=engine, started=started)
 
-    if not many:
-        return run(pre.deliveries[0])
-    shipments = _deliver_all(pre.deliveries, run)
-    _write_indexes(pre.deliveries, shipments, user_sink)
-    return shipments
+        if not many:
+            return run(pre.deliveries[0])
+        shipments = _deliver_all(pre.deliveries, run)
+        _write_indexes(pre.deliveries, shipments, user_sink)
+        return shipments
+    finally:
+        engine.settle()
 
 
 def _deliver_all(
@@ -774,8 +777,12 @@ def plan(
     a plan refuses exactly what the ship would refuse. Builds locally (to know the image) and
     only reads from the registry and the runtime: nothing is pushed, created or started."""
     opts = read_options(options)
-    many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
-    plans = [_plan_one(one, pre) for one in pre.deliveries]
+    engine = opts.engine or Engine.shared()
+    try:
+        many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
+        plans = [_plan_one(one, pre) for one in pre.deliveries]
+    finally:
+        engine.settle()
     return plans if many else plans[0]
 
 

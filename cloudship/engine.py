@@ -13,9 +13,11 @@ stream is read to its end and any ``error`` line is raised.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -187,6 +189,7 @@ class Engine:
     def __init__(self, base_url: str | None = None, *, timeout: int = 600) -> None:
         self._base_url = base_url
         self._timeout = timeout
+        self._background: list[threading.Thread] = []
 
     @cached_property
     def client(self) -> docker.DockerClient:
@@ -354,7 +357,9 @@ class Engine:
         in a different order on each build, so a fully cached rebuild gets a new image id with
         the same layers and config — which would push and deploy an unchanged source again.
         When everything the engine reports about the image (layers, config, platform, creation
-        time) but its id is unchanged, the previous image is kept and the new one removed.
+        time) but its id is unchanged, the previous image is kept and the new one removed — on
+        a thread (the engine takes up to a second to delete an image on a loaded machine, and
+        nothing waits for the duplicate to go); ``settle()`` waits for it.
         """
         if previous is None or previous["Id"] == built:
             return built
@@ -365,8 +370,25 @@ class Engine:
         with engine_errors(f"keeping the unchanged image {tag}"):
             name, _, version = tag.rpartition(":")
             self.client.api.tag(previous["Id"], name, tag=version, force=True)
-            self.client.api.remove_image(built)
+        self._in_background(lambda: self.client.api.remove_image(built))
         return str(previous["Id"])
+
+    def _in_background(self, work: Callable[[], object]) -> None:
+        """Tidying nothing depends on: failures are ignored (the next build tidies again)."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                work()
+
+        thread = threading.Thread(target=run, name="engine-tidy", daemon=True)
+        thread.start()
+        self._background.append(thread)
+
+    def settle(self) -> None:
+        """Wait for the tidying started by earlier calls (``ship()`` and ``plan()`` do before
+        they return, so no work of theirs outlives them)."""
+        while self._background:
+            self._background.pop().join()
 
     def _buildkit_stream(self, context: Path, dockerfile: str, request: Any, tracker: Any) -> None:
         """Run one BuildKit build, the context served by a session as the Docker CLI serves it
