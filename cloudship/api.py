@@ -628,9 +628,9 @@ def ship(
     started = time.monotonic()
     opts = read_options(options)
     user_sink = _serialized(opts.on_event or ignore)
-    engine = opts.engine or Engine.shared()
     try:
         many, pre = _preflight(source, target, opts, sink=user_sink)
+        engine = opts.engine or Engine.shared()
 
         def run(one: _Delivery) -> Shipment:
             return _deliver(one, pre, engine=engine, started=started)
@@ -641,7 +641,7 @@ def ship(
         _write_indexes(pre.deliveries, shipments, user_sink)
         return shipments
     finally:
-        engine.settle()
+        Engine.settle()
 
 
 def _deliver_all(
@@ -777,12 +777,11 @@ def plan(
     a plan refuses exactly what the ship would refuse. Builds locally (to know the image) and
     only reads from the registry and the runtime: nothing is pushed, created or started."""
     opts = read_options(options)
-    engine = opts.engine or Engine.shared()
     try:
         many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
         plans = [_plan_one(one, pre) for one in pre.deliveries]
     finally:
-        engine.settle()
+        Engine.settle()
     return plans if many else plans[0]
 
 

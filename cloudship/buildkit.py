@@ -95,6 +95,7 @@ def context_tar(context: Path, dockerfile: str = "Dockerfile") -> io.BytesIO:
     return buffer
 
 
+_HANDED_OVER = {"secret": "secrets", "ssh": "an ssh agent"}
 _SESSION_MOUNT = re.compile(r"--mount=(?:[^\s]*,)?type=(secret|ssh)\b")
 
 
@@ -128,7 +129,8 @@ def refuse_session_only(dockerfile: Path, *, heredocs: bool = True) -> None:
             kind = match[1]
             raise BuildError(
                 f"{dockerfile.name} line {instruction.line}: RUN --mount=type={kind} needs a "
-                f"BuildKit session that hands over {kind}s; cloudship's session serves files only",
+                f"BuildKit session that hands over {_HANDED_OVER[kind]}; cloudship's session "
+                "serves files only",
                 log_tail=[],
                 fix="pass the value as a build arg used only in a discarded build stage, or "
                 "build with docker buildx and ship the image by name",

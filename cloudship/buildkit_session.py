@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import stat as statmod
 import threading
 import uuid
@@ -252,7 +253,6 @@ class SessionUnavailable(Exception):
 def connect_raw(api: Any) -> Any:
     """A new socket to the engine docker-py's ``APIClient`` talks to (unix socket or plain
     TCP; TLS and ssh hosts raise ``SessionUnavailable``)."""
-    import socket
     from urllib.parse import urlsplit
 
     adapter_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
@@ -318,8 +318,6 @@ class Session:
 
     def close(self) -> None:
         if self._socket is not None:
-            import socket
-
             with contextlib.suppress(OSError):
                 self._socket.shutdown(socket.SHUT_RDWR)
             self._socket.close()
@@ -373,8 +371,10 @@ class Session:
                 sock.sendall(conn.data_to_send())
         except OSError:
             return  # closed by close() or by the engine when the build ends
-        except Exception as exc:  # a protocol fault: the build fails with the engine's error
-            self.error = exc
+        except Exception as exc:  # a fault here (an unreadable file, say) ends the session,
+            self.error = exc  # so the engine fails the build instead of waiting for files
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _start(self, conn: Any, stream_id: int, headers: Any) -> None:
         metadata: dict[str, list[str]] = {}

@@ -74,6 +74,8 @@ _QEMU_PLATFORMS = {
     "qemu-s390x": "linux/s390x",
     "qemu-riscv64": "linux/riscv64",
 }
+#: the threads of ``Engine._in_background`` not yet joined (list.append/pop are atomic)
+_BACKGROUND: list[threading.Thread] = []
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
@@ -189,7 +191,6 @@ class Engine:
     def __init__(self, base_url: str | None = None, *, timeout: int = 600) -> None:
         self._base_url = base_url
         self._timeout = timeout
-        self._background: list[threading.Thread] = []
 
     @cached_property
     def client(self) -> docker.DockerClient:
@@ -382,13 +383,14 @@ class Engine:
 
         thread = threading.Thread(target=run, name="engine-tidy", daemon=True)
         thread.start()
-        self._background.append(thread)
+        _BACKGROUND.append(thread)
 
-    def settle(self) -> None:
-        """Wait for the tidying started by earlier calls (``ship()`` and ``plan()`` do before
-        they return, so no work of theirs outlives them)."""
-        while self._background:
-            self._background.pop().join()
+    @staticmethod
+    def settle() -> None:
+        """Wait for the tidying any engine started (``ship()`` and ``plan()`` do before they
+        return, so no work of theirs outlives them)."""
+        while _BACKGROUND:
+            _BACKGROUND.pop().join()
 
     def _buildkit_stream(self, context: Path, dockerfile: str, request: Any, tracker: Any) -> None:
         """Run one BuildKit build, the context served by a session as the Docker CLI serves it
@@ -412,6 +414,15 @@ class Engine:
         try:
             for chunk in buildkit.post_build(api, None, replace(request, session=session.id)):
                 tracker.feed(chunk)
+        except BuildError as exc:
+            if session.error is None:
+                raise
+            raise BuildError(
+                f"sending the build context failed: {session.error}",
+                log_tail=exc.log_tail,
+                fix="check that every file of the build context is readable, or list the "
+                "others in .dockerignore",
+            ) from session.error
         finally:
             session.close()
 

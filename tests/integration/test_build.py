@@ -260,11 +260,11 @@ def test_failing_step_shows_its_output(
     [
         (
             "FROM busybox:latest\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n",
-            "type=secret needs a BuildKit client session",
+            "type=secret needs a BuildKit session that hands over secrets",
         ),
         (
             "FROM busybox:latest\nRUN --mount=type=ssh true\n",
-            "type=ssh needs a BuildKit client session",
+            "type=ssh needs a BuildKit session that hands over an ssh agent",
         ),
         ("# syntax=docker/dockerfile:1.7\nFROM busybox:latest\n", "another Dockerfile frontend"),
         ("FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n", "heredoc"),
