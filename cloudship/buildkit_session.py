@@ -45,11 +45,13 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from cloudship.buildkit_trace import proto_fields
+from cloudship.errors import EngineError
 
 _HEALTH = "/grpc.health.v1.Health/Check"
 _DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy"
 _STAT, _REQ, _DATA, _FIN, _ERR = range(5)
 _CHUNK = 32 * 1024  # fsutil's send buffer
+_HANDSHAKE_SECONDS = 30.0
 # Go's os.FileMode type bits (https://pkg.go.dev/io/fs#FileMode)
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
 _GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
@@ -297,7 +299,17 @@ class Session:
         """Hijack ``POST /session`` and serve it on a thread. Raises ``SessionUnavailable``
         when the engine's address is not one this client can hijack (a unix socket or plain
         TCP) or the engine refuses the upgrade."""
-        sock = connect_raw(self._api)
+        try:
+            self._handshake(connect_raw(self._api))
+        except OSError as exc:  # refused, reset, or no answer within _HANDSHAKE_SECONDS
+            raise EngineError(
+                f"the Docker engine did not open a build session ({type(exc).__name__}: {exc})",
+                fix="check the engine's load and that it runs; DOCKER_BUILDKIT=0 builds "
+                "without BuildKit",
+            ) from exc
+
+    def _handshake(self, sock: Any) -> None:
+        sock.settimeout(_HANDSHAKE_SECONDS)  # an engine that never answers must not hang a ship
         lines = [f"POST /v{self._api._version}/session HTTP/1.1", "Host: docker"]
         lines += [f"{name}: {value}" for name, value in self.headers().items()]
         # one header line per method: the engine reads them as a list (requests would merge)
@@ -310,6 +322,7 @@ class Session:
         if " 101 " not in status:
             sock.close()
             raise SessionUnavailable(f"the engine refused a build session: {status.strip()}")
+        sock.settimeout(None)  # then the engine asks only while it builds, at its own pace
         self._socket = sock
         self._thread = threading.Thread(
             target=self._serve, args=(reader, sock), name="buildkit-session", daemon=True

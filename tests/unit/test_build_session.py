@@ -4,9 +4,24 @@ tests/integration/test_build.py, beside ``DOCKER_BUILDKIT=1 docker build`` as th
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
-from cloudship.buildkit_session import Filters, go_mode, packet, parse_packet, walk
+import pytest
+
+from cloudship import buildkit_session
+from cloudship.buildkit_session import (
+    Filters,
+    Session,
+    SessionUnavailable,
+    go_mode,
+    packet,
+    parse_packet,
+    walk,
+)
+from cloudship.errors import EngineError
 
 
 def tree(root: Path, names: list[str]) -> Path:
@@ -63,3 +78,48 @@ def test_packets_in_protobuf_wire_format() -> None:
     # the last STAT carries no Stat at all (an empty one reads as the path "")
     assert packet(0) == b""
     assert packet(0, stat=b"\x0a\x01a") == b"\x12\x03\x0a\x01a"
+
+
+class _Socket:
+    """docker-py's APIClient as connect_raw reads it: a unix socket address and API version."""
+
+    def __init__(self, path: Path) -> None:
+        self.base_url = "http+docker://localhost"
+        self._version = "1.41"
+        self._custom_adapter = type("Adapter", (), {"socket_path": str(path)})()
+
+
+def _server(path: Path, answer: bytes | None) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        if answer is not None:
+            conn.sendall(answer)
+        time.sleep(2)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def test_an_engine_that_never_answers_the_session_is_an_engine_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(buildkit_session, "_HANDSHAKE_SECONDS", 0.2)
+    server = _server(tmp_path / "engine.sock", None)
+    session = Session(_Socket(tmp_path / "engine.sock"), {"context": tmp_path})
+    with pytest.raises(EngineError, match="did not open a build session"):
+        session.open()
+    server.close()
+
+
+def test_an_engine_without_sessions_means_the_tar_fallback(tmp_path: Path) -> None:
+    server = _server(tmp_path / "engine.sock", b"HTTP/1.1 404 Not Found\r\n\r\n")
+    session = Session(_Socket(tmp_path / "engine.sock"), {"context": tmp_path})
+    with pytest.raises(SessionUnavailable, match="404"):
+        session.open()
+    server.close()
