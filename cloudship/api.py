@@ -742,6 +742,14 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
     else:
         image = decision.ref
         actions.append(f"push {decision.ref} to {tgt.registry.address}")
+    if one.push_tag is not None:  # targets of other platforms share the registry
+        actions.append(
+            f"write {local.tag} as an image index of every platform pushed to "
+            f"{tgt.registry.address}"
+            if tgt.registry.writes_indexes
+            else f"leave {local.tag} unwritten: {tgt.registry.kind} registries take no image "
+            "index from cloudship yet"
+        )
     runtime_plan = tgt.runtime.plan(spec, image)
     actions += runtime_plan.actions
     return ShipPlan(

@@ -486,6 +486,11 @@ def test_one_tag_over_several_platforms_is_an_index(
         cloudship_local_target.target(project="arm", platform="linux/arm64"), name="arm"
     )
     name = cloudship_local_target.name("multi")
+    planned = plan(folder, [amd, arm], name=name, tag="v1")
+    assert [a for p in planned for a in p.actions if "image index" in a] == [
+        f"write v1 as an image index of every platform pushed to {amd.registry.address}"
+    ] * 2
+    assert [p.image.rpartition(":")[2] for p in planned] == ["v1-linux-amd64", "v1-linux-arm64"]
     shipped = ship(folder, [amd, arm], name=name, tag="v1", timeout=60)
     by_target = {s.target: s for s in shipped}
     assert httpx.get(f"{by_target['amd'].url}/arch").text == "x86_64\n"
