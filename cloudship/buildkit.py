@@ -1,23 +1,23 @@
-"""BuildKit builds through the engine API, without a client session.
+"""BuildKit builds through the engine API.
 
 ``POST /build?version=2`` makes the engine build with its built-in BuildKit (Engine ≥ 18.09,
-API ≥ 1.39), exactly what ``DOCKER_BUILDKIT=1 docker build`` does minus the gRPC session the
-CLI attaches. docker-py's ``build()`` has no ``version`` parameter (docker/docker-py#2230, open),
-so this module posts the request itself through docker-py's low-level client, which keeps the
-engine connection, TLS and API-version negotiation docker-py already does.
+API ≥ 1.39), what ``DOCKER_BUILDKIT=1 docker build`` does. docker-py's ``build()`` has no
+``version`` parameter (docker/docker-py#2230, open), so this module posts the request itself
+through docker-py's low-level client, which keeps the engine connection, TLS and API-version
+negotiation docker-py already does.
 
-Without a session BuildKit cannot ask the client for anything: no ``--mount=type=secret`` /
-``type=ssh`` (the values live on the client), no login for a private registry's cache (so
-``flow.py`` pulls the cache image with the in-memory credentials first). ``refuse_session_only``
-finds those before the build starts and says what to do.
+The context is served by a client session (``buildkit_session``) that offers files only: no
+``--mount=type=secret`` / ``type=ssh`` values and no registry login (so ``flow.py`` pulls the
+cache image with the in-memory credentials first). ``refuse_session_only`` finds those before
+the build starts and says what to do.
 
-The context goes up as a **GNU-format** tar: the 20.10 engine misreads the PAX headers
-Python's ``tarfile`` writes by default (the first entry becomes the Dockerfile). It holds what
-the Docker CLI would send: the files left after ``.dockerignore`` — or BuildKit's
-``<Dockerfile>.dockerignore`` beside the Dockerfile, which takes precedence — matched with
-docker-py's port of the CLI's pattern rules (``**``, ``!`` exceptions, a leading ``/``
-ignored). The Dockerfile and the ignore file are always sent, as the CLI sends them, because the
-engine reads the Dockerfile from the context.
+Where the engine connection cannot carry a session, the context goes up as a **GNU-format** tar
+(``context_tar``): the 20.10 engine misreads the PAX headers Python's ``tarfile`` writes by
+default (the first entry becomes the Dockerfile). It holds the files left after
+``.dockerignore`` — or BuildKit's ``<Dockerfile>.dockerignore`` beside the Dockerfile, which
+takes precedence — matched with docker-py's port of the CLI's pattern rules (``**``, ``!``
+exceptions, a leading ``/`` ignored), plus the Dockerfile and the ignore file, which the engine
+then reads from the same context (so there, unlike over a session, ``COPY . .`` copies them).
 
 The stream carries ``moby.buildkit.trace`` lines (decoded by ``buildkit_trace``) and
 ``moby.image.id``; ``BuildTracker`` turns them into step events as the build runs.
@@ -95,11 +95,12 @@ def context_tar(context: Path, dockerfile: str = "Dockerfile") -> io.BytesIO:
     return buffer
 
 
+_HANDED_OVER = {"secret": "secrets", "ssh": "an ssh agent"}
 _SESSION_MOUNT = re.compile(r"--mount=(?:[^\s]*,)?type=(secret|ssh)\b")
 
 
 def refuse_session_only(dockerfile: Path, *, heredocs: bool = True) -> None:
-    """Raise ``BuildError`` for what a session-less build cannot do, before building;
+    """Raise ``BuildError`` for what a files-only session cannot do, before building;
     ``heredocs=False`` for an engine whose built-in frontend predates them (Engine < 23.0, whose
     BuildKit 0.8 frontend reads ``RUN <<EOF`` as an unknown instruction)."""
     from cloudship.dockerfile_lint import parse
@@ -128,7 +129,8 @@ def refuse_session_only(dockerfile: Path, *, heredocs: bool = True) -> None:
             kind = match[1]
             raise BuildError(
                 f"{dockerfile.name} line {instruction.line}: RUN --mount=type={kind} needs a "
-                f"BuildKit client session, which builds through the engine API do not have",
+                f"BuildKit session that hands over {_HANDED_OVER[kind]}; cloudship's session "
+                "serves files only",
                 log_tail=[],
                 fix="pass the value as a build arg used only in a discarded build stage, or "
                 "build with docker buildx and ship the image by name",
@@ -301,6 +303,7 @@ class BuildKitRequest:
     cache_from: tuple[str, ...]
     no_cache: bool
     network_mode: str | None = None  # RUN steps' network, as docker build --network
+    session: str | None = None  # a buildkit_session.Session's id: the context comes from it
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -324,10 +327,18 @@ class BuildKitRequest:
             params["nocache"] = "1"
         if self.network_mode:
             params["networkmode"] = self.network_mode
+        if self.session:
+            # the session serves "context" and "dockerfile" (the Dockerfile's folder), so the
+            # frontend wants the Dockerfile's name inside that folder, as the CLI sends it
+            params["session"] = self.session
+            params["remote"] = "client-session"
+            params["dockerfile"] = Path(self.dockerfile).name
         return params
 
 
-def post_build(api: Any, context: io.BytesIO, request: BuildKitRequest) -> Iterable[dict[str, Any]]:
+def post_build(
+    api: Any, context: io.BytesIO | None, request: BuildKitRequest
+) -> Iterable[dict[str, Any]]:
     """Start the build; the decoded JSON stream. ``api`` is docker-py's ``APIClient``."""
     response = api._post(  # private API of docker-py: see the module docstring
         api._url("/build"),

@@ -218,6 +218,10 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
     return out
 
 
+#: the wire reader, for the session's few messages (``buildkit_session``)
+proto_fields = _fields
+
+
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:

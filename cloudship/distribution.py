@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import json
 import re
 import ssl
 from collections.abc import Callable
@@ -33,6 +35,9 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 #: answers worth another attempt of an idempotent call (GET/HEAD; 429 is ratelimit.py's)
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -65,6 +70,10 @@ def _with_transient_retries(send: Callable[[], httpx.Response]) -> httpx.Respons
 
 
 @functools.cache
+def _sha256(body: bytes) -> str:
+    return f"sha256:{hashlib.sha256(body).hexdigest()}"
+
+
 def system_ssl_context() -> ssl.SSLContext:
     """The system's trust store (honours ``SSL_CERT_FILE``), built once: an httpx client with
     ``verify=True`` builds a fresh context, ~20 ms, per client."""
@@ -144,6 +153,57 @@ class DistributionClient:
             return reference  # older registries omit the header; the request was by digest
         return None
 
+    def manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
+        """``GET /v2/<repo>/manifests/<ref>``: (media type, the manifest's bytes)."""
+        response = self._request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        assert response is not None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return media_type, response.content
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> str:
+        """``PUT /v2/<repo>/manifests/<ref>``; the digest the registry stored."""
+        response = self._request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull,push",
+            headers={"Content-Type": media_type},
+            content=body,
+        )
+        assert response is not None
+        return response.headers.get("Docker-Content-Digest") or _sha256(body)
+
+    def write_index(self, repository: str, tag: str, platforms: dict[str, str]) -> str:
+        """Put under ``tag`` an index of the manifests ``platforms`` names (digest →
+        ``os/arch[/variant]``): a Docker manifest list over Docker manifests (what dockerd
+        pushes), else an OCI image index — the pairing ``docker buildx`` writes.
+        https://distribution.github.io/distribution/spec/manifest-v2-2/#manifest-list and
+        https://github.com/opencontainers/image-spec/blob/main/image-index.md"""
+        entries = []
+        docker_types = True
+        for digest, platform in sorted(platforms.items(), key=lambda item: item[1]):
+            media_type, body = self.manifest(repository, digest)
+            docker_types &= media_type == DOCKER_MANIFEST
+            os_name, arch, *variant = platform.split("/")
+            described: dict[str, object] = {"architecture": arch, "os": os_name}
+            if variant:
+                described["variant"] = variant[0]
+            entries.append(
+                {
+                    "mediaType": media_type,
+                    "size": len(body),
+                    "digest": digest,
+                    "platform": described,
+                }
+            )
+        index_type = DOCKER_MANIFEST_LIST if docker_types else OCI_INDEX
+        index = {"schemaVersion": 2, "mediaType": index_type, "manifests": entries}
+        return self.put_manifest(repository, tag, index_type, json.dumps(index, indent=3).encode())
+
     def _request(
         self,
         method: str,
@@ -152,6 +212,7 @@ class DistributionClient:
         scope: str | None,
         headers: dict[str, str] | None = None,
         allow_missing: bool = False,
+        content: bytes | None = None,
     ) -> httpx.Response | None:
         import httpx
 
@@ -165,7 +226,7 @@ class DistributionClient:
                 def send() -> httpx.Response:
                     return with_rate_limit_retries(
                         lambda: _with_transient_retries(
-                            lambda: client.request(method, url, headers=headers)
+                            lambda: client.request(method, url, headers=headers, content=content)
                         ),
                         what=f"registry {self.address}",
                     )

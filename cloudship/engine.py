@@ -1,6 +1,7 @@
 """The Docker engine, through docker-py: build, tag, push, pull, inspect.
 
-Builds go through BuildKit (``cloudship.buildkit``: session-less ``POST /build?version=2``);
+Builds go through BuildKit (``cloudship.buildkit``: ``POST /build?version=2``, the context served
+by a ``cloudship.buildkit_session``);
 the classic builder is kept only as the fallback for ``DOCKER_BUILDKIT=0`` and engines older
 than API 1.39, and the choice is announced by a ``BuilderChosen`` event.
 
@@ -12,9 +13,11 @@ stream is read to its end and any ``error`` line is raised.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,6 +74,8 @@ _QEMU_PLATFORMS = {
     "qemu-s390x": "linux/s390x",
     "qemu-riscv64": "linux/riscv64",
 }
+#: the threads of ``Engine._in_background`` not yet joined (list.append/pop are atomic)
+_BACKGROUND: list[threading.Thread] = []
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
@@ -311,9 +316,7 @@ class Engine:
         previous = self._raw_inspect(tag)
         try:
             with engine_errors(f"building {context}", api_errors=False):
-                tar = buildkit.context_tar(context, dockerfile)
-                for chunk in buildkit.post_build(self.client.api, tar, request):
-                    tracker.feed(chunk)
+                self._buildkit_stream(context, dockerfile, request, tracker)
         except APIError as exc:
             raise BuildError(
                 f"docker build of {context} was refused: {exc.explanation or exc}",
@@ -355,7 +358,9 @@ class Engine:
         in a different order on each build, so a fully cached rebuild gets a new image id with
         the same layers and config — which would push and deploy an unchanged source again.
         When everything the engine reports about the image (layers, config, platform, creation
-        time) but its id is unchanged, the previous image is kept and the new one removed.
+        time) but its id is unchanged, the previous image is kept and the new one removed — on
+        a thread (the engine takes up to a second to delete an image on a loaded machine, and
+        nothing waits for the duplicate to go); ``settle()`` waits for it.
         """
         if previous is None or previous["Id"] == built:
             return built
@@ -366,8 +371,60 @@ class Engine:
         with engine_errors(f"keeping the unchanged image {tag}"):
             name, _, version = tag.rpartition(":")
             self.client.api.tag(previous["Id"], name, tag=version, force=True)
-            self.client.api.remove_image(built)
+        self._in_background(lambda: self.client.api.remove_image(built))
         return str(previous["Id"])
+
+    def _in_background(self, work: Callable[[], object]) -> None:
+        """Tidying nothing depends on: failures are ignored (the next build tidies again)."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                work()
+
+        thread = threading.Thread(target=run, name="engine-tidy", daemon=True)
+        thread.start()
+        _BACKGROUND.append(thread)
+
+    @staticmethod
+    def settle() -> None:
+        """Wait for the tidying any engine started (``ship()`` and ``plan()`` do before they
+        return, so no work of theirs outlives them)."""
+        while _BACKGROUND:
+            _BACKGROUND.pop().join()
+
+    def _buildkit_stream(self, context: Path, dockerfile: str, request: Any, tracker: Any) -> None:
+        """Run one BuildKit build, the context served by a session as the Docker CLI serves it
+        (``cloudship.buildkit_session``: an ignored Dockerfile is read but never copied), or
+        sent as a tar where this connection cannot carry a session (a TLS or ssh host)."""
+        from dataclasses import replace
+
+        from cloudship import buildkit, buildkit_session
+
+        api = self.client.api
+        excludes = buildkit.ignore_patterns(buildkit.ignore_file(context, dockerfile))
+        dirs = {"context": context, "dockerfile": (context / dockerfile).parent}
+        session = buildkit_session.Session(api, dirs, excludes)
+        try:
+            session.open()
+        except buildkit_session.SessionUnavailable:
+            tar = buildkit.context_tar(context, dockerfile)
+            for chunk in buildkit.post_build(api, tar, request):
+                tracker.feed(chunk)
+            return
+        try:
+            for chunk in buildkit.post_build(api, None, replace(request, session=session.id)):
+                tracker.feed(chunk)
+        except BuildError as exc:
+            if session.error is None:
+                raise
+            raise BuildError(
+                f"sending the build context failed: {session.error}",
+                log_tail=exc.log_tail,
+                fix="check that every file of the build context is readable, or list the "
+                "others in .dockerignore",
+            ) from session.error
+        finally:
+            session.close()
 
     def _build_classic(
         self,

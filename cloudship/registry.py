@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -78,6 +79,14 @@ class Registry(ABC):
     @abstractmethod
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """Digest of ``repository:reference`` (tag or digest) if the registry has it, else None."""
+
+    #: whether ``write_index`` works here (a registry speaking the distribution API does)
+    writes_indexes: ClassVar[bool] = False
+
+    def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
+        """Put under ``tag`` an image index of the manifests ``platforms`` names (digest →
+        ``os/arch[/variant]``), all already in ``repository``; return the index's digest."""
+        raise NotImplementedError(f"{self.kind} registries do not write image indexes")
 
     def prepare(self, on_event: EventSink = ignore) -> None:  # noqa: B027 - optional hook
         """Make the registry ready before first use (e.g. start an embedded one)."""

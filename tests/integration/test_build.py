@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from cloudship import plan, ship
 from cloudship.engine import Engine
-from cloudship.errors import BuildError, PlatformMismatchError
+from cloudship.errors import BuildError, ConfigError, PlatformMismatchError
 from cloudship.events import (
     BuilderChosen,
     BuildLog,
@@ -28,6 +28,7 @@ from cloudship.events import (
     Event,
     Notice,
 )
+from cloudship.images import ImageRef
 from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import HTTPD
 
@@ -47,8 +48,10 @@ class Images:
         return name
 
     def cleanup(self) -> None:
-        for image in self.engine.client.images.list():
-            for tag in image.tags:
+        # the low-level list: the high-level one inspects every image, and on the shared engine
+        # another session's image may be gone by then
+        for image in self.engine.client.api.images():
+            for tag in image.get("RepoTags") or ():
                 if any(name in tag for name in self.names):
                     self.engine.client.images.remove(tag)
 
@@ -151,6 +154,29 @@ def test_copy_chmod(tmp_path: Path, cloudship_engine: Engine, images: Images) ->
     assert run(cloudship_engine, tag, "stat -c %a /run.sh; /run.sh").split() == ["755", "ok"]
 
 
+REFERENCE_CLI = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit built in, with a session
+
+
+def reference_listing(folder: Path, tag: str, dockerfile: str = "Dockerfile") -> set[str]:
+    """What ``DOCKER_BUILDKIT=1 docker build`` puts in /ctx: the behaviour to match."""
+    import subprocess
+
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    subprocess.run(
+        [REFERENCE_CLI, "build", "-q", "-f", str(folder / dockerfile), "-t", tag, str(folder)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    found = subprocess.run(
+        [REFERENCE_CLI, "run", "--rm", tag, "sh", "-c", "cd /ctx && find . -type f"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return set(found.stdout.split())
+
+
 def test_dockerignore_as_buildkit_reads_it(
     tmp_path: Path, cloudship_engine: Engine, images: Images
 ) -> None:
@@ -189,6 +215,29 @@ def test_dockerignore_as_buildkit_reads_it(
     assert "./app.py" not in listed and "./debug.log" in listed
 
 
+@pytest.mark.skipif(not Path(REFERENCE_CLI).exists(), reason="needs Debian's 20.10 docker CLI")
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "docker/web.Dockerfile"])
+def test_an_ignored_dockerfile_builds_but_is_not_copied(
+    tmp_path: Path, cloudship_engine: Engine, images: Images, dockerfile: str
+) -> None:
+    """Docker: "the Dockerfile and .dockerignore are still sent ... but ADD and COPY do not copy
+    them" (https://docs.docker.com/build/concepts/context/#dockerignore-files)."""
+    files = {
+        dockerfile: "FROM busybox:latest\nCOPY . /ctx\n",
+        ".dockerignore": f"{dockerfile}\n.dockerignore\n*.secret\n",
+        "app.py": "",
+        "key.secret": "",
+        "docker/readme.txt": "",
+    }
+    folder = write(tmp_path / "ctx", files)
+    tag = f"cloudship-test/{images.unique('ignored-dockerfile')}:1"
+    cloudship_engine.build(folder, tag=tag, dockerfile=dockerfile)
+    listed = set(run(cloudship_engine, tag, "cd /ctx && find . -type f").split())
+    assert listed == {"./app.py", "./docker/readme.txt"}
+    reference = f"cloudship-test/{images.unique('ignored-dockerfile-cli')}:1"
+    assert listed == reference_listing(folder, reference, dockerfile)
+
+
 def test_failing_step_shows_its_output(
     tmp_path: Path, cloudship_engine: Engine, images: Images
 ) -> None:
@@ -211,11 +260,11 @@ def test_failing_step_shows_its_output(
     [
         (
             "FROM busybox:latest\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n",
-            "type=secret needs a BuildKit client session",
+            "type=secret needs a BuildKit session that hands over secrets",
         ),
         (
             "FROM busybox:latest\nRUN --mount=type=ssh true\n",
-            "type=ssh needs a BuildKit client session",
+            "type=ssh needs a BuildKit session that hands over an ssh agent",
         ),
         ("# syntax=docker/dockerfile:1.7\nFROM busybox:latest\n", "another Dockerfile frontend"),
         ("FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n", "heredoc"),
@@ -402,3 +451,76 @@ def test_registry_cache_on_a_fresh_engine(
     assert steps[f"RUN sleep 2; echo deps-{token} > /deps"] is True
     assert any(isinstance(e, Notice) and "build cache: reusing" in e.message for e in events)
     assert again.digest == first.digest and not again.changed
+
+
+def test_one_tag_over_several_platforms_is_an_index(
+    tmp_path: Path,
+    cloudship_engine: Engine,
+    images: Images,
+    cloudship_local_target: LocalTargetFactory,
+) -> None:
+    """Two targets of other platforms on one registry: each pushes ``<tag>-<os>-<arch>`` and
+    deploys its own digest; the tag itself is a manifest list of both, as buildx leaves it."""
+    import dataclasses
+
+    from cloudship.distribution import DistributionClient
+
+    _emulation_or_fail(cloudship_engine)
+    base = images.unique("base")
+    cloudship_engine.tag("busybox:latest", ImageRef.parse(f"cloudship-test/{base}:amd64"))
+    cloudship_engine.tag(ARM64_BASE, ImageRef.parse(f"cloudship-test/{base}:arm64"))
+    folder = write(
+        tmp_path / images.unique("multi"),
+        {
+            # BuildKit's automatic TARGETARCH, usable in FROM undeclared (BuildKit 0.8 blanks it
+            # when the global scope declares it)
+            "Dockerfile": f"FROM cloudship-test/{base}:$TARGETARCH\n"
+            f"RUN mkdir /www && uname -m > /www/arch && echo ok > /www/index.html\n"
+            f"EXPOSE 8000\nCMD {HTTPD}\n",
+        },
+    )
+    amd = dataclasses.replace(
+        cloudship_local_target.target(project="amd", platform="linux/amd64"), name="amd"
+    )
+    arm = dataclasses.replace(
+        cloudship_local_target.target(project="arm", platform="linux/arm64"), name="arm"
+    )
+    name = cloudship_local_target.name("multi")
+    planned = plan(folder, [amd, arm], name=name, tag="v1")
+    assert [a for p in planned for a in p.actions if "image index" in a] == [
+        f"write v1 as an image index of every platform pushed to {amd.registry.address}"
+    ] * 2
+    assert [p.image.rpartition(":")[2] for p in planned] == ["v1-linux-amd64", "v1-linux-arm64"]
+    shipped = ship(folder, [amd, arm], name=name, tag="v1", timeout=60)
+    by_target = {s.target: s for s in shipped}
+    assert httpx.get(f"{by_target['amd'].url}/arch").text == "x86_64\n"
+    assert httpx.get(f"{by_target['arm'].url}/arch").text == "aarch64\n"
+
+    registry = DistributionClient(cloudship_local_target.registry.address)
+    media_type, body = registry.manifest(name, "v1")
+    assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    listed = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+        for m in json.loads(body)["manifests"]
+    }
+    assert listed == {
+        "linux/amd64": by_target["amd"].digest,
+        "linux/arm64": by_target["arm"].digest,
+    }
+    assert by_target["amd"].digest != by_target["arm"].digest
+    assert registry.manifest_digest(name, "v1-linux-arm64") == by_target["arm"].digest
+    # the docker CLI's own reader of the index agrees (distribution's manifest-list parser)
+    inspected = cloudship_engine.client.api.inspect_distribution(
+        f"{cloudship_local_target.registry.address}/{name}:v1"
+    )
+    assert {f"{p['os']}/{p['architecture']}" for p in inspected["Platforms"]} == set(listed)
+
+
+def test_a_local_platform_the_engine_cannot_run_is_a_config_error(
+    cloudship_engine: Engine, cloudship_local_target: LocalTargetFactory
+) -> None:
+    runs = {cloudship_engine.host_platform} | cloudship_engine.emulated_platforms()
+    foreign = next(p for p in ("linux/s390x", "linux/riscv64", "linux/ppc64le") if p not in runs)
+    target = cloudship_local_target.target(platform=foreign)
+    with pytest.raises(ConfigError, match=f"platform='{foreign}'"):
+        target.runtime.supported_platforms()

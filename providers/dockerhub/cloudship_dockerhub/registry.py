@@ -7,6 +7,7 @@ never push.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from cloudship.distribution import DistributionClient
@@ -70,3 +71,8 @@ class DockerHubRegistry(Registry):
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         return self._api.manifest_digest(repository, reference)
+
+    writes_indexes: ClassVar[bool] = True
+
+    def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
+        return self._api.write_index(repository, tag, dict(platforms))

@@ -223,13 +223,14 @@ def write_initial(container: Container, state: ProxyState) -> None:
 
 
 def apply(container: Container, state: ProxyState) -> None:
-    """Switch a running proxy to ``state``: test, rename and reload in one exec, so the file
-    and the running configuration never disagree for long."""
-    container.put_archive(CONF_DIR, _tar("cloudship-next.conf", render(state)))
+    """Switch a running proxy to ``state``: write, test, rename and reload in one exec (one
+    engine round trip; the file and the running configuration never disagree for long). The
+    configuration is the script's argument ``$1``, so no quoting of it is needed."""
     nxt = f"{CONF_DIR}/cloudship-next.conf"
-    code, output = container.exec_run(
-        ["sh", "-c", f"nginx -t -q -c {nxt} && mv {nxt} {CONF} && nginx -s reload"]
+    script = (
+        f'printf "%s" "$1" > {nxt} && nginx -t -q -c {nxt} && mv {nxt} {CONF} && nginx -s reload'
     )
+    code, output = container.exec_run(["sh", "-c", script, "sh", render(state)])
     if code != 0:
         text = output.decode("utf-8", "replace").strip() if output else ""
         raise DeployError(f"the proxy refused its new configuration: {text}")

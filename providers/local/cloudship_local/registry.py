@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from cloudship.distribution import DistributionClient
@@ -51,6 +52,11 @@ class V2Registry(Registry):
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         return self._client.manifest_digest(repository, reference)
+
+    writes_indexes: ClassVar[bool] = True
+
+    def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
+        return self._client.write_index(repository, tag, dict(platforms))
 
     def prepare(self, on_event: EventSink = ignore) -> None:
         """Check the registry answers (and takes the credentials); start the embedded one

@@ -48,7 +48,7 @@ from cloudship.errors import (
     ServiceNotFoundError,
 )
 from cloudship.events import DeployPhase, EventSink, ignore
-from cloudship.images import ImageRef
+from cloudship.images import ImageRef, normalize_platform
 from cloudship.probe import ProbeResult, wait_healthy
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback, is_unchanged
@@ -210,13 +210,24 @@ class DockerRunRuntime(Runtime):
 
     def supported_platforms(self) -> frozenset[str]:
         """The engine's own platform plus each one it emulates (a binfmt handler with the F
-        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for."""
-        return frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
+        flag, e.g. qemu-user-static's arm64): ``cloudship plan`` names the one it builds for.
+        With the ``platform`` setting, that one only, if the engine can run it."""
+        runs = frozenset({self._engine.host_platform}) | self._engine.emulated_platforms()
+        if self._settings.platform is None:
+            return runs
+        wanted = normalize_platform(self._settings.platform)
+        if wanted not in runs:
+            raise ConfigError(
+                f"local setting platform={wanted!r}: this engine runs {', '.join(sorted(runs))}",
+                fix="enable emulation for it (scripts/dev-env enables arm64: qemu-user-static), "
+                "or drop the setting",
+            )
+        return frozenset({wanted})
 
     def validate(self, spec: ServiceSpec) -> None:
         """One replica only, and the service's host port must be free (or already ours)."""
         self._check_replicas(spec)
-        self._host_port(spec, self._view(spec.name))
+        self._host_port(spec, self._view(spec.name, state=False))
 
     @staticmethod
     def _check_replicas(spec: ServiceSpec) -> None:
@@ -260,7 +271,10 @@ class DockerRunRuntime(Runtime):
             )
         return found
 
-    def _view(self, service: str) -> _View:
+    def _view(self, service: str, *, state: bool = True) -> _View:
+        """The service's containers and its proxy's state. ``state=False`` skips reading the
+        state of a running proxy (one engine call fewer): enough for the port checks, which
+        take a running proxy's port from its label."""
         client = self._engine.client
         view = _View()
         for entry in self._listing(f"{L_SERVICE}={service}"):
@@ -275,7 +289,7 @@ class DockerRunRuntime(Runtime):
             rev = _Rev.read(container, name, labels, entry.get("State", ""))
             (view.canaries if rev.role == CANARY else view.revisions).append(rev)
         view.revisions.sort(key=lambda r: r.number, reverse=True)
-        if view.proxy is not None:
+        if view.proxy is not None and (state or not view.proxy_running):
             with _docker_errors(f"reading the proxy of {service}"):
                 view.state = proxy.read_state(view.proxy)
         return view
@@ -414,7 +428,13 @@ class DockerRunRuntime(Runtime):
             serving = view.serving
             if serving and is_unchanged(serving.fingerprint, fingerprint, force=force):
                 on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
-                return self._deployment(spec.name, serving, changed=False, previous=None)
+                return self._deployment(
+                    spec.name,
+                    serving,
+                    changed=False,
+                    previous=None,
+                    port=view.proxy_port or serving.host_port,
+                )
 
             port = self._host_port(spec, view)
             number = view.next_number
@@ -444,7 +464,11 @@ class DockerRunRuntime(Runtime):
             self._prune(spec.name)
             on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
             return self._deployment(
-                spec.name, _Rev.of(new), changed=True, previous=serving.id if serving else None
+                spec.name,
+                _Rev.of(new),
+                changed=True,
+                previous=serving.id if serving else None,
+                port=port,
             )
 
     def _discard_unless_serving(self, service: str, container: Container) -> None:
@@ -717,10 +741,18 @@ class DockerRunRuntime(Runtime):
         self._remove(standby[self._settings.keep_revisions :])
 
     def _deployment(
-        self, service: str, rev: _Rev, *, changed: bool, previous: str | None
+        self,
+        service: str,
+        rev: _Rev,
+        *,
+        changed: bool,
+        previous: str | None,
+        port: int | None = None,
     ) -> Deployment:
-        view = self._view(service)
-        port = view.proxy_port or rev.host_port
+        """``port``: the stable port, when the caller knows it (no second look at the engine)."""
+        if port is None:
+            view = self._view(service)
+            port = view.proxy_port or rev.host_port
         return Deployment(
             service=service,
             revision=rev.id,

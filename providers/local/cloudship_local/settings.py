@@ -28,6 +28,9 @@ class LocalSettings(BaseSettings):
     #: keeps services of several local targets on one engine apart (e.g. "staging", "prod"),
     #: like a compose project name
     project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    #: the one platform the services run as (e.g. "linux/arm64" to try what an arm64 host
+    #: runs); default: the engine's own plus each platform it emulates
+    platform: str | None = Field(default=None, pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$")
     #: stopped earlier revisions kept for rollback
     keep_revisions: int = Field(default=5, ge=1)
     #: Docker engine address (default: DOCKER_HOST or the local socket)
