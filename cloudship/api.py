@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import threading
 import time
@@ -382,8 +383,10 @@ def _preflight(
     # the image's EXPOSE), so the runtime's rules refuse bad sizes before anything is built.
     engine = options.engine or Engine.shared()
     platforms: dict[str, str] = {}
+    needed: list[float] = []
     for tgt in targets:
         early = _spec(service, app, app.port or 1, options.env, secrets, None)
+        needed.append(_check_timeout(tgt, early, options.timeout))
         tgt.runtime.validate(early)
         if isinstance(src, BuildSource):  # the platform each target runs, refused if it can't
             platforms[tgt.name] = _build_platform(tgt, app.platform, engine.host_platform)
@@ -423,7 +426,28 @@ def _preflight(
         spec = _spec(service, app, app.port, options.env, secrets, local.info if local else info)
         _check_delivery(tgt, spec, src, local)
         deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name), local))
+    if options.timeout is None:  # derived: enough for the slowest target's rollout, twice
+        options = dataclasses.replace(
+            options, timeout=max([DEFAULT_TIMEOUT, *(2 * n for n in needed)])
+        )
     return many, _Preflight(src, service, deliveries, build_time, options)
+
+
+def _check_timeout(tgt: Target, spec: ServiceSpec, timeout: float | None) -> float:
+    """The least time ``tgt``'s rollout of ``spec`` needs (0: unknown); a given ``timeout``
+    below it is refused before anything is built."""
+    needs = tgt.runtime.rollout_seconds(spec)
+    if needs is None:
+        return 0.0
+    seconds, why = needs
+    if timeout is not None and timeout < seconds:
+        raise ConfigError(
+            f"timeout={timeout:g} is too short for target {tgt.name!r}: its rollout needs at "
+            f"least {seconds:g} s ({why})",
+            fix=f"pass timeout={math.ceil(seconds)} or more, or leave timeout out (then "
+            f"{max(DEFAULT_TIMEOUT, 2 * seconds):g} s)",
+        )
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -453,6 +477,7 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
     """Push (unless the registry has it) and deploy to one target."""
     tgt, spec, sink = one.target, one.spec, one.sink
     force, timeout = pre.options.force, pre.options.timeout
+    assert timeout is not None  # resolved by the preflight
     src, local = pre.source, one.local
     timer = _Timer()
     # `timeout` bounds the whole ship from its start: the build is not cut short, but push,

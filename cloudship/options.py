@@ -129,7 +129,8 @@ class Options:
     build_args: Mapping[str, str] | None = None
     no_cache: bool = False
     force: bool = False
-    timeout: float = DEFAULT_TIMEOUT
+    #: None: not given; ``ship`` derives it (``Runtime.rollout_seconds``, ``DEFAULT_TIMEOUT``)
+    timeout: float | None = None
     settings: Mapping[str, Any] | None = None
     on_event: EventSink | None = None
     engine: Engine | None = None
