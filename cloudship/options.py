@@ -98,7 +98,13 @@ class ShipOptions(TypedDict, total=False):
     ]
     no_cache: Annotated[Flag, CliFlag("rebuild every step", kind="flag")]
     force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
-    timeout: Annotated[Timeout, CliFlag("seconds the whole ship may take", ship_only=True)]
+    timeout: Annotated[
+        Timeout,
+        CliFlag(
+            "seconds the whole ship may take (default: twice what the rollout needs, at least 300)",
+            ship_only=True,
+        ),
+    ]
     #: provider settings, e.g. ``{"host_port": 8080}``
     settings: Annotated[Mapping[str, Any] | None, Hint("pass settings={'host_port': 8080}")]
     on_event: EventCallback
