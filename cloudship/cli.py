@@ -212,7 +212,7 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
     import functools
     import inspect
 
-    from cloudship.options import DEFAULT_TIMEOUT, cli_flags
+    from cloudship.options import cli_flags
 
     flags = [f for f in cli_flags() if not (for_plan and f[2].ship_only)]
 
@@ -232,8 +232,8 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
                 kind, default = bool, False
             else:
                 kind = _cli_type(annotation) | None
-                if option == "timeout":
-                    kind, default = float, DEFAULT_TIMEOUT
+                # --timeout left out: None, so that ship derives it from what the target's
+                # rollout needs (at least DEFAULT_TIMEOUT; Runtime.rollout_seconds)
             added.append(
                 inspect.Parameter(
                     option,
@@ -251,6 +251,8 @@ def with_ship_options(*, for_plan: bool) -> Callable[[Callable[..., None]], Call
         @functools.wraps(command)
         def run(*args: Any, **values: Any) -> None:
             options = {k: v for k, v in values.items() if k in kinds}
+            if options.get("timeout", 0) is None:  # left out: ship derives it
+                del options["timeout"]
             rest = {k: v for k, v in values.items() if k not in kinds}
             with _errors():  # a bad --env/--secret item is bad input, not a traceback
                 for option, kind in kinds.items():

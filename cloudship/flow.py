@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import threading
 import time
@@ -158,9 +159,10 @@ def _registry_cache(
     """``cachefrom`` for a build on an engine with no cache of this service (a fresh CI runner):
     the image a target serves now, pulled first with the registry's in-memory credentials.
 
-    A session-less BuildKit build cannot log in to a registry itself ("no active sessions"),
-    but it reads the inline cache of an image the engine already has; an image id would be
-    looked up on Docker Hub, so only the pulled ``repo@sha256:`` reference is named. When the
+    A BuildKit build cannot log in to a registry itself (cloudship's session offers no
+    credentials; without one the engine says "no active sessions"), but it reads the inline
+    cache of an image the engine already has; an image id would be looked up on Docker Hub,
+    so only the pulled ``repo@sha256:`` reference is named. When the
     engine has built this service before, its own build cache is used and nothing is asked.
     """
     if engine.inspect(build_tag) is not None:
@@ -315,6 +317,14 @@ class _Delivery:
     spec: ServiceSpec
     sink: EventSink
     local: _LocalImage | None = None  # the image built (or given) for this target's platform
+    #: the tag pushed: the image's own, or ``<tag>-<os>-<arch>`` when targets of other
+    #: platforms share the repository (the image's tag then names an index of them all)
+    push_tag: str | None = None
+
+    @property
+    def tag(self) -> str:
+        assert self.local is not None
+        return self.push_tag or self.local.tag
 
 
 @dataclass(frozen=True)
@@ -383,8 +393,10 @@ def _preflight(
     # the image's EXPOSE), so the runtime's rules refuse bad sizes before anything is built.
     engine = options.engine or Engine.shared()
     platforms: dict[str, str] = {}
+    needed: list[float] = []
     for tgt in targets:
         early = _spec(service, app, app.port or 1, options.env, secrets, None)
+        needed.append(_check_timeout(tgt, early, options.timeout))
         tgt.runtime.validate(early)
         if isinstance(src, BuildSource):  # the platform each target runs, refused if it can't
             platforms[tgt.name] = _build_platform(tgt, app.platform, engine.host_platform)
@@ -424,7 +436,75 @@ def _preflight(
         spec = _spec(service, app, app.port, options.env, secrets, local.info if local else info)
         _check_delivery(tgt, spec, src, local)
         deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name), local))
-    return many, _Preflight(src, service, deliveries, build_time, options)
+    if options.timeout is None:  # derived: enough for the slowest target's rollout, twice
+        options = dataclasses.replace(
+            options, timeout=max([DEFAULT_TIMEOUT, *(2 * n for n in needed)])
+        )
+    return many, _Preflight(src, service, _platform_tags(deliveries), build_time, options)
+
+
+def _check_timeout(tgt: Target, spec: ServiceSpec, timeout: float | None) -> float:
+    """The least time ``tgt``'s rollout of ``spec`` needs (0: unknown); a given ``timeout``
+    below it is refused before anything is built."""
+    needs = tgt.runtime.rollout_seconds(spec)
+    if needs is None:
+        return 0.0
+    seconds, why = needs
+    if timeout is not None and timeout < seconds:
+        raise ConfigError(
+            f"timeout={timeout:g} is too short for target {tgt.name!r}: its rollout needs at "
+            f"least {seconds:g} s ({why})",
+            fix=f"pass timeout={math.ceil(seconds)} or more, or leave timeout out (then "
+            f"{max(DEFAULT_TIMEOUT, 2 * seconds):g} s)",
+        )
+    return seconds
+
+
+def _platform_tags(deliveries: list[_Delivery]) -> list[_Delivery]:
+    """Targets that push images of different platforms to one registry would overwrite each
+    other's tag: each then pushes ``<tag>-<os>-<arch>``, and ``_write_indexes`` puts an index of
+    them under ``<tag>``, as ``docker buildx build --platform a,b --push`` leaves it."""
+    platforms: dict[str, set[str]] = {}
+    for one in deliveries:
+        if one.local is not None:
+            platforms.setdefault(one.target.registry.address, set()).add(one.local.info.platform)
+    return [
+        dataclasses.replace(
+            one, push_tag=f"{one.local.tag}-{one.local.info.platform.replace('/', '-')}"
+        )
+        if one.local is not None and len(platforms[one.target.registry.address]) > 1
+        else one
+        for one in deliveries
+    ]
+
+
+def _write_indexes(deliveries: list[_Delivery], shipments: list[Shipment], sink: EventSink) -> None:
+    """Under each shared tag, an index of the platforms the targets pushed (by digest)."""
+    groups: dict[tuple[str, str], list[tuple[_Delivery, Shipment]]] = {}
+    for one, shipped in zip(deliveries, shipments, strict=True):
+        if one.push_tag is not None and one.local is not None:
+            key = (one.target.registry.address, ImageRef.parse(shipped.image).path)
+            groups.setdefault(key, []).append((one, shipped))
+    for (address, path), members in groups.items():
+        registry = members[0][0].target.registry
+        tag = members[0][0].local.tag  # type: ignore[union-attr]
+        entries = {
+            shipped.digest: one.local.info.platform  # type: ignore[union-attr]
+            for one, shipped in members
+        }
+        if not registry.writes_indexes:
+            tags = ", ".join(sorted({one.tag for one, _ in members}))
+            sink(
+                Notice(
+                    message=f"{address}/{path}: {registry.kind} registries cannot take an "
+                    f"image index from cloudship yet; the platforms are tagged {tags} and "
+                    f"the tag {tag} is not written"
+                )
+            )
+            continue
+        digest = registry.write_index(path, tag, entries)
+        listed = ", ".join(sorted(entries.values()))
+        sink(Notice(message=f"{address}/{path}:{tag} is an index of {listed} ({digest[:19]})"))
 
 
 @dataclass(frozen=True)
@@ -437,15 +517,17 @@ class _PushDecision:
 
 
 def _push_decision(
-    tgt: Target, local: _LocalImage, service: str, *, force: bool, create: bool, sink: EventSink
+    one: _Delivery, service: str, *, force: bool, create: bool, sink: EventSink
 ) -> _PushDecision:
-    """The registry already has ``local`` when the engine knows its digest in the repository
+    """The registry already has the image when the engine knows its digest in the repository
     and the registry answers that digest for the tag (``force`` always pushes)."""
+    tgt, local, tag = one.target, one.local, one.tag
+    assert local is not None
     tgt.registry.prepare(sink)
     repository = tgt.registry.repository(service, create=create)
-    ref = ImageRef.parse(repository).with_tag(local.tag)
+    ref = ImageRef.parse(repository).with_tag(tag)
     known = local.info.digest_in(repository)
-    remote = tgt.registry.manifest_digest(ref.path, local.tag) if known else None
+    remote = tgt.registry.manifest_digest(ref.path, tag) if known else None
     have = known if known and remote == known and not force else None
     return _PushDecision(repository, ref, have)
 
@@ -454,6 +536,7 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
     """Push (unless the registry has it) and deploy to one target."""
     tgt, spec, sink = one.target, one.spec, one.sink
     force, timeout = pre.options.force, pre.options.timeout
+    assert timeout is not None  # resolved by the preflight
     src, local = pre.source, one.local
     timer = _Timer()
     # `timeout` bounds the whole ship from its start: the build is not cut short, but push,
@@ -469,7 +552,7 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
         return _shipment(tgt, spec.name, src.ref.tag, deployment, None, None, timer, started)
 
     with timer.phase("push"):
-        decision = _push_decision(tgt, local, spec.name, force=force, create=True, sink=sink)
+        decision = _push_decision(one, spec.name, force=force, create=True, sink=sink)
         auth = tgt.registry.credentials()
         if decision.digest is not None:
             digest, push = decision.digest, PushSummary(skipped=True)
@@ -534,15 +617,20 @@ def ship(
     started = time.monotonic()
     opts = read_options(options)
     user_sink = _serialized(opts.on_event or ignore)
-    many, pre = _preflight(source, target, opts, sink=user_sink)
-    engine = opts.engine or Engine.shared()
+    try:
+        many, pre = _preflight(source, target, opts, sink=user_sink)
+        engine = opts.engine or Engine.shared()
 
-    def run(one: _Delivery) -> Shipment:
-        return _deliver(one, pre, engine=engine, started=started)
+        def run(one: _Delivery) -> Shipment:
+            return _deliver(one, pre, engine=engine, started=started)
 
-    if not many:
-        return run(pre.deliveries[0])
-    return _deliver_all(pre.deliveries, run)
+        if not many:
+            return run(pre.deliveries[0])
+        shipments = _deliver_all(pre.deliveries, run)
+        _write_indexes(pre.deliveries, shipments, user_sink)
+        return shipments
+    finally:
+        Engine.settle()
 
 
 def _deliver_all(
@@ -636,15 +724,21 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
             f"build for {local.info.platform}: {local.build.cache_hits} of "
             f"{local.build.steps} steps from the layer cache{miss}"
         )
-    decision = _push_decision(
-        tgt, local, spec.name, force=pre.options.force, create=False, sink=one.sink
-    )
+    decision = _push_decision(one, spec.name, force=pre.options.force, create=False, sink=one.sink)
     if decision.digest is not None:
         image = ImageRef.parse(decision.repository).with_digest(decision.digest)
         actions.append(f"push: nothing, {tgt.registry.address} already has {decision.digest[:19]}")
     else:
         image = decision.ref
         actions.append(f"push {decision.ref} to {tgt.registry.address}")
+    if one.push_tag is not None:  # targets of other platforms share the registry
+        actions.append(
+            f"write {local.tag} as an image index of every platform pushed to "
+            f"{tgt.registry.address}"
+            if tgt.registry.writes_indexes
+            else f"leave {local.tag} unwritten: {tgt.registry.kind} registries take no image "
+            "index from cloudship yet"
+        )
     runtime_plan = tgt.runtime.plan(spec, image)
     actions += runtime_plan.actions
     return ShipPlan(
@@ -666,8 +760,11 @@ def plan(
 ) -> ShipPlan | list[ShipPlan]:
     """``cloudship.api.plan``: its signature and documentation are there."""
     opts = read_options(options)
-    many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
-    plans = [_plan_one(one, pre) for one in pre.deliveries]
+    try:
+        many, pre = _preflight(source, target, opts, sink=opts.on_event or ignore)
+        plans = [_plan_one(one, pre) for one in pre.deliveries]
+    finally:
+        Engine.settle()
     return plans if many else plans[0]
 
 

@@ -97,7 +97,13 @@ class ShipOptions(TypedDict, total=False):
     ]
     no_cache: Annotated[Flag, CliFlag("rebuild every step", kind="flag")]
     force: Annotated[Flag, CliFlag("push and deploy even if unchanged", kind="flag")]
-    timeout: Annotated[Timeout, CliFlag("seconds the whole ship may take", ship_only=True)]
+    timeout: Annotated[
+        Timeout,
+        CliFlag(
+            "seconds the whole ship may take (default: twice what the rollout needs, at least 300)",
+            ship_only=True,
+        ),
+    ]
     #: provider settings, e.g. ``{"host_port": 8080}``
     settings: Annotated[Mapping[str, Any] | None, Hint("pass settings={'host_port': 8080}")]
     on_event: EventCallback
@@ -128,7 +134,8 @@ class Options:
     build_args: Mapping[str, str] | None = None
     no_cache: bool = False
     force: bool = False
-    timeout: float = DEFAULT_TIMEOUT
+    #: None: not given; ``ship`` derives it (``Runtime.rollout_seconds``, ``DEFAULT_TIMEOUT``)
+    timeout: float | None = None
     settings: Mapping[str, Any] | None = None
     on_event: EventSink | None = None
     engine: Engine | None = None

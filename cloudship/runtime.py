@@ -199,6 +199,15 @@ class Runtime(ABC):
         """Raise ``ConfigError`` when ``spec`` cannot run here. Called before anything is
         created or pushed."""
 
+    def rollout_seconds(self, spec: ServiceSpec) -> tuple[float, str] | None:
+        """The least time a deploy of ``spec`` needs here, and why (e.g. "deregistration delay
+        30 s + ..."), computed without any call; None when the runtime cannot say.
+
+        ``ship`` refuses a given ``timeout`` below it before anything is built, and without a
+        given ``timeout`` uses ``max(DEFAULT_TIMEOUT, 2 * it)`` (a deploy and, on failure, the
+        rollback)."""
+        return None
+
     @abstractmethod
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:
         """What ``deploy`` would do, without changing anything."""

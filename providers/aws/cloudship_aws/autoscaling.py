@@ -1,4 +1,5 @@
-"""Autoscaling of a service's task count: Application Auto Scaling target tracking on CPU.
+"""Autoscaling of a service's task count: Application Auto Scaling target tracking on CPU,
+and optionally on the ALB's requests per target (``requests_per_target``).
 
 ``replicas`` is the minimum and ``max_replicas`` the maximum; the policy keeps the service's
 average CPU near ``TARGET_CPU`` percent
@@ -28,6 +29,19 @@ def policy_name(service: str) -> str:
     return f"cloudship-cpu-{service}"
 
 
+def requests_policy_name(service: str) -> str:
+    return f"cloudship-requests-{service}"
+
+
+def resource_label(balancer_arn: str, target_group_arn: str) -> str:
+    """``app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>``, the ``ResourceLabel`` of
+    ``ALBRequestCountPerTarget``, from the two ARNs' final parts
+    (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html)."""
+    balancer = balancer_arn.split(":loadbalancer/", 1)[-1]
+    group = target_group_arn.rsplit(":", 1)[-1]
+    return f"{balancer}/{group}"
+
+
 def count_matches(desired: object, spec: ServiceSpec) -> bool:
     """The service's ``desiredCount`` is what ``spec`` asks: equal to ``replicas``, or within
     ``replicas..max_replicas`` while autoscaling owns it."""
@@ -36,12 +50,28 @@ def count_matches(desired: object, spec: ServiceSpec) -> bool:
     return isinstance(desired, int) and spec.replicas <= desired <= spec.max_replicas
 
 
-def check(spec: ServiceSpec) -> None:
-    """``max_replicas`` below ``replicas`` is refused before any call."""
+def check(spec: ServiceSpec, settings: AwsSettings) -> None:
+    """``max_replicas`` below ``replicas``, and ``requests_per_target`` without autoscaling or
+    without cloudship's load balancer, are refused before any call."""
     if spec.max_replicas is not None and spec.max_replicas < max(spec.replicas, 1):
         raise ConfigError(
             f"max_replicas={spec.max_replicas} is below replicas={spec.replicas} (the minimum)",
             fix=f"pass max_replicas >= {max(spec.replicas, 1)}, or drop max_replicas",
+        )
+    if settings.requests_per_target is None:
+        return
+    if spec.max_replicas is None:
+        raise ConfigError(
+            "requests_per_target scales between replicas and max_replicas, and max_replicas "
+            "is not set",
+            fix="pass max_replicas= as well, or drop requests_per_target",
+        )
+    if not spec.public or settings.target_group_arn:
+        raise ConfigError(
+            "requests_per_target counts the requests of cloudship's load balancer, and this "
+            "service " + ("is not public" if not spec.public else "uses target_group_arn"),
+            fix="drop requests_per_target (CPU scaling stays), or ship the service public=True "
+            "without target_group_arn",
         )
 
 
@@ -63,9 +93,10 @@ class Autoscaling:
             )["ScalableTargets"]
         return dict(found[0]) if found else None
 
-    def ensure(self, spec: ServiceSpec) -> bool:
+    def ensure(self, spec: ServiceSpec, label: str | None = None) -> bool:
         """Make the scaling of ``spec.name`` what the spec says (after the service exists);
-        True when something had to be written."""
+        True when something had to be written. ``label``: the ALB/target group
+        ``ResourceLabel`` for ``requests_per_target``."""
         aas = self._clients.autoscaling
         resource = self._resource(spec.name)
         target = self.current(spec.name)
@@ -89,12 +120,6 @@ class Autoscaling:
                     MaxCapacity=spec.max_replicas,
                 )
                 changed = True
-            policies = aas.describe_scaling_policies(
-                ServiceNamespace=NAMESPACE,
-                ResourceId=resource,
-                ScalableDimension=DIMENSION,
-                PolicyNames=[policy_name(spec.name)],
-            )["ScalingPolicies"]
             wanted = {
                 "TargetValue": TARGET_CPU,
                 "PredefinedMetricSpecification": {
@@ -103,18 +128,59 @@ class Autoscaling:
                 "ScaleInCooldown": COOLDOWN_SECONDS,
                 "ScaleOutCooldown": COOLDOWN_SECONDS,
             }
-            have = policies[0].get("TargetTrackingScalingPolicyConfiguration") if policies else None
-            if have is None or any(have.get(k) != v for k, v in wanted.items()):
-                aas.put_scaling_policy(
-                    PolicyName=policy_name(spec.name),
+            changed |= self._policy(resource, policy_name(spec.name), wanted)
+            per_target = self._settings.requests_per_target
+            requests = requests_policy_name(spec.name)
+            if per_target is not None and label is not None:
+                changed |= self._policy(
+                    resource,
+                    requests,
+                    {
+                        "TargetValue": float(per_target),
+                        "PredefinedMetricSpecification": {
+                            "PredefinedMetricType": "ALBRequestCountPerTarget",
+                            "ResourceLabel": label,
+                        },
+                        "ScaleInCooldown": COOLDOWN_SECONDS,
+                        "ScaleOutCooldown": COOLDOWN_SECONDS,
+                    },
+                )
+            elif self._existing(resource, requests):
+                aas.delete_scaling_policy(
+                    PolicyName=requests,
                     ServiceNamespace=NAMESPACE,
                     ResourceId=resource,
                     ScalableDimension=DIMENSION,
-                    PolicyType="TargetTrackingScaling",
-                    TargetTrackingScalingPolicyConfiguration=wanted,
                 )
                 changed = True
         return changed
+
+    def _existing(self, resource: str, name: str) -> dict[str, Any] | None:
+        policies = self._clients.autoscaling.describe_scaling_policies(
+            ServiceNamespace=NAMESPACE,
+            ResourceId=resource,
+            ScalableDimension=DIMENSION,
+            PolicyNames=[name],
+        )["ScalingPolicies"]
+        # matched by name here too: moto answers every policy of the resource
+        found = next((p for p in policies if p.get("PolicyName") == name), None)
+        return dict(found) if found else None
+
+    def _policy(self, resource: str, name: str, wanted: dict[str, Any]) -> bool:
+        """A target-tracking policy ``name`` configured as ``wanted`` (read first)."""
+        found = self._existing(resource, name)
+        have = found.get("TargetTrackingScalingPolicyConfiguration") if found else None
+        if have is not None and all(have.get(k) == v for k, v in wanted.items()):
+            return False
+        self._clients.autoscaling.put_scaling_policy(
+            PolicyName=name,
+            ServiceNamespace=NAMESPACE,
+            ResourceId=resource,
+            ScalableDimension=DIMENSION,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration=wanted,
+        )
+        return True
 
     def remove(self, service: str) -> None:
         if self.current(service) is None:

@@ -23,12 +23,13 @@ from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback
 from cloudship.runtime import Deployment, Plan, Revision, Runtime, ServiceSpec, ServiceStatus
-from cloudship_aws import autoscaling, iam, network, pullsecret, taskdef
+from cloudship_aws import autoscaling, concurrency, iam, network, pullsecret, taskdef
 from cloudship_aws.autoscaling import Autoscaling
 from cloudship_aws.cloudwatch import log_tail
+from cloudship_aws.dns import Dns
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.fargate import task_size
-from cloudship_aws.loadbalancer import LoadBalancers
+from cloudship_aws.loadbalancer import HEALTH_CHECK, LoadBalancers
 from cloudship_aws.propagation import eventually
 from cloudship_aws.rollout import GATE_TAG, Rollout, describe_service
 from cloudship_aws.session import AwsClients
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 LOG_TAIL = 20
 HEALTH_GRACE_SECONDS = 30
+#: what a Fargate task takes from placement to a running container (ENI, image pull, start):
+#: an allowance, not a documented figure; tasks of large images take longer
+START_SECONDS = 60
 CIRCUIT_BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 
 
@@ -67,6 +71,7 @@ class FargateRuntime(Runtime):
         self._urls = ServiceUrls(settings, clients)
         self._balancers = LoadBalancers(settings, clients)
         self._autoscaling = Autoscaling(settings, clients)
+        self._dns = Dns(settings, clients)
 
     @property
     def clients(self) -> AwsClients:
@@ -87,7 +92,7 @@ class FargateRuntime(Runtime):
         configured subnets and security groups (read-only calls)."""
         task_size(spec.cpu, spec.memory)
         taskdef.secret_arns(spec)
-        autoscaling.check(spec)
+        autoscaling.check(spec, self._settings)
         network.check_given(self._clients.ec2, self._settings)
         network.check_routes(
             self._clients.ec2,
@@ -97,8 +102,43 @@ class FargateRuntime(Runtime):
         )
         if self._settings.target_group_arn:
             self._balancers.check_target_group(self._settings.target_group_arn)
-        elif spec.public and self._settings.load_balancer:
-            self._balancers.find_balancer()
+        elif spec.public:
+            self._balancers.check_rule(spec.name)  # also: a configured ALB exists
+        if spec.public:
+            self._dns.check()
+
+    def rollout_seconds(self, spec: ServiceSpec) -> tuple[float, str]:
+        """Start, then (behind cloudship's ALB) the health checks a new target must pass
+        (interval times healthy threshold) and the deregistration delay ECS waits out before it
+        stops the old tasks and calls the rollout COMPLETED
+        (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/load-balancer-connection-draining.html,
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html);
+        with ``health_command``, its start period and one interval
+        (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html)."""
+        parts = [(f"start {START_SECONDS} s", START_SECONDS)]
+        if spec.public and not self._settings.target_group_arn:
+            checks = (
+                HEALTH_CHECK["HealthCheckIntervalSeconds"] * HEALTH_CHECK["HealthyThresholdCount"]
+            )
+            parts.append(
+                (
+                    f"health checks {HEALTH_CHECK['HealthCheckIntervalSeconds']} s x "
+                    f"{HEALTH_CHECK['HealthyThresholdCount']}",
+                    checks,
+                )
+            )
+            delay = self._settings.deregistration_delay
+            parts.append((f"deregistration delay {delay} s", delay))
+        if self._settings.health_command:
+            check = taskdef.health_check(self._settings.health_command)
+            parts.append(
+                (
+                    f"container health check start period {check['startPeriod']} s + "
+                    f"interval {check['interval']} s",
+                    check["startPeriod"] + check["interval"],
+                )
+            )
+        return float(sum(seconds for _, seconds in parts)), " + ".join(w for w, _ in parts)
 
     # -- reading the current state -------------------------------------------------------
 
@@ -153,7 +193,9 @@ class FargateRuntime(Runtime):
             and ServiceUrls.target_group_of(service) == target_group
         )
 
-    def _ingress(self, spec: ServiceSpec) -> tuple[network.Network, str | None]:
+    def _ingress(
+        self, spec: ServiceSpec
+    ) -> tuple[network.Network, str | None, Mapping[str, Any] | None]:
         """Subnets, security groups and the target group of ``spec``'s tasks.
 
         public, no ``target_group_arn``: the cluster's ALB, a target group and rule for the
@@ -165,6 +207,7 @@ class FargateRuntime(Runtime):
         subnets, vpc_id = network.locate(ec2, self._settings)
         target_group = self._settings.target_group_arn
         admit: set[str] = set()
+        balancer: Mapping[str, Any] | None = None
         if target_group:
             group = self._balancers.check_target_group(target_group)
             with aws_errors("reading the target group's load balancer", DeployError):
@@ -172,12 +215,14 @@ class FargateRuntime(Runtime):
                     LoadBalancerArns=group["LoadBalancerArns"][:1]
                 )["LoadBalancers"]
             admit = {g for lb in found for g in lb.get("SecurityGroups", [])}
+            balancer = found[0] if found else None
         elif spec.public:
             ingress = self._balancers.ensure(
                 spec.name, spec.port, spec.health_path, subnets, vpc_id
             )
             target_group = ingress.target_group_arn
             admit = set(ingress.security_groups)
+            balancer = ingress.balancer
         admit = admit or network.vpc_cidrs(ec2, vpc_id)
         net = network.resolve(
             ec2,
@@ -188,7 +233,7 @@ class FargateRuntime(Runtime):
             vpc_id=vpc_id,
             admit_from=admit,
         )
-        return net, target_group
+        return net, target_group, balancer
 
     @staticmethod
     def _balancing(spec: ServiceSpec, target_group: str | None) -> dict[str, Any]:
@@ -286,6 +331,7 @@ class FargateRuntime(Runtime):
         from any other registry (e.g. Docker Hub), ``pull`` is stored in Secrets Manager and
         named in ``repositoryCredentials``."""
         deadline = time.monotonic() + timeout
+        ship = concurrency.new_ship_id()
         size = task_size(spec.cpu, spec.memory)
         secrets = taskdef.secret_arns(spec)
         if not image.digest:
@@ -303,7 +349,10 @@ class FargateRuntime(Runtime):
             readable = [*secrets.values(), *([pull_secret] if pull_secret else [])]
             iam.grant_secrets(self._clients.iam, spec.name, sorted(readable))
         self._ensure_log_group(spec.name)
-        net, target_group = self._ingress(spec)
+        net, target_group, balancer = self._ingress(spec)
+        named = self._dns.ensure(balancer) if balancer is not None and spec.public else False
+        if named:
+            on_event(DeployPhase(phase="dns", detail=f"{self._settings.domain} → load balancer"))
         desired = taskdef.build(
             spec,
             image,
@@ -320,6 +369,7 @@ class FargateRuntime(Runtime):
             on_event(DeployPhase(phase="wait", detail=f"{spec.name} is still draining"))
             self._rollout.wait_inactive(spec.name, deadline, timeout)
             service = None
+        seen = concurrency.Seen.of(service)  # compared again just before the switch
         current_td = service.get("taskDefinition") if service else None
         same_content = (
             service is not None
@@ -334,7 +384,9 @@ class FargateRuntime(Runtime):
             and self._same_shape(service, spec, net, assign_ip, target_group)
         ):
             assert current_td is not None
-            scaled = self._autoscaling.ensure(spec)
+            scaled = (
+                self._autoscaling.ensure(spec, self._scaling_label(balancer, target_group)) or named
+            )
             on_event(DeployPhase(phase="unchanged", detail=f"{revision_id(current_td)} serves it"))
             return self._deployment(
                 spec, current_td, image.digest, target_group, changed=scaled, previous=None
@@ -345,15 +397,22 @@ class FargateRuntime(Runtime):
         td_arn = (
             current_td
             if same_content and current_td
-            else self._register(spec.name, desired, on_event)
+            else self._register(spec.name, desired, ship, on_event)
         )
         network_config = self._network_config(net, assign_ip)
         balancing = self._balancing(spec, target_group)
+        # another ship may have switched the service since it was read: refuse, not overwrite
+        concurrency.check_unchanged(
+            self._clients,
+            spec.name,
+            seen,
+            describe_service(self._clients, self._settings, spec.name),
+        )
         if service is None:
             self._create_service(spec, td_arn, network_config, balancing, deadline, on_event)
         else:
-            self._update_service(spec, td_arn, network_config, balancing, force, on_event)
-        self._autoscaling.ensure(spec)
+            self._update_service(spec, td_arn, network_config, balancing, force, seen, on_event)
+        self._autoscaling.ensure(spec, self._scaling_label(balancer, target_group))
         previous_td = current_td if current_td != td_arn else None
         self._rollout.watch(
             spec.name,
@@ -373,6 +432,12 @@ class FargateRuntime(Runtime):
             changed=True,
             previous=revision_id(previous_td) if previous_td else None,
         )
+
+    @staticmethod
+    def _scaling_label(balancer: Mapping[str, Any] | None, target_group: str | None) -> str | None:
+        if balancer is None or target_group is None:
+            return None
+        return autoscaling.resource_label(str(balancer["LoadBalancerArn"]), target_group)
 
     def _deployment(
         self,
@@ -437,10 +502,12 @@ class FargateRuntime(Runtime):
             if found is None or found.get("retentionInDays") != retention:
                 logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
 
-    def _register(self, service: str, desired: taskdef.TaskDefinition, on_event: EventSink) -> str:
+    def _register(
+        self, service: str, desired: taskdef.TaskDefinition, ship: str, on_event: EventSink
+    ) -> str:
         with aws_errors(f"registering the task definition of {service!r}", DeployError):
             registered = self._clients.ecs.register_task_definition(
-                **desired.register_kwargs(service)
+                **desired.register_kwargs(service, ship=ship)
             )
         arn = registered["taskDefinition"]["taskDefinitionArn"]
         on_event(DeployPhase(phase="register", detail=revision_id(arn)))
@@ -456,24 +523,46 @@ class FargateRuntime(Runtime):
         on_event: EventSink,
     ) -> None:
         with aws_errors(f"creating ECS service {spec.name!r}", DeployError):
-            eventually(
-                lambda: self._clients.ecs.create_service(
-                    cluster=self._settings.cluster,
-                    serviceName=spec.name,
-                    taskDefinition=td_arn,
-                    desiredCount=spec.replicas,
-                    launchType="FARGATE",
-                    networkConfiguration=network_config,  # type: ignore[arg-type]
-                    deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
-                    deploymentController={"type": "ECS"},
-                    propagateTags="TASK_DEFINITION",
-                    tags=[{"key": "managed-by", "value": "cloudship"}],
-                    **extra,
-                ),
-                deadline=deadline,
-                wait=self._settings.poll_interval,
-            )
+            try:
+                self._create(spec, td_arn, network_config, extra, deadline)
+            except ClientError as exc:
+                # Two ships creating one service: ECS refuses the second request, whose
+                # parameters differ (its own task definition), as "Creation of service was not
+                # idempotent" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html)
+                if "not idempotent" not in str(exc):
+                    raise
+                now = describe_service(self._clients, self._settings, spec.name)
+                holder = concurrency.owner_of(
+                    self._clients, str((now or {}).get("taskDefinition") or td_arn)
+                )
+                raise concurrency.concurrent(spec.name, holder, "by creating it first") from exc
         on_event(DeployPhase(phase="start", detail=f"service {spec.name} ({revision_id(td_arn)})"))
+
+    def _create(
+        self,
+        spec: ServiceSpec,
+        td_arn: str,
+        network_config: dict[str, Any],
+        extra: dict[str, Any],
+        deadline: float,
+    ) -> None:
+        eventually(
+            lambda: self._clients.ecs.create_service(
+                cluster=self._settings.cluster,
+                serviceName=spec.name,
+                taskDefinition=td_arn,
+                desiredCount=spec.replicas,
+                launchType="FARGATE",
+                networkConfiguration=network_config,  # type: ignore[arg-type]
+                deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
+                deploymentController={"type": "ECS"},
+                propagateTags="TASK_DEFINITION",
+                tags=[{"key": "managed-by", "value": "cloudship"}],
+                **extra,
+            ),
+            deadline=deadline,
+            wait=self._settings.poll_interval,
+        )
 
     def _update_service(
         self,
@@ -482,13 +571,14 @@ class FargateRuntime(Runtime):
         network_config: dict[str, Any],
         extra: dict[str, Any],
         force: bool,
+        seen: concurrency.Seen,
         on_event: EventSink,
     ) -> None:
         if spec.max_replicas is None:
             extra = {**extra, "desiredCount": spec.replicas}
         # else Application Auto Scaling owns desiredCount: a deploy must not reset it
         with aws_errors(f"updating ECS service {spec.name!r}", DeployError):
-            self._clients.ecs.update_service(
+            answer = self._clients.ecs.update_service(
                 **extra,
                 cluster=self._settings.cluster,
                 service=spec.name,
@@ -496,6 +586,19 @@ class FargateRuntime(Runtime):
                 networkConfiguration=network_config,  # type: ignore[arg-type]
                 deploymentConfiguration=CIRCUIT_BREAKER,  # type: ignore[arg-type]
                 forceNewDeployment=force,
+            )
+        other = concurrency.displaced(seen, answer.get("service", {}), td_arn)
+        if other is not None:
+            # another ship switched between the re-read and this update: put its revision
+            # back rather than lose its update
+            with aws_errors(f"giving {spec.name!r} back to {revision_id(other)}", DeployError):
+                self._clients.ecs.update_service(
+                    cluster=self._settings.cluster, service=spec.name, taskDefinition=other
+                )
+            raise concurrency.concurrent(
+                spec.name,
+                concurrency.owner_of(self._clients, other),
+                f"while this ship switched it ({revision_id(other)} serves again)",
             )
         on_event(DeployPhase(phase="start", detail=f"update to {revision_id(td_arn)}"))
 
@@ -648,6 +751,33 @@ class FargateRuntime(Runtime):
             previous=revision_id(serving) if serving else None,
         )
 
+    def services(self) -> list[str]:
+        """The ACTIVE services of the cluster that carry cloudship's tag (``managed-by``), so
+        services deployed by other tools in the same cluster are left out. DescribeServices
+        takes at most 10 services per call
+        (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html)."""
+        cluster = self._settings.cluster
+        with aws_errors(f"listing the services of ECS cluster {cluster!r}", DeployError):
+            try:
+                pages = self._clients.ecs.get_paginator("list_services").paginate(cluster=cluster)
+                arns = [arn for page in pages for arn in page.get("serviceArns", [])]
+            except ClientError as exc:
+                if error_code(exc) == "ClusterNotFoundException":
+                    return []
+                raise
+            names: list[str] = []
+            for start in range(0, len(arns), 10):
+                found = self._clients.ecs.describe_services(
+                    cluster=cluster, services=arns[start : start + 10], include=["TAGS"]
+                )
+                names.extend(
+                    str(service.get("serviceName"))
+                    for service in found.get("services", [])
+                    if service.get("status") == "ACTIVE"
+                    and {"key": "managed-by", "value": "cloudship"} in service.get("tags", [])
+                )
+        return sorted(names)
+
     def logs(self, service: str, tail: int = 100) -> list[str]:
         if describe_service(self._clients, self._settings, service) is None:
             raise self._not_found(service)
@@ -670,6 +800,10 @@ class FargateRuntime(Runtime):
         for arn in self._revisions(service):
             with aws_errors(f"deregistering {revision_id(arn)} of {service!r}", DeployError):
                 self._clients.ecs.deregister_task_definition(taskDefinition=arn)
+        if self._settings.domain and not self._settings.target_group_arn:
+            balancer = self._balancers.find_balancer()
+            if balancer is not None:
+                self._dns.remove(balancer)
         if not self._settings.target_group_arn:
             self._balancers.remove(service)
         if not self._settings.security_groups:

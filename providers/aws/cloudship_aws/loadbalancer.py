@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,8 @@ class Ingress:
     dns_name: str
     security_groups: tuple[str, ...]
     target_group_arn: str
+    #: the DescribeLoadBalancers entry (DNS name, canonical hosted zone id, address type)
+    balancer: Mapping[str, Any]
 
 
 def _ports(settings: AwsSettings) -> list[int]:
@@ -186,6 +189,49 @@ class LoadBalancers:
             )
         return balancer
 
+    def check_rule(self, service: str) -> None:
+        """Read-only, before anything is created: no other service's rule on the listener
+        this service's rule would go on routes the same host/path (ALB would send the traffic
+        to whichever rule has the lower priority)."""
+        balancer = self.find_balancer()
+        if balancer is None:
+            return  # a new ALB has no rules yet
+        port = HTTPS if self._settings.certificate_arn else HTTP
+        with aws_errors("reading the load balancer's rules", DeployError):
+            listeners = self._elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
+                "Listeners"
+            ]
+            listener = next((li for li in listeners if int(li["Port"]) == port), None)
+            if listener is None:
+                return
+            rules = [
+                r
+                for r in self._elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                if not r.get("IsDefault")
+            ]
+            try:
+                found = self._elbv2.describe_target_groups(
+                    Names=[target_group_name(self._settings, service)]
+                )["TargetGroups"]
+            except ClientError as exc:
+                if error_code(exc) != "TargetGroupNotFound":
+                    raise
+                found = []
+        ours = found[0]["TargetGroupArn"] if found else None
+        self._refuse_clash(rules, ours)
+
+    def _refuse_clash(self, rules: list[dict[str, Any]], ours: str | None) -> None:
+        wanted = conditions(self._settings)
+        key = _condition_key(wanted)
+        for rule in rules:
+            if ours is not None and ours in _forwards_to(rule):
+                continue
+            if _condition_key(rule.get("Conditions", [])) == key:
+                raise ConfigError(
+                    f"the load balancer already routes {self._describe(wanted)} to another service",
+                    fix="give this service its own domain= or path= (e.g. path='/api/*')",
+                )
+
     # -- ensuring -----------------------------------------------------------------------
 
     def ensure(
@@ -213,6 +259,7 @@ class LoadBalancers:
             dns_name=str(balancer.get("DNSName", "")),
             security_groups=tuple(balancer.get("SecurityGroups", [])),
             target_group_arn=group,
+            balancer=balancer,
         )
 
     def _balancer_group(self, vpc_id: str) -> str:
@@ -354,19 +401,7 @@ class LoadBalancers:
                 if not r.get("IsDefault")
             ]
             ours = next((r for r in rules if target_group in _forwards_to(r)), None)
-            clash = next(
-                (
-                    r
-                    for r in rules
-                    if r is not ours and _condition_key(r.get("Conditions", [])) == key
-                ),
-                None,
-            )
-            if clash is not None:
-                raise ConfigError(
-                    f"the load balancer already routes {self._describe(wanted)} to another service",
-                    fix="give this service its own domain= or path= (e.g. path='/api/*')",
-                )
+            self._refuse_clash(rules, target_group)
             if ours is not None:
                 if _condition_key(ours.get("Conditions", [])) != key:
                     elbv2.modify_rule(RuleArn=ours["RuleArn"], Conditions=wanted, Actions=forward)

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from cloudship.errors import DeployError, HealthCheckFailed, ShipTimeoutError
 from cloudship.events import DeployPhase, EventSink
+from cloudship_aws import concurrency
 from cloudship_aws.cloudwatch import log_tail
 from cloudship_aws.errors import aws_errors, error_code
 from cloudship_aws.session import AwsClients
@@ -142,7 +143,9 @@ class Rollout:
         circuit breaker rolls back it no longer names ``td_arn`` — that, or a FAILED rollout
         state on our deployment, is failure even if the service looks steady. A stopped task
         fails the watch at once only when the app itself failed (``is_app_failure``); transient
-        start failures are remembered and reported if the deploy fails later.
+        start failures are remembered and reported if the deploy fails later. A PRIMARY task
+        definition that is neither ours nor (after ECS's rollback) the previous one is another
+        ship's: ``ConcurrentShipError``.
         """
         on_event(DeployPhase(phase="rollout", detail=f"waiting for {revision_id(td_arn)}"))
         # ECS timestamps come from AWS's clock: allow a little skew for "since the deploy".
@@ -158,6 +161,15 @@ class Rollout:
             ours = [d for d in deployments if d.get("taskDefinition") == td_arn]
             failed = [d for d in ours if d.get("rolloutState") == "FAILED"]
             context = _Context(service, started, transient)
+            if serving != td_arn and not failed and (ours or serving != previous_td):
+                # Not ECS's circuit breaker (it marks ours FAILED and goes back to the previous
+                # revision): another ship switched the service (concurrency.py). Nothing is
+                # rolled back or marked: that ship owns the service now.
+                raise concurrency.concurrent(
+                    name,
+                    concurrency.owner_of(self._clients, serving),
+                    f"during the rollout of {revision_id(td_arn)} ({revision_id(serving)} serves)",
+                )
             if serving != td_arn or failed:
                 reason = (
                     failed[0].get("rolloutStateReason", "rollout FAILED")

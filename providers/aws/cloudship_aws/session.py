@@ -120,6 +120,11 @@ class AwsClients:
         return self._client("application-autoscaling")
 
     @cached_property
+    def route53(self) -> Any:
+        # Untyped like elbv2; Route 53 is global (botocore routes it to its endpoint)
+        return self._client("route53")
+
+    @cached_property
     def elbv2(self) -> Any:
         # Untyped: boto3-stubs' elbv2 extra is not a dependency; only two read calls use it.
         return self._client("elbv2")

@@ -55,6 +55,13 @@ class AwsSettings(BaseSettings):
     certificate_arn: str | None = None
     #: host name routed to this service (a ``host-header`` rule) and used in its URL
     domain: str | None = None
+    #: the Route 53 hosted zone ``domain`` is in (an alias record to the ALB is kept there);
+    #: default: the account's public zone whose name is the longest suffix of ``domain``, if any
+    hosted_zone_id: str | None = None
+    #: with ``max_replicas``: also scale on the ALB's requests per target (a second
+    #: target-tracking policy, ``ALBRequestCountPerTarget``), keeping each task near this many
+    #: requests a minute; needs a public service behind the load balancer
+    requests_per_target: int | None = Field(default=None, ge=1)
     #: path pattern routed to this service, e.g. ``/api/*``; with neither ``domain`` nor
     #: ``path`` the service takes ``/*``
     path: str | None = None

@@ -23,6 +23,8 @@ CONTAINER = "app"
 LOG_STREAM_PREFIX = "ecs"
 FINGERPRINT_TAG = "cloudship:fingerprint"
 SERVICE_TAG = "cloudship:service"
+#: the ship that registered a task definition (see concurrency.py)
+SHIP_TAG = "cloudship:ship"
 
 # ECS reads a container secret from Secrets Manager or SSM Parameter Store by ARN
 # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html).
@@ -67,7 +69,7 @@ def secret_arns(spec: ServiceSpec) -> dict[str, str]:
     return arns
 
 
-def _health_check(command: str) -> dict[str, Any]:
+def health_check(command: str) -> dict[str, Any]:
     # The ECS healthCheck parameters and their defaults:
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
     return {
@@ -86,14 +88,16 @@ class TaskDefinition:
     request: dict[str, Any]
     fingerprint: str
 
-    def register_kwargs(self, service: str) -> dict[str, Any]:
-        return {
-            **self.request,
-            "tags": [
-                {"key": FINGERPRINT_TAG, "value": self.fingerprint},
-                {"key": SERVICE_TAG, "value": service},
-            ],
-        }
+    def register_kwargs(self, service: str, *, ship: str | None = None) -> dict[str, Any]:
+        """The request with cloudship's tags; ``ship`` names the ship registering it
+        (``concurrency.SHIP_TAG``), so that a concurrent ship can say who it met."""
+        tags = [
+            {"key": FINGERPRINT_TAG, "value": self.fingerprint},
+            {"key": SERVICE_TAG, "value": service},
+        ]
+        if ship:
+            tags.append({"key": SHIP_TAG, "value": ship})
+        return {**self.request, "tags": tags}
 
 
 def build(
@@ -130,7 +134,7 @@ def build(
     if repository_credentials:
         container["repositoryCredentials"] = {"credentialsParameter": repository_credentials}
     if settings.health_command:
-        container["healthCheck"] = _health_check(settings.health_command)
+        container["healthCheck"] = health_check(settings.health_command)
     request: dict[str, Any] = {
         "family": spec.name,
         "requiresCompatibilities": ["FARGATE"],

@@ -26,8 +26,10 @@ import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -55,7 +57,8 @@ class MotoServer:
         moto advances a task one state per ``DescribeTasks`` (RUNNING → … → STOPPED)."""
         import httpx
 
-        httpx.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        # a reset takes seconds on a loaded machine (measured 0.5-6 s at load 9 on 2 cores)
+        httpx.post(f"{self.endpoint}/moto-api/reset", timeout=60).raise_for_status()
         httpx.post(
             f"{self.endpoint}/moto-api/state-manager/set-transition",
             json={
@@ -228,7 +231,13 @@ class EcsScheduler:
     - a service in ``failing`` (or a task of an image in ``failing_images``) never becomes
       healthy: its task is stopped with ECS's reason
       ``Task failed ELB health checks in (target-group …)``, as ECS does once the target is
-      ``unhealthy`` after the grace period (stopped-task-errors.html).
+      ``unhealthy`` after the grace period (stopped-task-errors.html);
+    - deployments (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html):
+      an ``UpdateService`` that changes the task definition (or forces a new deployment) starts
+      a new ``PRIMARY`` deployment, ``IN_PROGRESS``, and the one it replaces turns ``ACTIVE``
+      — in ``UpdateService``'s own answer too; the PRIMARY turns ``COMPLETED`` once its tasks
+      run (and are registered), and replaced deployments leave the list then. moto keeps the
+      first deployment for ever and reports it ``COMPLETED`` at once.
 
     moto's services otherwise start nothing, so a health gate on target health could never
     pass on moto without it. Works with ``cloudship_moto`` (a thread of the test process).
@@ -244,9 +253,11 @@ class EcsScheduler:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _pending: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     error: Exception | None = None
 
     def __enter__(self) -> EcsScheduler:
+        self._model_deployments()
         self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
         self._thread.start()
         return self
@@ -257,6 +268,41 @@ class EcsScheduler:
             self._thread.join(timeout=5)
         if self.error is not None:
             raise AssertionError(f"EcsScheduler failed: {self.error!r}") from self.error
+
+    def _model_deployments(self) -> None:
+        """Wrap moto's ``update_service`` on this test's backend (reset with it)."""
+        from moto.ecs.models import ecs_backends
+
+        backend = ecs_backends[MOTO_ACCOUNT][MOTO_REGION]
+        original = backend.update_service
+        lock = self._lock
+
+        def update_service(properties: dict[str, Any]) -> Any:
+            name = str(properties.get("service", "")).split("/")[-1]
+            cluster = properties.get("cluster", "default")
+            forced = bool(properties.get("force_new_deployment"))
+            with lock:
+                before = backend._get_service(cluster, name).task_definition
+                service = original(properties)
+                if service.deployments and (service.task_definition != before or forced):
+                    for deployment in service.deployments:
+                        deployment["status"] = "ACTIVE"
+                    now = datetime.now(UTC)
+                    primary = {
+                        **service.deployments[0],
+                        "id": f"ecs-svc/{uuid.uuid4().int % 10**18}",
+                        "status": "PRIMARY",
+                        "taskDefinition": service.task_definition,
+                        "desiredCount": service.desired_count,
+                        "rolloutState": "IN_PROGRESS",
+                        "rolloutStateReason": "ECS deployment in progress.",
+                        "createdAt": now,
+                        "updatedAt": now,
+                    }
+                    service.deployments = [primary, *service.deployments]
+                return service
+
+        backend.update_service = update_service  # type: ignore[method-assign,assignment]
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -269,6 +315,10 @@ class EcsScheduler:
                 return
 
     def step(self) -> None:
+        with self._lock:
+            self._step()
+
+    def _step(self) -> None:
         from moto.ecs.models import ecs_backends
         from moto.elbv2.models import elbv2_backends
 
@@ -323,6 +373,16 @@ class EcsScheduler:
                     continue
                 for group in groups:
                     elbv2.register_targets(group, [{"Id": _task_ip(task), "Port": port}])
+            ready = [t for t in current if t.task_arn not in self._pending]
+            primary = service.deployments[0] if service.deployments else {}
+            if (
+                primary.get("status") == "PRIMARY"
+                and primary.get("rolloutState") == "IN_PROGRESS"
+                and len(ready) >= service.desired_count
+            ):
+                primary["rolloutState"] = "COMPLETED"
+                primary["rolloutStateReason"] = f"ECS deployment {primary.get('id')} completed."
+                service.deployments = [primary]
 
     @staticmethod
     def _stop_task(elbv2: Any, task: Any, groups: list[str], port: int, reason: str) -> None:

@@ -48,7 +48,7 @@ def test_ecs_pulls_a_private_hub_image_with_repository_credentials(
         registry=hub_registry, runtime=aws.target().runtime, name="hub-ecs", paired=True
     )
     name = aws.name("hubpull")
-    shipped = ship(app_dir, target, name=name, port=8000, timeout=30)
+    shipped = ship(app_dir, target, name=name, port=8000, timeout=120)
     assert shipped.image.startswith(f"{registry.address}/{USER}/{name}@sha256:")
     assert api.repositories[(USER, name)].is_private
 
@@ -65,7 +65,7 @@ def test_ecs_pulls_a_private_hub_image_with_repository_credentials(
     )
     assert secret["ARN"] in policy["PolicyDocument"]["Statement"][0]["Resource"]
 
-    again = ship(app_dir, target, name=name, port=8000, timeout=30)
+    again = ship(app_dir, target, name=name, port=8000, timeout=120)
     assert not again.changed
     assert len(ecs.list_task_definitions(familyPrefix=name)["taskDefinitionArns"]) == 1
     versions = aws.client("secretsmanager").list_secret_version_ids(SecretId=secret_name(name))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cloudship.errors import HealthCheckFailed, ShipTimeoutError
+from cloudship.errors import ConcurrentShipError, HealthCheckFailed, ShipTimeoutError
 from cloudship.events import DeployPhase, Event
 from cloudship.images import ImageRef
 from cloudship.runtime import ServiceSpec
@@ -62,15 +62,65 @@ class EcsScript:
             "describe_services", found, {"cluster": CLUSTER, "services": [self.name]}
         )
 
-    def start_of_deploy(self, *, existing: bool, **balancing: Any) -> None:
-        """Cluster check, current service, its fingerprint, registration, create/update."""
+    def cluster_active(self) -> None:
         self.stub.add_response(
             "describe_clusters",
             {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
             {"clusters": [CLUSTER]},
         )
+
+    def register(self, revision: int) -> None:
+        # The request's content is covered by test_taskdef and the moto ship tests.
+        self.stub.add_response(
+            "register_task_definition",
+            {"taskDefinition": {"taskDefinitionArn": self.arn(revision)}},
+        )
+
+    def serving(self) -> dict[str, Any]:
+        """r1, completed: the service as a ship finds it before it deploys r2."""
+        return self.service(1, self.deployment(1, "PRIMARY", "COMPLETED"))
+
+    def owner(self, revision: int, ship: str) -> None:
+        """The ship tag of ``revision``, read to name a concurrent ship."""
+        self.stub.add_response(
+            "list_tags_for_resource",
+            {"tags": [{"key": "cloudship:ship", "value": ship}]},
+            {"resourceArn": self.arn(revision)},
+        )
+
+    def deployment_of(self, revision: int, image: str = "x") -> None:
+        """What the Deployment is built from: the task definition's image and, without a
+        load balancer, a running task's address (none here)."""
+        self.stub.add_response(
+            "describe_task_definition",
+            {
+                "taskDefinition": {
+                    "taskDefinitionArn": self.arn(revision),
+                    "containerDefinitions": [{"name": "app", "image": image}],
+                }
+            },
+            {"taskDefinition": self.arn(revision)},
+        )
+        self.stub.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": self.name, "desiredStatus": "RUNNING"},
+        )
+
+    def start_of_deploy(
+        self,
+        *,
+        existing: bool,
+        reread: dict[str, Any] | None = None,
+        update_answer: dict[str, Any] | None = None,
+        **balancing: Any,
+    ) -> None:
+        """Cluster check, current service, its fingerprint, registration, the re-read before
+        the switch (``reread``: what it finds; by default the service as first read), and
+        create/update (``update_answer``: what UpdateService answers)."""
+        self.cluster_active()
         if existing:
-            self.describe(self.service(1, self.deployment(1, "PRIMARY", "COMPLETED")))
+            self.describe(self.serving())
             self.stub.add_response(
                 "describe_task_definition",
                 {
@@ -81,15 +131,15 @@ class EcsScript:
             )
         else:
             self.describe(None)
-        # The request's content is covered by test_taskdef and the moto ship tests.
-        self.stub.add_response(
-            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": self.arn(2)}}
-        )
+        self.register(2)
+        self.describe(reread if reread is not None else self.serving() if existing else None)
+        if reread is not None:
+            return  # another ship got there first: no switch
         circuit_breaker = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
         if existing:
             self.stub.add_response(
                 "update_service",
-                {"service": self.service(2)},
+                {"service": update_answer or self.service(2)},
                 {
                     "cluster": CLUSTER,
                     "service": self.name,
@@ -118,6 +168,23 @@ class EcsScript:
                     "tags": ANY,
                 },
             )
+
+    def stopped_task(
+        self, task_id: str, revision: int, reason: str, *, age: timedelta | None = None, **more: Any
+    ) -> dict[str, Any]:
+        """A stopped task of ``revision``, created ``age`` ago (default: a minute after the
+        deploy began, as ECS's clock may say)."""
+        created = (
+            datetime.now(UTC) - age if age is not None else datetime.now(UTC) + timedelta(minutes=1)
+        )
+        return {
+            "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/{task_id}",
+            "taskDefinitionArn": self.arn(revision),
+            "lastStatus": "STOPPED",
+            "createdAt": created,
+            "stoppedReason": reason,
+            **more,
+        }
 
     def stopped_tasks(self, *tasks: dict[str, Any]) -> None:
         arns = [t["taskArn"] for t in tasks]
@@ -200,21 +267,7 @@ def test_in_progress_then_completed(runtime: FargateRuntime, name: str) -> None:
         )
         ecs.stopped_tasks()
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
-        stub.add_response(
-            "describe_task_definition",
-            {
-                "taskDefinition": {
-                    "taskDefinitionArn": ecs.arn(2),
-                    "containerDefinitions": [{"name": "app", "image": str(image(name))}],
-                }
-            },
-            {"taskDefinition": ecs.arn(2)},
-        )
-        stub.add_response(
-            "list_tasks",
-            {"taskArns": []},
-            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
-        )
+        ecs.deployment_of(2, image=str(image(name)))
         deployment = runtime.deploy(
             private(name), image(name), None, timeout=30, on_event=events.append
         )
@@ -266,14 +319,12 @@ def test_stopped_task_fails_fast_and_rolls_back(
         ecs.start_of_deploy(existing=True)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks(
-            {
-                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/{task_id}",
-                "taskDefinitionArn": ecs.arn(2),
-                "lastStatus": "STOPPED",
-                "createdAt": datetime.now(UTC) + timedelta(minutes=1),  # after the deploy began
-                "stoppedReason": "Essential container in task exited",
-                "containers": [{"name": "app", "exitCode": 1}],
-            }
+            ecs.stopped_task(
+                task_id,
+                2,
+                "Essential container in task exited",
+                containers=[{"name": "app", "exitCode": 1}],
+            )
         )
         ecs.gate_failed(2)
         ecs.rollback_to(1)
@@ -343,13 +394,12 @@ def test_rollback_ignores_tasks_stopped_before_it(runtime: FargateRuntime, name:
         ecs.rollback_to(1)
         ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks(
-            {
-                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/old",
-                "taskDefinitionArn": ecs.arn(1),
-                "lastStatus": "STOPPED",
-                "createdAt": datetime.now(UTC) - timedelta(hours=2),
-                "stoppedReason": "Scaling activity initiated by (deployment ecs-svc/2)",
-            }
+            ecs.stopped_task(
+                "old",
+                1,
+                "Scaling activity initiated by (deployment ecs-svc/2)",
+                age=timedelta(hours=2),
+            )
         )
         ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "COMPLETED")))
         stub.add_response(
@@ -378,22 +428,12 @@ def test_fresh_account_creates_the_service_linked_role_and_retries_the_race(
         stub.add_client_error("create_cluster", "InvalidParameterException", race)
         stub.add_response("create_cluster", {"cluster": {"clusterName": CLUSTER}})
         ecs.describe(None)
-        stub.add_response(
-            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(1)}}
-        )
+        ecs.register(1)
+        ecs.describe(None)  # the re-read before the switch
         stub.add_client_error("create_service", "InvalidParameterException", race)
         stub.add_response("create_service", {"service": ecs.service(1)})
         ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "COMPLETED")))
-        stub.add_response(
-            "describe_task_definition",
-            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
-            {"taskDefinition": ecs.arn(1)},
-        )
-        stub.add_response(
-            "list_tasks",
-            {"taskArns": []},
-            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
-        )
+        ecs.deployment_of(1)
         deployment = runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
     assert deployment.revision == "r1"
@@ -412,27 +452,16 @@ def test_a_transient_start_failure_is_tolerated(runtime: FargateRuntime, name: s
         ecs.start_of_deploy(existing=True)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks(
-            {
-                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t1",
-                "taskDefinitionArn": ecs.arn(2),
-                "lastStatus": "STOPPED",
-                "createdAt": datetime.now(UTC) + timedelta(minutes=1),
-                "stopCode": "TaskFailedToStart",
-                "stoppedReason": "ResourceInitializationError: unable to pull secrets or "
-                "registry auth: execution resource retrieval failed: AccessDeniedException",
-            }
+            ecs.stopped_task(
+                "t1",
+                2,
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "execution resource retrieval failed: AccessDeniedException",
+                stopCode="TaskFailedToStart",
+            )
         )
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
-        stub.add_response(
-            "describe_task_definition",
-            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
-            {"taskDefinition": ecs.arn(2)},
-        )
-        stub.add_response(
-            "list_tasks",
-            {"taskArns": []},
-            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
-        )
+        ecs.deployment_of(2)
         deployment = runtime.deploy(
             private(name), image(name), None, timeout=30, on_event=events.append
         )
@@ -455,13 +484,12 @@ def test_failure_says_what_ecs_said(runtime: FargateRuntime, name: str) -> None:
         ecs.start_of_deploy(existing=False)
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "IN_PROGRESS")))
         ecs.stopped_tasks(
-            {
-                "taskArn": f"arn:aws:ecs:us-east-1:{MOTO_ACCOUNT}:task/{CLUSTER}/t9",
-                "taskDefinitionArn": ecs.arn(2),
-                "createdAt": now + timedelta(minutes=1),  # after the deploy began
-                "stopCode": "TaskFailedToStart",
-                "stoppedReason": "CannotPullContainerError: pull access denied",
-            }
+            ecs.stopped_task(
+                "t9",
+                2,
+                "CannotPullContainerError: pull access denied",
+                stopCode="TaskFailedToStart",
+            )
         )
         failed = ecs.service(2, ecs.deployment(2, "PRIMARY", "FAILED", FAILED_REASON))
         failed["events"] = [
@@ -484,30 +512,16 @@ def test_a_draining_service_is_waited_for_then_created(runtime: FargateRuntime, 
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html)."""
     with Stubber(runtime.clients.ecs) as stub:
         ecs = EcsScript(stub, name)
-        stub.add_response(
-            "describe_clusters",
-            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
-            {"clusters": [CLUSTER]},
-        )
+        ecs.cluster_active()
         draining = {**ecs.service(1), "status": "DRAINING"}
         ecs.describe(draining)  # deploy's look at the current service
         ecs.describe(draining)  # still draining
         ecs.describe({**ecs.service(1), "status": "INACTIVE"})
-        stub.add_response(
-            "register_task_definition", {"taskDefinition": {"taskDefinitionArn": ecs.arn(2)}}
-        )
+        ecs.register(2)
+        ecs.describe({**ecs.service(1), "status": "INACTIVE"})  # the re-read: still gone
         stub.add_response("create_service", {"service": ecs.service(2)})
         ecs.describe(ecs.service(2, ecs.deployment(2, "PRIMARY", "COMPLETED")))
-        stub.add_response(
-            "describe_task_definition",
-            {"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "x"}]}},
-            {"taskDefinition": ecs.arn(2)},
-        )
-        stub.add_response(
-            "list_tasks",
-            {"taskArns": []},
-            {"cluster": CLUSTER, "serviceName": name, "desiredStatus": "RUNNING"},
-        )
+        ecs.deployment_of(2)
         deployment = runtime.deploy(private(name), image(name), None, timeout=30)
         stub.assert_no_pending_responses()
     assert deployment.revision == "r2" and deployment.previous is None
@@ -518,11 +532,7 @@ def test_a_service_draining_past_the_timeout_is_a_clear_timeout(
 ) -> None:
     with Stubber(runtime.clients.ecs) as stub:
         ecs = EcsScript(stub, name)
-        stub.add_response(
-            "describe_clusters",
-            {"clusters": [{"clusterName": CLUSTER, "status": "ACTIVE"}]},
-            {"clusters": [CLUSTER]},
-        )
+        ecs.cluster_active()
         draining = {**ecs.service(1), "status": "DRAINING"}
         ecs.describe(draining)
         ecs.describe(draining)
@@ -596,3 +606,97 @@ def test_behind_the_alb_the_gate_waits_for_healthy_targets(
     (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
     assert deployment.url == f"http://{balancer['DNSName']}"
     assert len(seen) == 2
+
+
+# -- two ships of one service (concurrency.py) ---------------------------------------------
+# ECS has no conditional UpdateService; each window between a ship's read and its switch is
+# forced here by what ECS answers, in order.
+
+OTHER_SHIP = "ship 0b0b0b0b pid 4242 on ci-2 at 2026-01-01T00:00:00Z"
+
+
+def test_a_ship_that_finds_the_service_switched_since_its_start_does_not_switch(
+    runtime: FargateRuntime, name: str
+) -> None:
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        # another ship registered r3 and switched to it while this one registered r2
+        ecs.start_of_deploy(
+            existing=True, reread=ecs.service(3, ecs.deployment(3, "PRIMARY", "IN_PROGRESS"))
+        )
+        ecs.owner(3, OTHER_SHIP)
+        with pytest.raises(ConcurrentShipError) as caught:
+            runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()  # no UpdateService, no rollback, no tag
+    assert caught.value.holder == OTHER_SHIP
+    assert OTHER_SHIP in str(caught.value) and "since this ship read it" in str(caught.value)
+
+
+def test_a_switch_landing_after_another_ships_is_undone(runtime: FargateRuntime, name: str) -> None:
+    """The other ship switched between this one's re-read and its UpdateService: ECS's answer
+    lists that ship's deployment (r3), not there at the start. r3 is put back, so its update
+    is not lost, and this ship raises."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(
+            existing=True,
+            update_answer=ecs.service(
+                2,
+                ecs.deployment(2, "PRIMARY", "IN_PROGRESS"),
+                ecs.deployment(3, "ACTIVE", "IN_PROGRESS"),
+            ),
+        )
+        ecs.rollback_to(3)
+        ecs.owner(3, OTHER_SHIP)
+        with pytest.raises(ConcurrentShipError) as caught:
+            runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert caught.value.holder == OTHER_SHIP
+    assert "r3 serves again" in str(caught.value)
+
+
+def test_another_ships_switch_during_the_rollout_is_not_a_health_failure(
+    runtime: FargateRuntime, name: str
+) -> None:
+    """PRIMARY is r3 while our r2 is still rolling out (not FAILED): another ship's, so
+    ConcurrentShipError; no rollback, and r2 is not marked failed."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.start_of_deploy(existing=True)
+        ecs.describe(
+            ecs.service(
+                3,
+                ecs.deployment(3, "PRIMARY", "IN_PROGRESS"),
+                ecs.deployment(2, "ACTIVE", "IN_PROGRESS"),
+            )
+        )
+        ecs.owner(3, OTHER_SHIP)
+        with pytest.raises(ConcurrentShipError) as caught:
+            runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert not isinstance(caught.value, HealthCheckFailed)
+    assert caught.value.holder == OTHER_SHIP and "during the rollout of r2" in str(caught.value)
+
+
+def test_two_ships_creating_one_service_the_second_is_refused(
+    runtime: FargateRuntime, name: str
+) -> None:
+    """ECS answers a CreateService whose name exists with other parameters "Creation of
+    service was not idempotent" (API_CreateService.html)."""
+    with Stubber(runtime.clients.ecs) as stub:
+        ecs = EcsScript(stub, name)
+        ecs.cluster_active()
+        ecs.describe(None)
+        ecs.register(2)
+        ecs.describe(None)
+        stub.add_client_error(
+            "create_service",
+            "InvalidParameterException",
+            "Creation of service was not idempotent.",
+        )
+        ecs.describe(ecs.service(1, ecs.deployment(1, "PRIMARY", "IN_PROGRESS")))
+        ecs.owner(1, OTHER_SHIP)
+        with pytest.raises(ConcurrentShipError) as caught:
+            runtime.deploy(private(name), image(name), None, timeout=30)
+        stub.assert_no_pending_responses()
+    assert caught.value.holder == OTHER_SHIP and "by creating it first" in str(caught.value)

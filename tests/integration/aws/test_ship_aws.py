@@ -26,6 +26,8 @@ from tests.integration.aws.conftest import AwsTargets
 pytestmark = pytest.mark.usefixtures("cloudship_docker_config_guard")
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-key-AbCdEf"
+# ship(timeout=...) below what a real rollout needs (110 s behind the ALB) is refused before
+# the build; moto answers in seconds, so 120 s is only a ceiling here.
 
 
 def registry_digest(registry: ThrowawayRegistry, repository: str, tag: str) -> str | None:
@@ -113,7 +115,7 @@ def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir:
         port=8000,
         env={"MODE": "prod"},
         secrets={"API_KEY": SecretStr(SECRET_ARN)},
-        timeout=30,
+        timeout=120,
     )
     assert shipment.changed and shipment.revision == "r1"
     assert shipment.image == f"{aws.registry.address}/{name}@{shipment.digest}"
@@ -183,7 +185,7 @@ def test_ship_creates_repo_task_definition_and_service(aws: AwsTargets, app_dir:
 def test_second_unchanged_ship_changes_nothing(aws: AwsTargets, app_dir: Path) -> None:
     name = aws.name("same")
     target = aws.target()
-    first = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    first = ship(app_dir, target=target, name=name, port=8000, timeout=120)
     # moto's ECR never sees the push (it has no registry endpoint): record it as ECR would.
     record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
     registrations = record_calls(target.runtime, "RegisterTaskDefinition")
@@ -192,7 +194,7 @@ def test_second_unchanged_ship_changes_nothing(aws: AwsTargets, app_dir: Path) -
     planned = plan(app_dir, target=target, name=name, port=8000)
     assert not planned.changed, planned.actions
 
-    again = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    again = ship(app_dir, target=target, name=name, port=8000, timeout=120)
     assert not again.changed
     assert again.push is not None and again.push.skipped
     assert again.revision == first.revision == "r1"
@@ -222,6 +224,7 @@ def record_operations(target: Any) -> list[str]:
         "sts",
         "elbv2",
         "autoscaling",
+        "route53",
     ):
         client = getattr(clients, service)
         client.meta.events.register(
@@ -232,8 +235,10 @@ def record_operations(target: Any) -> list[str]:
 
 
 def test_a_no_op_reship_makes_no_mutating_aws_call(aws: AwsTargets, app_dir: Path) -> None:
+    """With a domain in a hosted zone too: its alias record is read, not rewritten."""
     name = aws.name("noop")
-    target = aws.target()
+    aws.client("route53").create_hosted_zone(Name="example.com", CallerReference=name)
+    target = aws.target(domain=f"{name}.example.com")
     first = ship(app_dir, target=target, name=name, port=8000, secrets={"K": SecretStr(SECRET_ARN)})
     record_push(aws.client("ecr"), aws.registry, name, first.tag or "")
     operations = record_operations(target)
@@ -242,16 +247,17 @@ def test_a_no_op_reship_makes_no_mutating_aws_call(aws: AwsTargets, app_dir: Pat
     assert operations, "the recorder saw the calls"
     writes = [op for op in operations if not op.split(".", 1)[1].startswith(READ_ONLY)]
     assert writes == []
+    assert "route53.ListResourceRecordSets" in operations
     print(f"no-op re-ship: {len(operations)} AWS calls: {operations}")
 
 
 def test_scaling_updates_the_service_without_a_new_revision(aws: AwsTargets, app_dir: Path) -> None:
     name = aws.name("scale")
     target = aws.target()
-    ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    ship(app_dir, target=target, name=name, port=8000, timeout=120)
     registrations = record_calls(target.runtime, "RegisterTaskDefinition")
     updates = record_calls(target.runtime, "UpdateService")
-    scaled = ship(app_dir, target=target, name=name, port=8000, replicas=2, timeout=30)
+    scaled = ship(app_dir, target=target, name=name, port=8000, replicas=2, timeout=120)
     assert scaled.changed and scaled.revision == "r1" and scaled.previous_revision is None
     assert registrations == []
     (update,) = updates
@@ -343,7 +349,7 @@ def test_target_group_makes_the_load_balancer_the_url(aws: AwsTargets, app_dir: 
     name = aws.name("alb")
     target = aws.target(target_group_arn=group["TargetGroupArn"])
     creates = record_calls(target.runtime, "CreateService")
-    shipment = ship(app_dir, target=target, name=name, port=8000, timeout=30)
+    shipment = ship(app_dir, target=target, name=name, port=8000, timeout=120)
     assert shipment.url == f"http://{balancer['DNSName']}"
     (create,) = creates
     assert create["loadBalancers"] == [
@@ -355,13 +361,13 @@ def test_change_update_url_status_and_rollback(aws: AwsTargets, tmp_path: Path) 
     name = aws.name("roll")
     target = aws.target()
     app = write_app(tmp_path / "app", "v1")
-    first = ship(app, target=target, name=name, port=8000, timeout=30)
+    first = ship(app, target=target, name=name, port=8000, timeout=120)
     (balancer,) = aws.client("elbv2").describe_load_balancers()["LoadBalancers"]
     assert first.url == f"http://{balancer['DNSName']}"  # stable across deploys
 
     updates = record_calls(target.runtime, "UpdateService")
     write_app(app, "v2")
-    second = ship(app, target=target, name=name, port=8000, env={"MODE": "v2"}, timeout=30)
+    second = ship(app, target=target, name=name, port=8000, env={"MODE": "v2"}, timeout=120)
     assert second.changed and second.revision == "r2" and second.previous_revision == "r1"
     assert second.digest != first.digest
     (update,) = updates
@@ -377,7 +383,7 @@ def test_change_update_url_status_and_rollback(aws: AwsTargets, tmp_path: Path) 
     assert [(r.id, r.state) for r in current.revisions] == [("r2", "serving"), ("r1", "standby")]
     assert current.current is not None and current.current.digest == second.digest
 
-    back = rollback(name, target=target, timeout=30)
+    back = rollback(name, target=target, timeout=120)
     assert back.changed and back.revision == "r1" and back.previous == "r2"
     assert back.digest == first.digest
     (service,) = ecs.describe_services(cluster="cloudship", services=[name])["services"]
@@ -404,7 +410,7 @@ def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
         name=name,
         port=8000,
         secrets={"K": SecretStr(SECRET_ARN)},
-        timeout=30,
+        timeout=120,
     )
     logs = aws.client("logs")
     now_ms = int(time.time() * 1000)  # older events than the 30-day retention are rejected
@@ -439,6 +445,8 @@ def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
         ({"cpu": 0.25, "memory": "4Gi"}, ConfigError, "with cpu=0.25 use memory 512Mi, 1Gi, 2Gi"),
         ({"subnets": ["subnet-0123456789abcdef0"]}, ConfigError, "subnet-0123456789abcdef0"),
         ({"secrets": {"TOKEN": "s3cr3t-plain-value"}}, ConfigError, "must be the ARN"),
+        # start 60 s + health checks 10 s x 2 + deregistration delay 30 s
+        ({"timeout": 50}, ConfigError, "its rollout needs at least 110 s"),
         # Fargate on ARM64 gets an arm64 build; asking for another platform is refused
         (
             {"cpu_architecture": "ARM64", "platform": "linux/amd64"},
@@ -489,7 +497,8 @@ def documented_actions() -> set[str]:
 
 def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path) -> None:
     name = aws.name("iam")
-    target = aws.target()
+    aws.client("route53").create_hosted_zone(Name="example.com", CallerReference=name)
+    target = aws.target(domain=f"{name}.example.com")
     operations = record_operations(target)
     app = write_app(tmp_path / "app", "v1")
     ship(
@@ -499,13 +508,14 @@ def test_documented_iam_policy_covers_every_call(aws: AwsTargets, tmp_path: Path
         port=8000,
         secrets={"K": SecretStr(SECRET_ARN)},
         max_replicas=3,
-        timeout=30,
+        timeout=120,
     )
     write_app(app, "v2")
-    ship(app, target=target, name=name, port=8000, timeout=30)
+    ship(app, target=target, name=name, port=8000, timeout=120)
     status(name, target=target)
+    assert target.runtime.services() == [name]
     target.runtime.logs(name, tail=5)
-    rollback(name, target=target, timeout=30)
+    rollback(name, target=target, timeout=120)
     target.runtime.destroy(name)
     used = {f"{IAM_PREFIX.get(s, s)}:{op}" for s, op in (o.split(".", 1) for o in operations)}
     missing = sorted(used - documented_actions())
@@ -521,11 +531,11 @@ def test_an_app_failing_its_alb_health_checks_is_rolled_back_and_marked_failed(
     name = aws.name("sick")
     target = aws.target()
     app = write_app(tmp_path / "app", "v1")
-    ship(app, target=target, name=name, port=8000, timeout=30)
+    ship(app, target=target, name=name, port=8000, timeout=120)
     aws.scheduler.failing.add(name)
     write_app(app, "v2")
     with pytest.raises(HealthCheckFailed) as caught:
-        ship(app, target=target, name=name, port=8000, timeout=30)
+        ship(app, target=target, name=name, port=8000, timeout=120)
     assert "Task failed ELB health checks" in str(caught.value)
     assert caught.value.rolled_back_to == "r1"
     current = status(name, target=target)

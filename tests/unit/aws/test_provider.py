@@ -79,3 +79,21 @@ def test_validate_checks_given_subnets_read_only(offline_clients: AwsClients) ->
         with pytest.raises(ConfigError, match="subnet-1"):
             runtime.validate(spec)
         stub.assert_no_pending_responses()
+
+
+def test_the_rollout_needs_start_health_checks_and_deregistration_delay(
+    offline_clients: AwsClients,
+) -> None:
+    """Behind cloudship's ALB: start 60 s + 10 s x 2 healthy checks + 30 s deregistration
+    delay; computed without any AWS call (no Stubber response is queued)."""
+    spec = ServiceSpec(name="web", port=8000)
+    with Stubber(offline_clients.ecs), Stubber(offline_clients.elbv2):
+        runtime = FargateRuntime(AwsSettings(), offline_clients)
+        seconds, why = runtime.rollout_seconds(spec)
+        assert seconds == 110 and "deregistration delay 30 s" in why
+        slow = FargateRuntime(AwsSettings(deregistration_delay=600), offline_clients)
+        assert slow.rollout_seconds(spec)[0] == 680
+        private = spec.model_copy(update={"public": False})
+        assert runtime.rollout_seconds(private)[0] == 60
+        checked = FargateRuntime(AwsSettings(health_command="true"), offline_clients)
+        assert checked.rollout_seconds(private)[0] == 60 + 30 + 15
