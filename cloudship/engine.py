@@ -563,6 +563,61 @@ class Engine:
             exposed_ports=ports,
         )
 
+    def find_executables(self, image: str, names: set[str]) -> set[str]:
+        """The ``names`` the image holds as executables: a path as given, a bare name looked up
+        in the image's own ``PATH`` (``cloudship.image_needs``). The image's filesystem is read
+        through a container that is created, never started, and removed (``HEAD
+        /containers/{id}/archive``: https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Container/operation/ContainerArchiveInfo),
+        so it works for images of any platform and without a shell in them."""
+        import base64
+        import json
+
+        from docker.errors import NotFound
+
+        from cloudship.image_needs import candidates
+
+        attrs = self._raw_inspect(image)
+        if attrs is None or not names:
+            return set()
+        env = (attrs.get("Config") or {}).get("Env") or []
+        path = next((e[5:] for e in env if e.startswith("PATH=")), None)
+        api = self.client.api
+        found: set[str] = set()
+        with engine_errors(f"reading the files of {image}"):
+            # the entrypoint is never run: create needs one when the image has none
+            created = api.create_container(
+                image,
+                entrypoint=["/cloudship-never-started"],
+                network_disabled=True,
+                labels={"cloudship.reads-files-of": image},
+            )
+            try:
+                url = api.base_url + f"/v{api.api_version}/containers/{created['Id']}/archive"
+                for name in sorted(names):
+                    for where in candidates(name, path):
+                        answer = api.head(url, params={"path": where})
+                        if answer.status_code == 404:
+                            continue
+                        if answer.status_code != 200:
+                            raise EngineError(
+                                f"reading {where} in {image} failed: HTTP {answer.status_code} "
+                                f"{answer.text.strip()[:200]}"
+                            )
+                        stat = json.loads(
+                            base64.b64decode(answer.headers["X-Docker-Container-Path-Stat"])
+                        )
+                        # Go's os.FileMode: the permission bits, ModeDir is 1 << 31; a
+                        # symlink (busybox's applets) counts, as the shell would follow it
+                        if not stat["mode"] & (1 << 31) and (
+                            stat["mode"] & 0o111 or stat["mode"] & (1 << 27)
+                        ):
+                            found.add(name)
+                            break
+            finally:
+                with contextlib.suppress(NotFound):
+                    api.remove_container(created["Id"], force=True)
+        return found
+
     def tag(self, image_id: str, ref: ImageRef) -> None:
         with engine_errors(f"tagging {ref}"):
             self.client.api.tag(image_id, ref.name, tag=ref.tag or "latest", force=True)

@@ -364,15 +364,40 @@ def _source_arg(source: object) -> str | Path:
 
 
 def _check_delivery(
-    tgt: Target, spec: ServiceSpec, src: BuildSource | ImageSource, local: _LocalImage | None
+    tgt: Target,
+    spec: ServiceSpec,
+    src: BuildSource | ImageSource,
+    local: _LocalImage | None,
+    engine: Engine,
 ) -> None:
     """The checks every target passes, in ship and plan alike, before any remote call."""
     tgt.runtime.validate(spec)
     if local is not None:
         _check_platform(local.info, tgt, spec.platform)
+        _check_image_needs(tgt, spec, local, engine)
     tgt.check_pull_path()
     if isinstance(src, ImageSource) and src.remote and src.ref.registry:
         tgt.runtime.check_pull_address(src.ref.registry)
+
+
+def _check_image_needs(tgt: Target, spec: ServiceSpec, local: _LocalImage, engine: Engine) -> None:
+    """What the runtime will run in the image (``Runtime.image_needs``) is in it, or refused
+    before anything is pushed."""
+    from cloudship.image_needs import unmet
+
+    needs = tgt.runtime.image_needs(spec)
+    if not needs:
+        return
+    wanted = {name for need in needs for names in need.any_of for name in names}
+    present = engine.find_executables(local.info.id, wanted)
+    for need in needs:
+        missing = unmet(need, present)
+        if missing:
+            raise ConfigError(
+                f"target {tgt.name!r} would run {need.what} in the image, but {local.tag} has "
+                f"no {missing} (looked up in the image's PATH)",
+                fix=need.fix,
+            )
 
 
 def _preflight(
@@ -434,7 +459,7 @@ def _preflight(
     for tgt in targets:  # every check, for every target, before anything is pushed anywhere
         local = None if remote else images[platforms.get(tgt.name)]
         spec = _spec(service, app, app.port, options.env, secrets, local.info if local else info)
-        _check_delivery(tgt, spec, src, local)
+        _check_delivery(tgt, spec, src, local, engine)
         deliveries.append(_Delivery(tgt, spec, _stamped(sink, tgt.name), local))
     if options.timeout is None:  # derived: enough for the slowest target's rollout, twice
         options = dataclasses.replace(

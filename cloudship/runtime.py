@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from cloudship.errors import CloudshipError, ConfigError
 from cloudship.events import EventSink, ignore
+from cloudship.image_needs import ImageNeed
 from cloudship.images import ImageRef, is_loopback_host
 from cloudship.registry import Registry, RegistryAuth
 from cloudship.revisions import revision_id
@@ -207,6 +208,12 @@ class Runtime(ABC):
         given ``timeout`` uses ``max(DEFAULT_TIMEOUT, 2 * it)`` (a deploy and, on failure, the
         rollback)."""
         return None
+
+    def image_needs(self, spec: ServiceSpec) -> list[ImageNeed]:
+        """The user's commands this runtime will run inside the image (a container health
+        check, say): the ship checks the built image has what each runs before anything is
+        pushed (``cloudship.image_needs``). Computed without any call; none by default."""
+        return []
 
     @abstractmethod
     def plan(self, spec: ServiceSpec, image: ImageRef) -> Plan:

@@ -524,3 +524,23 @@ def test_a_local_platform_the_engine_cannot_run_is_a_config_error(
     target = cloudship_local_target.target(platform=foreign)
     with pytest.raises(ConfigError, match=f"platform='{foreign}'"):
         target.runtime.supported_platforms()
+
+
+def test_find_executables_reads_the_image_files_by_its_path_and_leaves_nothing(
+    cloudship_engine: Engine,
+) -> None:
+    """busybox's applets are symlinks in /bin and /usr/bin; a directory is no executable and a
+    path given with a slash is taken as it is. The container used to read the files is gone."""
+    image = f"cloudship-test-needs-{uuid.uuid4().hex[:8]}:latest"
+    cloudship_engine.client.images.get("busybox:latest").tag(image)
+    try:
+        found = cloudship_engine.find_executables(
+            image, {"/bin/sh", "wget", "curl", "bin", "/bin", "/bin/nothing"}
+        )
+        assert found == {"/bin/sh", "wget"}
+        left = cloudship_engine.client.containers.list(
+            all=True, filters={"label": f"cloudship.reads-files-of={image}"}
+        )
+        assert left == []
+    finally:
+        cloudship_engine.client.images.remove(image)

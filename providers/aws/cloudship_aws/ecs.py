@@ -19,6 +19,7 @@ from cloudship.errors import (
     ServiceNotFoundError,
 )
 from cloudship.events import DeployPhase, EventSink, ignore
+from cloudship.image_needs import ImageNeed, shell_needs
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
 from cloudship.revisions import choose_rollback
@@ -106,6 +107,24 @@ class FargateRuntime(Runtime):
             self._balancers.check_rule(spec.name)  # also: a configured ALB exists
         if spec.public:
             self._dns.check()
+
+    def image_needs(self, spec: ServiceSpec) -> list[ImageNeed]:
+        """``health_command`` runs as ECS's ``CMD-SHELL``, i.e. ``/bin/sh -c <command>`` in the
+        container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html):
+        the image needs a shell and what the command runs."""
+        command = self._settings.health_command
+        if not command:
+            return []
+        return [
+            ImageNeed(
+                what=f"health_command {command!r} (ECS CMD-SHELL: /bin/sh -c)",
+                any_of=shell_needs(command),
+                fix="install it in the Dockerfile (e.g. RUN apt-get install -y curl), use a "
+                'command the image has (e.g. python -c "import urllib.request; '
+                "urllib.request.urlopen('http://localhost:8000/')\"), or leave health_command "
+                "out: the load balancer's health check on health_path gates the deploy",
+            )
+        ]
 
     def rollout_seconds(self, spec: ServiceSpec) -> tuple[float, str]:
         """Start, then (behind cloudship's ALB) the health checks a new target must pass

@@ -447,6 +447,12 @@ def test_logs_and_destroy(aws: AwsTargets, app_dir: Path) -> None:
         ({"secrets": {"TOKEN": "s3cr3t-plain-value"}}, ConfigError, "must be the ARN"),
         # start 60 s + health checks 10 s x 2 + deregistration delay 30 s
         ({"timeout": 50}, ConfigError, "its rollout needs at least 110 s"),
+        # ECS runs health_command with /bin/sh -c: the busybox image has wget, not curl
+        (
+            {"health_command": "curl -f http://localhost:8000/ || exit 1"},
+            ConfigError,
+            "has no curl",
+        ),
         # Fargate on ARM64 gets an arm64 build; asking for another platform is refused
         (
             {"cpu_architecture": "ARM64", "platform": "linux/amd64"},
