@@ -6,11 +6,14 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from cloudship.events import EventSink, ignore
+
+if TYPE_CHECKING:
+    from cloudship.distribution import DistributionClient
 
 
 class RegistryAuth(BaseModel):
@@ -80,13 +83,21 @@ class Registry(ABC):
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """Digest of ``repository:reference`` (tag or digest) if the registry has it, else None."""
 
-    #: whether ``write_index`` works here (a registry speaking the distribution API does)
+    #: whether ``write_index`` works here: the registry provides ``distribution()``
     writes_indexes: ClassVar[bool] = False
+
+    def distribution(self) -> DistributionClient:
+        """A client of this registry's ``/v2/`` API holding the push credentials (fresh ones:
+        call it per use); registries that set ``writes_indexes`` provide it."""
+        raise NotImplementedError(f"{self.kind} registries have no distribution API client")
 
     def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
         """Put under ``tag`` an image index of the manifests ``platforms`` names (digest →
-        ``os/arch[/variant]``), all already in ``repository``; return the index's digest."""
-        raise NotImplementedError(f"{self.kind} registries do not write image indexes")
+        ``os/arch[/variant]``), all already in ``repository``; return the index's digest.
+        Every registry that writes one does it the same way, over the distribution API."""
+        if not self.writes_indexes:
+            raise NotImplementedError(f"{self.kind} registries do not write image indexes")
+        return self.distribution().write_index(repository, tag, dict(platforms))
 
     def prepare(self, on_event: EventSink = ignore) -> None:  # noqa: B027 - optional hook
         """Make the registry ready before first use (e.g. start an embedded one)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
+from cloudship.distribution import DistributionClient
 from cloudship.errors import AuthError, RegistryError
 from cloudship.events import EventSink, ignore
 from cloudship.registry import Registry, RegistryAuth
@@ -162,6 +163,16 @@ class EcrRegistry(Registry):
             server=server,
             expires_at=data.get("expiresAt"),
         )
+
+    writes_indexes: ClassVar[bool] = True
+
+    def distribution(self) -> DistributionClient:
+        """ECR's registry API with the ``GetAuthorizationToken`` login as HTTP Basic, as
+        ``docker login`` uses it (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html).
+        Image indexes go through it rather than ``PutImage``, which would need every child
+        manifest fetched with ``BatchGetImage`` first: ECR takes Docker manifest lists and OCI
+        indexes on both (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-manifest-formats.html)."""
+        return DistributionClient(self.address, self.credentials())
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest ECR records for ``repository:reference``; None when the repository or

@@ -240,11 +240,18 @@ class AcrRegistry(Registry):
             username=NULL_GUID, password=SecretStr(refresh), server=self.address, expires_at=expires
         )
 
-    def manifest_digest(self, repository: str, reference: str) -> str | None:
-        client = DistributionClient(
+    writes_indexes: ClassVar[bool] = True
+
+    def distribution(self) -> DistributionClient:
+        """The registry API with the refresh token as the null-GUID user's password: the
+        client trades it at the token service for an access token of the scope each call
+        needs (``pull,push`` on the repository for a manifest PUT), as ``docker push`` does."""
+        return DistributionClient(
             self.address, self.credentials(), verify=self._settings.ca_bundle or True
         )
-        return client.manifest_digest(repository, reference)
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        return self.distribution().manifest_digest(repository, reference)
 
 
 __all__ = ["NULL_GUID", "AcrRegistry", "refresh_token_expiry"]

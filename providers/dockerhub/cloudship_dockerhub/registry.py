@@ -7,7 +7,6 @@ never push.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from cloudship.distribution import DistributionClient
@@ -74,5 +73,5 @@ class DockerHubRegistry(Registry):
 
     writes_indexes: ClassVar[bool] = True
 
-    def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
-        return self._api.write_index(repository, tag, dict(platforms))
+    def distribution(self) -> DistributionClient:
+        return self._api

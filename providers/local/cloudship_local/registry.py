@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from cloudship.distribution import DistributionClient
@@ -55,8 +54,8 @@ class V2Registry(Registry):
 
     writes_indexes: ClassVar[bool] = True
 
-    def write_index(self, repository: str, tag: str, platforms: Mapping[str, str]) -> str:
-        return self._client.write_index(repository, tag, dict(platforms))
+    def distribution(self) -> DistributionClient:
+        return self._client
 
     def prepare(self, on_event: EventSink = ignore) -> None:
         """Check the registry answers (and takes the credentials); start the embedded one

@@ -139,3 +139,45 @@ def test_the_pull_identity_can_pull_but_never_push(
     with pytest.raises((AuthError, PushError, RegistryError), match=r"denied|unauthorized"):
         cloudship_engine.push(second, puller)
     assert cloudship_engine.pull(ref, puller).startswith("sha256:")
+
+
+def test_write_index_over_the_refresh_token_lists_both_pushed_platforms(
+    cloudship_engine: Engine,
+    cloudship_azure_target: AzureTargetFactory,
+    cloudship_acr_token_registry: TokenRegistry,
+) -> None:
+    """Two platforms pushed to one ACR: ``write_index`` puts a manifest list of both under the
+    shared tag with the AAD-exchanged refresh token (an access token scoped ``pull,push`` on
+    the repository, fetched from the token service as ``docker push`` fetches one: the token
+    registry refuses a manifest PUT whose token lacks ``push``)."""
+    import json
+
+    from tests.integration.test_build import ARM64_BASE, _emulation_or_fail
+
+    _emulation_or_fail(cloudship_engine)
+    registry = cloudship_azure_target.target().registry
+    assert registry.writes_indexes
+    name = f"multi-{uuid.uuid4().hex[:8]}"
+    pushed: dict[str, str] = {}  # platform → digest
+    refs: list[str] = []
+    try:
+        for platform, image in (("linux/amd64", "busybox:latest"), ("linux/arm64", ARM64_BASE)):
+            ref = ImageRef.parse(registry.repository(name)).with_tag(
+                f"v1-{platform.replace('/', '-')}"
+            )
+            cloudship_engine.tag(image, ref)
+            refs.append(str(ref))
+            pushed[platform] = cloudship_engine.push(ref, registry.credentials()).digest
+        digest = registry.write_index(name, "v1", {d: p for p, d in pushed.items()})
+    finally:
+        for tag in refs:
+            cloudship_engine.client.images.remove(tag)
+
+    media_type, body = registry.distribution().manifest(name, "v1")
+    assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    listed = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+        for m in json.loads(body)["manifests"]
+    }
+    assert listed == pushed and pushed["linux/amd64"] != pushed["linux/arm64"]
+    assert registry.manifest_digest(name, "v1") == digest
