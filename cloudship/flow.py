@@ -488,7 +488,12 @@ def _check_timeout(tgt: Target, spec: ServiceSpec, timeout: float | None) -> flo
 def _platform_tags(deliveries: list[_Delivery]) -> list[_Delivery]:
     """Targets that push images of different platforms to one registry would overwrite each
     other's tag: each then pushes ``<tag>-<os>-<arch>``, and ``_write_indexes`` puts an index of
-    them under ``<tag>``, as ``docker buildx build --platform a,b --push`` leaves it."""
+    them under ``<tag>``, as ``docker buildx build --platform a,b --push`` leaves it.
+
+    With one platform (nearly every ship) no registry is asked its address: for some (ACR) that
+    is a remote call, and the preflight makes none."""
+    if len({one.local.info.platform for one in deliveries if one.local is not None}) < 2:
+        return deliveries
     platforms: dict[str, set[str]] = {}
     for one in deliveries:
         if one.local is not None:

@@ -44,7 +44,8 @@ def test_unregistered_namespaces_are_registered_first_and_waited_for(
     ]
     # both registrations come before the first write of anything else
     assert [p for _, p in writes[:2]] == registers
-    assert not any(status == 409 for _, _, status in arm.log)  # no MissingSubscriptionRegistration
+    conflicts = [(m, p) for m, p, status in arm.log if status == 409]
+    assert not conflicts, conflicts  # no MissingSubscriptionRegistration
     # it polled while Azure said Registering
     polls = [p for m, p, _ in arm.log if m == "GET" and p.endswith("/providers/Microsoft.App")]
     assert len(polls) >= 2
