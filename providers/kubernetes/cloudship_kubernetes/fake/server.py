@@ -171,9 +171,9 @@ class FakeCluster:
     # -- what the controllers share ------------------------------------------------------------
 
     def _admit(self, kind: Kind, obj: Obj, old: Obj | None) -> None:
+        validate(kind, obj, old)  # decoding and validation first: a bad port type is a 400
         if kind.kind == "Service":
             self.network.admit(obj, old)
-        validate(kind, obj, old)
         if (
             kind.kind == "Deployment"
         ):  # defaults the API server applies (pkg/apis/apps/v1/defaults.go)
