@@ -450,3 +450,40 @@ def test_server_side_apply_owns_fields_and_conflicts_with_other_managers(
     dropped = apply(deployment(2), "?fieldManager=ops")  # the label left the configuration
     assert dropped.status_code == 200, dropped.text
     assert "team" not in (dropped.json()["metadata"].get("labels") or {})
+
+
+def test_openapi_v3_is_discovered_by_group_version_and_names_each_kinds_operations(
+    cluster: FakeCluster,
+) -> None:
+    """The shape https://kubernetes.io/docs/concepts/overview/kubernetes-api/#openapi-v3
+    describes, and what kubectl's validation reads of it (query_param_verifier_v3.go): the
+    PATCH operation of a group-version-kind, listing ``fieldValidation``."""
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    headers = {"Authorization": f"Bearer {cluster.token}"}
+    root = httpx.get(f"{cluster.url}/openapi/v3", headers=headers, verify=trust).json()
+    assert {"api/v1", "apis/apps/v1", "apis/autoscaling/v2", "apis/networking.k8s.io/v1"} <= set(
+        root["paths"]
+    )
+    url = root["paths"]["api/v1"]["serverRelativeURL"]
+    assert url.startswith("/openapi/v3/api/v1?hash=")
+    core = httpx.get(f"{cluster.url}{url}", headers=headers, verify=trust).json()
+    patch = core["paths"]["/api/v1/namespaces/{namespace}/services/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {
+        "group": "",
+        "kind": "Service",
+        "version": "v1",
+    }
+    assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+    schemas = core["components"]["schemas"]
+    service = schemas["io.k8s.api.core.v1.Service"]
+    assert service["x-kubernetes-group-version-kind"] == [
+        {"group": "", "kind": "Service", "version": "v1"}
+    ]
+    assert "io.k8s.api.core.v1.ServicePort" in schemas  # reached through ServiceSpec
+    assert "io.k8s.api.apps.v1.DeploymentSpec" not in schemas  # another group version's
+    missing = httpx.get(f"{cluster.url}/openapi/v3/apis/nope/v1", headers=headers, verify=trust)
+    assert missing.status_code == 404
