@@ -485,5 +485,10 @@ def test_openapi_v3_is_discovered_by_group_version_and_names_each_kinds_operatio
     ]
     assert "io.k8s.api.core.v1.ServicePort" in schemas  # reached through ServiceSpec
     assert "io.k8s.api.apps.v1.DeploymentSpec" not in schemas  # another group version's
+    apps = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    apps_schemas = httpx.get(f"{cluster.url}{apps}", headers=headers, verify=trust).json()[
+        "components"
+    ]["schemas"]
+    assert {"io.k8s.api.apps.v1.Deployment", "io.k8s.api.core.v1.PodSpec"} <= set(apps_schemas)
     missing = httpx.get(f"{cluster.url}/openapi/v3/apis/nope/v1", headers=headers, verify=trust)
     assert missing.status_code == 404
