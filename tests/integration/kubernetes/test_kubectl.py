@@ -266,7 +266,7 @@ def test_a_host_gets_an_ingress_and_services_lists_what_cloudship_shipped(
             }
         )
     )
-    kubectl("apply", "--server-side", "--field-manager=ops", "--validate=false", "-f", str(label))
+    kubectl("apply", "--server-side", "--field-manager=ops", "-f", str(label))
     moved = _ship(k8s, tmp_path, name, "v1", {**settings, "service_port": "8080"})
     assert not moved.changed
     service = k8s.cluster.store.get(k8s.cluster.store.kind("services"), "default", name)
@@ -292,7 +292,7 @@ def test_a_host_gets_an_ingress_and_services_lists_what_cloudship_shipped(
             }
         )
     )
-    kubectl("create", "--validate=false", "-f", str(other))  # the fake serves no /openapi
+    kubectl("create", "-f", str(other))  # validated: the fake serves /openapi/v3
     assert runtime.services() == [name]
     runtime.destroy(name)
     assert "NotFound" in kubectl("get", "ingress", name, check=False)
@@ -392,7 +392,7 @@ def test_kubectl_server_side_apply_meets_the_fields_cloudship_owns(
     deployment["spec"]["replicas"] = 2  # type: ignore[index]
     manifest = tmp_path / "ssa.json"
     manifest.write_text(json.dumps(deployment))
-    apply = ["apply", "--server-side", "--validate=false", "-f", str(manifest)]
+    apply = ["apply", "--server-side", "-f", str(manifest)]
     refused = kubectl(*apply, check=False)
     assert 'conflict with "cloudship" using apps/v1: .spec.replicas' in refused, refused
     assert "serverside-applied" in kubectl(*apply, "--force-conflicts")
@@ -404,3 +404,24 @@ def test_kubectl_server_side_apply_meets_the_fields_cloudship_owns(
         "jsonpath={.spec.replicas} {.metadata.managedFields[*].manager}",
     )
     assert owners.split() == ["2", "cloudship", "kubectl"]
+
+
+def test_kubectl_validates_through_openapi_v3_and_the_fake_refuses_as_strict(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kubectl's default --validate=strict reads /openapi/v3, finds fieldValidation on the
+    Service's PATCH operation and sends fieldValidation=Strict: the fake refuses an unknown
+    field as the API server does, and takes the object once it is right."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "validated"},
+        "spec": {"selector": {"app": "validated"}, "ports": [{"port": 80}], "selectr": {}},
+    }
+    manifest = tmp_path / "service.json"
+    manifest.write_text(json.dumps(service))
+    refused = kubectl("create", "-f", str(manifest), check=False)
+    assert 'strict decoding error: unknown field "spec.selectr"' in refused, refused
+    del service["spec"]["selectr"]  # type: ignore[attr-defined]
+    manifest.write_text(json.dumps(service))
+    assert "service/validated created" in kubectl("create", "-f", str(manifest))

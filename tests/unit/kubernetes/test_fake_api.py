@@ -288,6 +288,72 @@ def test_ingresses_are_checked_against_the_published_schema_and_rules(
     assert created.status_code == 201, created.text
 
 
+def _post_core(cluster: FakeCluster, resource: str, body: dict[str, Any]) -> Any:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    return httpx.post(
+        f"{cluster.url}/api/v1/namespaces/default/{resource}?fieldValidation=Strict",
+        json=body,
+        headers={"Authorization": f"Bearer {cluster.token}"},
+        verify=trust,
+    )
+
+
+def test_services_are_checked_against_the_published_schema_and_rules(
+    cluster: FakeCluster,
+) -> None:
+    def post(name: str, spec: dict[str, Any], **top: Any) -> Any:
+        body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+        return _post_core(cluster, "services", {**body, **top})
+
+    good = {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}
+    typo = post("typo", {**good, "selectr": {"app": "web"}})
+    assert typo.status_code == 400, typo.text
+    assert typo.json()["message"] == 'strict decoding error: unknown field "spec.selectr"'
+    port = post("port", {**good, "ports": [{"port": "80"}]})  # a JSON string is no int32
+    assert port.status_code == 400 and "cannot be handled as a Service" in port.text
+    assert "spec.ports[0].port: Invalid value: expected integer" in port.text
+    target = post("target", {**good, "ports": [{"port": 80, "targetPort": [8000]}]})
+    assert target.status_code == 400 and "spec.ports[0].targetPort" in target.text
+    assert post("top", good, statu={}).status_code == 400  # unknown at the top too
+    selector = post("selector", {**good, "selector": {"app": 1}})
+    assert selector.status_code == 400 and "spec.selector[app]" in selector.text
+    portless = post("portless", {**good, "ports": [{"name": "http"}]})
+    assert portless.status_code == 422 and "spec.ports[0].port: Required value" in portless.text
+    assert post("range", {**good, "ports": [{"port": 70000}]}).status_code == 422
+    assert post("kind", {**good, "type": "Sideways"}).status_code == 422
+    assert post("empty", {"selector": {"app": "web"}}).status_code == 422  # no ports
+    created = post("web", good)
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["clusterIP"]  # defaulted after validation
+
+
+def test_secrets_are_checked_against_the_published_schema_and_rules(cluster: FakeCluster) -> None:
+    import base64
+    import json
+
+    def post(name: str, **fields: Any) -> Any:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **fields}
+        return _post_core(cluster, "secrets", body)
+
+    typo = post("typo", dat={"k": "dg=="})
+    assert typo.status_code == 400 and typo.json()["message"].endswith('unknown field "dat"')
+    # data is format: byte, so what is not base64 does not decode (400, not 422)
+    junk = post("junk", data={"k": "not base64!"})
+    assert junk.status_code == 400 and "data[k]" in junk.text and "base64" in junk.text
+    assert post("number", stringData={"k": 1}).status_code == 400
+    docker = "kubernetes.io/dockerconfigjson"
+    assert post("docker", type=docker, data={"k": "dg=="}).status_code == 422
+    not_json = base64.b64encode(b"{not json").decode()
+    assert post("docker", type=docker, data={".dockerconfigjson": not_json}).status_code == 422
+    config = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()
+    created = post("docker", type=docker, data={".dockerconfigjson": config})
+    assert created.status_code == 201, created.text
+
+
 def test_unknown_fields_are_dropped_with_a_warning_unless_strict_is_asked(
     cluster: FakeCluster,
 ) -> None:
@@ -384,3 +450,45 @@ def test_server_side_apply_owns_fields_and_conflicts_with_other_managers(
     dropped = apply(deployment(2), "?fieldManager=ops")  # the label left the configuration
     assert dropped.status_code == 200, dropped.text
     assert "team" not in (dropped.json()["metadata"].get("labels") or {})
+
+
+def test_openapi_v3_is_discovered_by_group_version_and_names_each_kinds_operations(
+    cluster: FakeCluster,
+) -> None:
+    """The shape https://kubernetes.io/docs/concepts/overview/kubernetes-api/#openapi-v3
+    describes, and what kubectl's validation reads of it (query_param_verifier_v3.go): the
+    PATCH operation of a group-version-kind, listing ``fieldValidation``."""
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=cluster.ca_path)
+    headers = {"Authorization": f"Bearer {cluster.token}"}
+    root = httpx.get(f"{cluster.url}/openapi/v3", headers=headers, verify=trust).json()
+    assert {"api/v1", "apis/apps/v1", "apis/autoscaling/v2", "apis/networking.k8s.io/v1"} <= set(
+        root["paths"]
+    )
+    url = root["paths"]["api/v1"]["serverRelativeURL"]
+    assert url.startswith("/openapi/v3/api/v1?hash=")
+    core = httpx.get(f"{cluster.url}{url}", headers=headers, verify=trust).json()
+    patch = core["paths"]["/api/v1/namespaces/{namespace}/services/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {
+        "group": "",
+        "kind": "Service",
+        "version": "v1",
+    }
+    assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+    schemas = core["components"]["schemas"]
+    service = schemas["io.k8s.api.core.v1.Service"]
+    assert service["x-kubernetes-group-version-kind"] == [
+        {"group": "", "kind": "Service", "version": "v1"}
+    ]
+    assert "io.k8s.api.core.v1.ServicePort" in schemas  # reached through ServiceSpec
+    assert "io.k8s.api.apps.v1.DeploymentSpec" not in schemas  # another group version's
+    apps = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    apps_schemas = httpx.get(f"{cluster.url}{apps}", headers=headers, verify=trust).json()[
+        "components"
+    ]["schemas"]
+    assert {"io.k8s.api.apps.v1.Deployment", "io.k8s.api.core.v1.PodSpec"} <= set(apps_schemas)
+    missing = httpx.get(f"{cluster.url}/openapi/v3/apis/nope/v1", headers=headers, verify=trust)
+    assert missing.status_code == 404

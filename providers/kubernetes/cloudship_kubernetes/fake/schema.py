@@ -3,17 +3,21 @@
 The fragments live in ``schemas/*.json``, each naming the spec file and commit of
 kubernetes/kubernetes it was cut from (descriptions dropped). The walker checks what the API
 server's structural decoding checks: JSON types (``integer``, ``string``, ``boolean``,
-``array``, ``object``), ``required`` properties, and unknown properties (refused as
-``fieldValidation=Strict`` refuses them). A ``$ref`` to a schema not in the fragments is not
-checked: only what cloudship writes was cut out. So far: autoscaling/v2 (the HPA spec),
-apps/v1 (the Deployment spec), core/v1 (its pod template: PodSpec, Container, ContainerPort,
-Probe, EnvVar, EnvVarSource, SecretKeySelector, ResourceRequirements; quantities, probe
-actions, volumes and security contexts are not cut out yet) and
-networking.k8s.io/v1 (the Ingress spec, whole).
+``array``, ``object``), ``format: byte`` strings that must be base64 (the decoder's "illegal
+base64 data"), ``required`` properties, the values of maps (``additionalProperties``), and
+unknown properties (refused as ``fieldValidation=Strict`` refuses them). A ``$ref`` to a
+schema not in the fragments is not checked: only what cloudship writes was cut out. So far:
+autoscaling/v2 (the HPA spec), apps/v1 (the Deployment spec), core/v1 (its pod template:
+PodSpec, Container, ContainerPort, Probe, EnvVar, EnvVarSource, SecretKeySelector,
+ResourceRequirements; quantities, probe actions, volumes and security contexts are not cut
+out yet; and Service and Secret whole, but for the Service's status conditions and load
+balancer status) and networking.k8s.io/v1 (the Ingress spec, whole).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from functools import cache
 from pathlib import Path
@@ -62,6 +66,11 @@ def _walk(schema: dict[str, Any], value: Any, where: str) -> tuple[list[str], li
         not isinstance(value, allowed) or (kind == "integer" and isinstance(value, bool))
     ):
         return [f"{where or '<root>'}: Invalid value: expected {kind}"], []
+    if schema.get("format") == "byte" and isinstance(value, str):
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error:
+            return [f"{where}: Invalid value: expected base64: illegal base64 data"], []
     if isinstance(value, dict) and "properties" in schema:
         for key in schema.get("required", []):
             if key not in value:
@@ -73,6 +82,11 @@ def _walk(schema: dict[str, Any], value: Any, where: str) -> tuple[list[str], li
                 unknown.append(f'unknown field "{at}"')
                 continue
             more, strange = _walk(sub, item, at)
+            bad += more
+            unknown += strange
+    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, item in value.items():
+            more, strange = _walk(schema["additionalProperties"], item, f"{where}[{key}]")
             bad += more
             unknown += strange
     if isinstance(value, list) and "items" in schema:

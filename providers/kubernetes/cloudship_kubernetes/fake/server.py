@@ -2,7 +2,8 @@
 
 It answers what lightkube and kubectl ask (``kubectl get``, ``describe``, ``rollout status``
 and ``logs`` are tested): discovery (``/version``, ``/api``, ``/apis`` and each group version's
-resource list, https://kubernetes.io/docs/reference/using-api/#api-groups), get / list / watch /
+resource list, https://kubernetes.io/docs/reference/using-api/#api-groups), ``/openapi/v3``
+(``openapi``, so kubectl validates without ``--validate=false``), get / list / watch /
 create / replace / delete on the resources in ``store.KINDS``, the ``status`` subresource,
 ``pods/log``, and ``Table`` output. Requests need the cluster's bearer token (401 otherwise),
 over TLS signed by a throw-away CA the kubeconfig names (trustme)::
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cloudship.testing.registry import http_server_on, loopback_listener
+from cloudship_kubernetes.fake import openapi
 from cloudship_kubernetes.fake.controllers import Controllers
 from cloudship_kubernetes.fake.kubelet import Kubelet
 from cloudship_kubernetes.fake.network import Network
@@ -171,9 +173,9 @@ class FakeCluster:
     # -- what the controllers share ------------------------------------------------------------
 
     def _admit(self, kind: Kind, obj: Obj, old: Obj | None) -> None:
+        validate(kind, obj, old)  # decoding and validation first: a bad port type is a 400
         if kind.kind == "Service":
             self.network.admit(obj, old)
-        validate(kind, obj, old)
         if (
             kind.kind == "Deployment"
         ):  # defaults the API server applies (pkg/apis/apps/v1/defaults.go)
@@ -302,6 +304,15 @@ class FakeCluster:
         parts = [p for p in path.split("/") if p]
         if path == "/version":
             http.reply(200, VERSION)
+            return
+        if parts == ["openapi", "v3"]:
+            http.reply(200, openapi.discovery())
+            return
+        if parts[:2] == ["openapi", "v3"]:
+            document = openapi.documents().get("/".join(parts[2:]))
+            if document is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            http.reply(200, json.loads(document))
             return
         if parts == ["api"]:
             http.reply(

@@ -11,9 +11,11 @@ The rules are a subset of the API server's validation, each from its source or r
   0, progressDeadlineSeconds above minReadySeconds, an immutable selector;
 - pods (pkg/apis/core/validation/validation.go): at least one container, each with a DNS-label
   name and an image, probe periods >= 1, container ports 1-65535;
-- Services: at least one port, ports 1-65535, a known type, an immutable clusterIP;
-- Secrets: ``kubernetes.io/dockerconfigjson`` needs a ``.dockerconfigjson`` key holding JSON,
-  values are base64, the type is immutable
+- Services: the published core/v1 schema (``schema``), then at least one port, ports
+  1-65535, a known type, an immutable clusterIP;
+- Secrets: the published core/v1 schema (``data`` values are base64, or the request does not
+  decode: 400), then ``kubernetes.io/dockerconfigjson`` needs a ``.dockerconfigjson`` key
+  holding JSON, and the type is immutable
   (https://kubernetes.io/docs/concepts/configuration/secret/#secret-types);
 - HPAs (pkg/apis/autoscaling/validation): a scale target, ``1 <= minReplicas <= maxReplicas``,
   and the structure of the published autoscaling/v2 OpenAPI schema (``schema``);
@@ -30,7 +32,6 @@ The rules are a subset of the API server's validation, each from its source or r
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import json
 import re
@@ -55,10 +56,6 @@ _KNOWN: dict[str, set[str]] = {
         "metadata",
         "spec",
         "status",
-        "data",
-        "stringData",
-        "type",
-        "immutable",
     },
     "metadata": {
         "name",
@@ -76,27 +73,6 @@ _KNOWN: dict[str, set[str]] = {
         "finalizers",
         "managedFields",
         "selfLink",
-    },
-    "service.spec": {
-        "type",
-        "selector",
-        "ports",
-        "clusterIP",
-        "clusterIPs",
-        "externalTrafficPolicy",
-        "sessionAffinity",
-        "loadBalancerIP",
-        "loadBalancerSourceRanges",
-        "externalName",
-        "ipFamilies",
-        "ipFamilyPolicy",
-        "internalTrafficPolicy",
-        "allocateLoadBalancerNodePorts",
-        "publishNotReadyAddresses",
-        "healthCheckNodePort",
-        "externalIPs",
-        "loadBalancerClass",
-        "sessionAffinityConfig",
     },
 }
 
@@ -243,10 +219,19 @@ def _pod(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], l
     return problems + pod_problems, unknown
 
 
+def _structural(name: str, value: Any, where: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """``value`` against the published schema ``name``: (type and required problems, unknown)."""
+    structural, unknown = schema_problems(name, value, where)
+    return [(text.split(": ", 1)[0], text.split(": ", 1)[1]) for text in structural], unknown
+
+
 def _service(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
-    problems: list[tuple[str, str]] = []
-    unknown: list[str] = []
-    unknown += _unknown(spec, "service.spec", "spec.")
+    """core/v1 Service: the published schema (the whole object), then what it cannot say, from
+    ValidateService and ValidateServiceUpdate (pkg/apis/core/validation/validation.go): a
+    supported type, ports unless ExternalName, each 1-65535, an immutable clusterIP."""
+    problems, unknown = _structural("io.k8s.api.core.v1.Service", obj, "")
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown  # the API server stops at decoding
     if spec.get("type", "ClusterIP") not in (
         "ClusterIP",
         "NodePort",
@@ -258,11 +243,11 @@ def _service(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]
     if not ports and spec.get("type") != "ExternalName":
         problems.append(("spec.ports", "Required value"))
     for index, port in enumerate(ports):
-        if not isinstance(port.get("port"), int) or not 1 <= port["port"] <= 65535:
+        if "port" in port and not 1 <= port["port"] <= 65535:
             problems.append(
                 (
                     f"spec.ports[{index}].port",
-                    "Invalid value: must be between 1 and 65535, inclusive",
+                    f"Invalid value: {port['port']}: must be between 1 and 65535, inclusive",
                 )
             )
     if old is not None and spec.get("clusterIP") not in (
@@ -275,15 +260,17 @@ def _service(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]
 
 
 def _secret(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
-    problems: list[tuple[str, str]] = []
-    unknown: list[str] = []
+    """core/v1 Secret: the published schema (string values, base64 ``data`` as the decoder
+    reads ``format: byte``), then ValidateSecret and ValidateSecretUpdate
+    (pkg/apis/core/validation/validation.go): a ``kubernetes.io/dockerconfigjson`` Secret holds
+    a ``.dockerconfigjson`` key of JSON
+    (https://kubernetes.io/docs/concepts/configuration/secret/#secret-types), and the type is
+    immutable."""
+    problems, unknown = _structural("io.k8s.api.core.v1.Secret", obj, "")
+    if any(why.startswith(UNDECODABLE) for _, why in problems):
+        return problems, unknown
     kind_of = obj.get("type", "Opaque")
     data = obj.get("data") or {}
-    for key, value in data.items():
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, TypeError):
-            problems.append((f"data[{key}]", "Invalid value: illegal base64 data"))
     if kind_of == "kubernetes.io/dockerconfigjson":
         raw = data.get(".dockerconfigjson")
         if raw is None:
@@ -385,6 +372,8 @@ def _ingress(obj: Obj, spec: Obj, old: Obj | None) -> tuple[list[tuple[str, str]
     return problems, unknown
 
 
+#: kinds whose whole object is walked against the published schema
+_WHOLE = ("Service", "Secret")
 _CHECKS = {
     "Deployment": _deployment,
     "Pod": _pod,
@@ -399,8 +388,8 @@ def validate(kind: Kind, obj: Obj, old: Obj | None) -> None:
     meta = obj.get("metadata") or {}
     name = meta.get("name", "")
     unknown = _unknown(meta, "metadata", "metadata.")
-    if kind.kind in _CHECKS:  # the objects cloudship writes; others have fields of their own
-        unknown += _unknown(obj, "object", "")
+    if kind.kind in _CHECKS and kind.kind not in _WHOLE:
+        unknown += _unknown(obj, "object", "")  # the parts cloudship writes; others differ
     problems: list[tuple[str, str]] = []
     name_rule = _LABEL_1035 if kind.kind == "Service" else _SUBDOMAIN
     if not name_rule.match(name) or len(name) > (63 if kind.kind == "Service" else 253):
