@@ -21,7 +21,8 @@ from pathlib import Path
 
 import cloudship
 from cloudship import ship
-from cloudship.cli import Reporter, err
+from cloudship.cli import err
+from cloudship.cli_report import Reporter
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
         env={"MODE": "prod"},
         platform="linux/amd64",  # Fargate X86_64 (set cpu_architecture="ARM64" for arm64)
         timeout=900,
-        on_event=Reporter(err),
+        on_event=Reporter(err.console),
     )
     print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")
     print(f"  image  {result.image}")

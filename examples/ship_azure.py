@@ -22,7 +22,8 @@ from typing import Any
 
 import cloudship
 from cloudship import ship
-from cloudship.cli import Reporter, err
+from cloudship.cli import err
+from cloudship.cli_report import Reporter
 
 
 def main(settings: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ def main(settings: dict[str, Any]) -> None:
         memory="1Gi",
         env={"MODE": "prod"},
         timeout=900,
-        on_event=Reporter(err),
+        on_event=Reporter(err.console),
         **settings,
     )
     print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")

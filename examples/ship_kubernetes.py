@@ -22,7 +22,8 @@ from typing import Any
 
 import cloudship
 from cloudship import ship
-from cloudship.cli import Reporter, err
+from cloudship.cli import err
+from cloudship.cli_report import Reporter
 
 
 @contextlib.contextmanager
@@ -48,7 +49,7 @@ def main() -> None:
             cpu=0.5,
             memory="256Mi",
             timeout=300,
-            on_event=Reporter(err),
+            on_event=Reporter(err.console),
             settings=settings,
         )
         print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 
 from cloudship import ship
-from cloudship.cli import Reporter, err
+from cloudship.cli import err
+from cloudship.cli_report import Reporter
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     parser.add_argument("--name", help="service name (default: monitor-app)")
     args = parser.parse_args()
     app = Path(__file__).parent / "monitor-app"
-    result = ship(app, target="local", name=args.name, on_event=Reporter(err))
+    result = ship(app, target="local", name=args.name, on_event=Reporter(err.console))
     assert result.url is not None
     health = httpx.get(result.url + "/health", timeout=5).json()
     print(f"{'shipped' if result.changed else 'unchanged'}: {result.name} {result.revision}")
