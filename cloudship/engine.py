@@ -300,6 +300,7 @@ class Engine:
         ``options`` are ``BuildOptions`` (``tag=`` is required)."""
         started = time.monotonic()
         build = BuildRequest(**options)
+        tag, dockerfile = build.tag, build.dockerfile
         builder, reason = self.builder()
         on_event(BuilderChosen(builder=builder, reason=reason))
         if builder == "classic":
@@ -308,10 +309,10 @@ class Engine:
 
         from cloudship import buildkit  # on first build: it costs ~20 ms to import
 
-        buildkit.refuse_session_only(context / build.dockerfile, heredocs=self.engine_major >= 23)
+        buildkit.refuse_session_only(context / dockerfile, heredocs=self.engine_major >= 23)
         request = buildkit.BuildKitRequest(
-            tag=build.tag,
-            dockerfile=build.dockerfile,
+            tag=tag,
+            dockerfile=dockerfile,
             # Inline cache metadata in the image config: the pushed image then serves as a
             # registry cache for a machine with an empty build cache.
             buildargs={"BUILDKIT_INLINE_CACHE": "1", **(build.buildargs or {})},
@@ -323,10 +324,10 @@ class Engine:
             network_mode=build.network_mode,
         )
         tracker = buildkit.BuildTracker(on_event)
-        previous = self._raw_inspect(build.tag)
+        previous = self._raw_inspect(tag)
         try:
             with engine_errors(f"building {context}", api_errors=False):
-                tar = buildkit.context_tar(context, build.dockerfile)
+                tar = buildkit.context_tar(context, dockerfile)
                 for chunk in buildkit.post_build(self.client.api, tar, request):
                     tracker.feed(chunk)
         except APIError as exc:
@@ -337,7 +338,7 @@ class Engine:
             ) from exc
         if not tracker.image_id:
             raise tracker.error("the build ended without an image id")
-        image_id = self._keep_identical(tracker.image_id, previous, build.tag)
+        image_id = self._keep_identical(tracker.image_id, previous, tag)
         steps = tracker.finished
         first_miss = next((s.instruction for s in steps if not s.cached), None)
         hits = sum(s.cached for s in steps)
