@@ -768,6 +768,7 @@ def follow_logs(
 ) -> Iterator[str]:
     """The last ``tail`` log lines, then each new line as the service writes it, until
     ``stop`` is set (or the caller stops iterating). Follows the service across deploys."""
+    check_service_arguments(name, "follow_logs", target=target, tail=tail)
     tgt = _resolve_only(target, settings)
     if tgt.runtime.status(name) is None:
         raise _not_found(name, tgt)
