@@ -47,8 +47,10 @@ class Images:
         return name
 
     def cleanup(self) -> None:
-        for image in self.engine.client.images.list():
-            for tag in image.tags:
+        # The low-level list: images.list() inspects every image of the shared engine, and
+        # one removed meanwhile (by another test or worker) fails that inspect.
+        for image in self.engine.client.api.images():
+            for tag in image.get("RepoTags") or []:
                 if any(name in tag for name in self.names):
                     self.engine.client.images.remove(tag)
 

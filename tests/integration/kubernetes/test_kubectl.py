@@ -92,8 +92,8 @@ def shipped(cloudship_engine: Engine) -> Iterator[list[str]]:
 
     names: list[str] = []
     yield names
-    for image in cloudship_engine.client.images.list():
-        for tag in image.tags:
+    for image in cloudship_engine.client.api.images():  # no inspect per image (races)
+        for tag in image.get("RepoTags") or []:
             if any(f"/{name}:" in tag for name in names):
                 with contextlib.suppress(APIError):
                     cloudship_engine.client.images.remove(tag)
