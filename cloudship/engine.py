@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from cloudship.deadline import Deadline
 from cloudship.errors import (
@@ -79,6 +79,45 @@ _BACKGROUND: list[threading.Thread] = []
 ENGINE_FIX = (
     "start the Docker engine (scripts/dev-env does it on Debian), or point DOCKER_HOST at one"
 )
+
+
+class _BuildTag(TypedDict):
+    # A total base, not ``Required[str]``: under ``from __future__ import annotations``
+    # Python 3.11 cannot see ``Required`` in a string annotation (``__required_keys__``).
+    tag: str
+
+
+class BuildOptions(_BuildTag, total=False):
+    """What a build takes besides its context and event sink. ``Engine.build`` and every engine
+    standing in for it (``cloudship.testing.memory.MemoryEngine``, the unit tests' oracle) take
+    these as ``**options: Unpack[BuildOptions]``, so their signatures cannot drift apart;
+    ``BuildRequest`` holds the same options with their defaults applied. ``tag`` is required."""
+
+    dockerfile: str
+    buildargs: dict[str, str] | None
+    target: str | None
+    platform: str | None
+    labels: dict[str, str] | None
+    cache_from: Sequence[str]
+    no_cache: bool
+    network_mode: str | None
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """``BuildOptions`` with the defaults applied: ``BuildRequest(**options)``. The two list
+    the same names and types (tests/unit/test_build_request.py checks it)."""
+
+    tag: str
+    dockerfile: str = "Dockerfile"
+    buildargs: dict[str, str] | None = None
+    target: str | None = None
+    platform: str | None = None
+    labels: dict[str, str] | None = None
+    #: images (tags or digests, never ids) whose inline cache the build reuses
+    cache_from: Sequence[str] = ()
+    no_cache: bool = False
+    network_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,41 +298,18 @@ class Engine:
         return "buildkit", ""
 
     def build(
-        self,
-        context: Path,
-        *,
-        tag: str,
-        dockerfile: str = "Dockerfile",
-        buildargs: dict[str, str] | None = None,
-        target: str | None = None,
-        platform: str | None = None,
-        labels: dict[str, str] | None = None,
-        cache_from: Sequence[str] = (),
-        no_cache: bool = False,
-        network_mode: str | None = None,
-        on_event: EventSink = ignore,
+        self, context: Path, *, on_event: EventSink = ignore, **options: Unpack[BuildOptions]
     ) -> BuildResult:
         """Build ``context`` with BuildKit (see ``cloudship.buildkit``), or the classic builder
         as a fallback, announced by a ``BuilderChosen`` event. Events follow each step;
-        ``cache_from`` names images (tags or digests, never ids) whose inline cache is reused."""
+        ``options`` are ``BuildOptions`` (``tag=`` is required)."""
         started = time.monotonic()
+        build = BuildRequest(**options)
+        tag, dockerfile = build.tag, build.dockerfile
         builder, reason = self.builder()
         on_event(BuilderChosen(builder=builder, reason=reason))
         if builder == "classic":
-            return self._build_classic(
-                context,
-                tag=tag,
-                dockerfile=dockerfile,
-                buildargs=buildargs,
-                target=target,
-                platform=platform,
-                labels=labels,
-                cache_from=cache_from,
-                no_cache=no_cache,
-                network_mode=network_mode,
-                started=started,
-                on_event=on_event,
-            )
+            return self._build_classic(context, build, started=started, on_event=on_event)
         from docker.errors import APIError
 
         from cloudship import buildkit  # on first build: it costs ~20 ms to import
@@ -304,13 +320,13 @@ class Engine:
             dockerfile=dockerfile,
             # Inline cache metadata in the image config: the pushed image then serves as a
             # registry cache for a machine with an empty build cache.
-            buildargs={"BUILDKIT_INLINE_CACHE": "1", **(buildargs or {})},
-            target=target,
-            platform=platform,
-            labels=dict(labels or {}),
-            cache_from=tuple(cache_from),
-            no_cache=no_cache,
-            network_mode=network_mode,
+            buildargs={"BUILDKIT_INLINE_CACHE": "1", **(build.buildargs or {})},
+            target=build.target,
+            platform=build.platform,
+            labels=dict(build.labels or {}),
+            cache_from=tuple(build.cache_from),
+            no_cache=build.no_cache,
+            network_mode=build.network_mode,
         )
         tracker = buildkit.BuildTracker(on_event)
         previous = self._raw_inspect(tag)
@@ -337,7 +353,7 @@ class Engine:
                 cache_hits=hits,
                 seconds=seconds,
                 first_miss=first_miss,
-                platform=platform,
+                platform=build.platform,
             )
         )
         return BuildResult(image_id, len(steps), hits, seconds, first_miss, "buildkit")
@@ -427,20 +443,7 @@ class Engine:
             session.close()
 
     def _build_classic(
-        self,
-        context: Path,
-        *,
-        tag: str,
-        dockerfile: str,
-        buildargs: dict[str, str] | None,
-        target: str | None,
-        platform: str | None,
-        labels: dict[str, str] | None,
-        cache_from: Sequence[str],
-        no_cache: bool,
-        network_mode: str | None,
-        started: float,
-        on_event: EventSink,
+        self, context: Path, build: BuildRequest, *, started: float, on_event: EventSink
     ) -> BuildResult:
         from docker.errors import APIError
 
@@ -448,15 +451,15 @@ class Engine:
             with engine_errors(f"building {context}", api_errors=False):
                 stream = self.client.api.build(
                     path=str(context),
-                    tag=tag,
-                    dockerfile=dockerfile,
-                    buildargs=buildargs or None,
-                    target=target,
-                    platform=platform,
-                    labels=labels or None,
-                    cache_from=list(cache_from) or None,
-                    nocache=no_cache,
-                    network_mode=network_mode,
+                    tag=build.tag,
+                    dockerfile=build.dockerfile,
+                    buildargs=build.buildargs or None,
+                    target=build.target,
+                    platform=build.platform,
+                    labels=build.labels or None,
+                    cache_from=list(build.cache_from) or None,
+                    nocache=build.no_cache,
+                    network_mode=build.network_mode,
                     rm=True,
                     forcerm=True,
                     decode=True,

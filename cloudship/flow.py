@@ -844,6 +844,7 @@ def follow_logs(
     **settings: Any,
 ) -> Iterator[str]:
     """``cloudship.api.follow_logs``: its signature and documentation are there."""
+    check_service_arguments(name, "follow_logs", target=target, tail=tail)
     tgt = _resolve_only(target, settings)
     if tgt.runtime.status(name) is None:
         raise _not_found(name, tgt)

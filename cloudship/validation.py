@@ -521,6 +521,12 @@ class ServiceArguments(BaseModel):
     on_event: EventCallback = None
 
 
+class LogsArguments(ServiceArguments):
+    """``logs``/``follow_logs``: ``tail`` is a number of lines, never ``None``."""
+
+    tail: Tail = 100
+
+
 def check_source(source: object) -> None:
     """Raise ``SourceError`` unless ``source`` can be a path or an image reference."""
     try:
@@ -536,10 +542,11 @@ def check_source(source: object) -> None:
 def check_service_arguments(name: object, call: str, **arguments: Any) -> None:
     """Refuse bad day-2 arguments (``name``, ``target``, ``tail``, ``to``, ``timeout``,
     ``on_event``) with ``ConfigError``, before any remote call."""
+    model = LogsArguments if "tail" in arguments else ServiceArguments
     try:
-        ServiceArguments.model_validate({"name": name, **arguments})
+        model.model_validate({"name": name, **arguments})
     except ValidationError as exc:
-        raise config_error(exc, ServiceArguments, where=f"{call}() arguments") from None
+        raise config_error(exc, model, where=f"{call}() arguments") from None
 
 
 __all__ = [
@@ -552,6 +559,7 @@ __all__ = [
     "Flag",
     "HealthPath",
     "Hint",
+    "LogsArguments",
     "Memory",
     "Platform",
     "Port",

@@ -29,14 +29,14 @@ import hashlib
 import itertools
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Unpack
 
 from cloudship.deadline import Deadline
-from cloudship.engine import BuildResult, Engine, ImageInfo, PushResult
+from cloudship.engine import BuildOptions, BuildRequest, BuildResult, Engine, ImageInfo, PushResult
 from cloudship.errors import BuildError, DeployError, HealthCheckFailed, RegistryError
 from cloudship.events import BuildFinished, BuildStep, DeployPhase, EventSink, ignore
 from cloudship.images import ImageRef, normalize_platform
@@ -167,21 +167,10 @@ class MemoryEngine(Engine):
         return "memory", ""
 
     def build(
-        self,
-        context: Path,
-        *,
-        tag: str,
-        dockerfile: str = "Dockerfile",
-        buildargs: dict[str, str] | None = None,
-        target: str | None = None,
-        platform: str | None = None,
-        labels: dict[str, str] | None = None,
-        cache_from: Sequence[str] = (),
-        no_cache: bool = False,
-        network_mode: str | None = None,
-        on_event: EventSink = ignore,
+        self, context: Path, *, on_event: EventSink = ignore, **options: Unpack[BuildOptions]
     ) -> BuildResult:
-        path = context / dockerfile
+        build = BuildRequest(**options)
+        path = context / build.dockerfile
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
@@ -191,8 +180,8 @@ class MemoryEngine(Engine):
         for file in sorted(p for p in context.rglob("*") if p.is_file()):
             digest.update(str(file.relative_to(context)).encode())
             digest.update(file.read_bytes())
-        digest.update(repr(sorted((buildargs or {}).items())).encode())
-        built_platform = normalize_platform(platform) if platform else self.platform
+        digest.update(repr(sorted((build.buildargs or {}).items())).encode())
+        built_platform = normalize_platform(build.platform) if build.platform else self.platform
         digest.update(built_platform.encode())
         image_id = "sha256:" + digest.hexdigest()
         steps = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
@@ -220,7 +209,7 @@ class MemoryEngine(Engine):
             image_id,
             ImageInfo(id=image_id, platform=built_platform, repo_digests=(), exposed_ports=ports),
         )
-        self.tags[tag] = image_id
+        self.tags[build.tag] = image_id
         on_event(BuildFinished(image_id=image_id, steps=len(steps), cache_hits=hits, seconds=0.0))
         return BuildResult(image_id=image_id, steps=len(steps), cache_hits=hits, seconds=0.0)
 

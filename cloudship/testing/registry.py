@@ -53,8 +53,12 @@ def loopback_listener() -> socket.socket:
 def http_server_on(
     sock: socket.socket, handler: type[BaseHTTPRequestHandler]
 ) -> ThreadingHTTPServer:
-    """A threading HTTP server serving on ``sock`` (from ``loopback_listener``)."""
+    """A threading HTTP server serving on ``sock`` (from ``loopback_listener``), with Nagle
+    disabled: ``BaseHTTPRequestHandler`` writes headers and body separately, and without
+    ``TCP_NODELAY`` each answer waits ~40 ms for the client's delayed ACK."""
     host, port = sock.getsockname()[:2]
+    if not handler.disable_nagle_algorithm:
+        handler = type(handler.__name__, (handler,), {"disable_nagle_algorithm": True})
     server = ThreadingHTTPServer((host, port), handler, bind_and_activate=False)
     server.socket.close()
     server.socket = sock

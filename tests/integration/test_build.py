@@ -48,10 +48,10 @@ class Images:
         return name
 
     def cleanup(self) -> None:
-        # the low-level list: the high-level one inspects every image, and on the shared engine
-        # another session's image may be gone by then
+        # The low-level list: images.list() inspects every image of the shared engine, and
+        # one removed meanwhile (by another test or worker) fails that inspect.
         for image in self.engine.client.api.images():
-            for tag in image.get("RepoTags") or ():
+            for tag in image.get("RepoTags") or []:
                 if any(name in tag for name in self.names):
                     self.engine.client.images.remove(tag)
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import BaseModel, SecretStr
 
 from cloudship.config import ConfigFile
 from cloudship.deadline import Deadline
-from cloudship.engine import BuildResult, PushResult
+from cloudship.engine import BuildOptions, BuildRequest, BuildResult, PushResult
 from cloudship.events import EventSink, ignore
 from cloudship.images import ImageRef
 from cloudship.registry import RegistryAuth
@@ -83,42 +82,20 @@ class OracleEngine(MemoryEngine):
         calls.engines.append(self)
 
     def build(
-        self,
-        context: Path,
-        *,
-        tag: str,
-        dockerfile: str = "Dockerfile",
-        buildargs: dict[str, str] | None = None,
-        target: str | None = None,
-        platform: str | None = None,
-        labels: dict[str, str] | None = None,
-        cache_from: Sequence[str] = (),
-        no_cache: bool = False,
-        network_mode: str | None = None,
-        on_event: EventSink = ignore,
+        self, context: Path, *, on_event: EventSink = ignore, **options: Unpack[BuildOptions]
     ) -> BuildResult:
+        build = BuildRequest(**options)
         root = context.resolve()
+        dockerfile = build.dockerfile
         if Path(dockerfile).is_absolute() or not (context / dockerfile).resolve().is_relative_to(
             root
         ):
             raise Refused(f"a build with a Dockerfile outside its context: {dockerfile!r}")
-        for key, value in (buildargs or {}).items():
+        for key, value in (build.buildargs or {}).items():
             if not _VAR.match(key) or not isinstance(value, str):
                 raise Refused(f"build arg {key!r}")
         self.specs_built.append({"context": context, "dockerfile": dockerfile})
-        return super().build(
-            context,
-            tag=tag,
-            dockerfile=dockerfile,
-            buildargs=buildargs,
-            target=target,
-            platform=platform,
-            labels=labels,
-            cache_from=cache_from,
-            no_cache=no_cache,
-            network_mode=network_mode,
-            on_event=on_event,
-        )
+        return super().build(context, on_event=on_event, **options)
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self.tagged.append(str(ref))

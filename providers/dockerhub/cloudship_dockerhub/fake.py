@@ -50,9 +50,11 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
+
+from cloudship.testing.registry import http_server_on, loopback_listener
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _REPO_PATH = re.compile(r"^/v2/namespaces/([^/]+)/repositories(?:/([^/]+))?/?$")
@@ -191,8 +193,8 @@ class FakeHub:
             clock=lambda: base() + self._offset,
             access_ttl=access_ttl,
         )
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
-        self._server.daemon_threads = True
+        # The port is the fake's from here on (no race with another process for it).
+        self._server = http_server_on(loopback_listener(), _handler(self.state))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True

@@ -92,16 +92,8 @@ def shipped(cloudship_engine: Engine) -> Iterator[list[str]]:
 
     names: list[str] = []
     yield names
-    for _ in range(3):  # the engine is shared: an image may vanish while the list is read
-        try:
-            images = cloudship_engine.client.images.list()
-            break
-        except APIError:
-            continue
-    else:
-        return
-    for image in images:
-        for tag in image.tags:
+    for image in cloudship_engine.client.api.images():  # no inspect per image (races)
+        for tag in image.get("RepoTags") or []:
             if any(f"/{name}:" in tag for name in names):
                 with contextlib.suppress(APIError):
                     cloudship_engine.client.images.remove(tag)

@@ -46,10 +46,21 @@ def running_revisions(engine: Engine, name: str) -> list[str]:
     return sorted(c.name for c in found if not c.name.endswith("-proxy"))
 
 
-@pytest.mark.parametrize(
-    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
-)
-@pytest.mark.parametrize("phase", PHASES)
+#: SIGINT runs the ship's own cleanup (KeyboardInterrupt); SIGKILL runs none. A SIGTERM to this
+#: child (the API, which sets no SIGTERM handler; the CLI turns SIGTERM into SIGINT) is the
+#: kernel's default action, exactly a SIGKILL for the ship: it is kept once, at the phase with
+#: the most to leave behind (a new revision started, not yet proven), and marked slow.
+KILLS = [
+    *(
+        pytest.param(phase, sig, id=f"{phase}-{sig.name}")
+        for phase in PHASES
+        for sig in (signal.SIGINT, signal.SIGKILL)
+    ),
+    pytest.param("probe", signal.SIGTERM, id="probe-SIGTERM", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("phase", "sig"), KILLS)
 def test_a_ship_killed_at_any_phase_leaves_the_service_up(
     phase: str,
     sig: signal.Signals,
@@ -66,6 +77,8 @@ def test_a_ship_killed_at_any_phase_leaves_the_service_up(
     child.send_signal(sig)
     child.wait(timeout=30)
     assert child.returncode != 0 or phase == "done"
+    if sig != signal.SIGINT:  # no handler ran: the kernel ended the ship (see KILLS)
+        assert child.returncode == -sig, child.returncode
     expected = "v2" if PHASES.index(phase) > PHASES.index("switch") else "v1"
     if phase == "switch":
         # Killed while switching: the previous revision or the new, proven one serves (the
