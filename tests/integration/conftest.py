@@ -1,3 +1,8 @@
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 
@@ -5,3 +10,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _remove_build_tags_of_tmp_sources(tmp_path: Path) -> Iterator[None]:
+    """A ship of a source folder tags its build ``cloudship-build/<folder>-<hash of its
+    path>`` (the engine's previous build of that source, kept for a developer's next build).
+    A test's sources live under its ``tmp_path`` and are gone after it, so their tags would only
+    pile up on the shared engine (thousands over a few runs): remove those, and only those.
+    Depends on ``tmp_path`` so that it ends before the folder is gone."""
+    yield
+    hashes = {
+        hashlib.sha256(str(dockerfile.parent.resolve()).encode()).hexdigest()[:8]
+        for pattern in ("Dockerfile", "*/Dockerfile", "*/*/Dockerfile", "*/*/*/Dockerfile")
+        for dockerfile in tmp_path.glob(pattern)
+    }
+    if not hashes:
+        return
+    from docker.errors import APIError
+
+    from cloudship.engine import Engine
+
+    api = Engine.shared().client.api
+    for where in sorted(hashes):
+        with contextlib.suppress(APIError):
+            for image in api.images(filters={"reference": f"cloudship-build/*-{where}"}):
+                for tag in image.get("RepoTags") or []:
+                    with contextlib.suppress(APIError):
+                        api.remove_image(tag)
