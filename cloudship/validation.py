@@ -522,9 +522,25 @@ class ServiceArguments(BaseModel):
 
 
 class LogsArguments(ServiceArguments):
-    """``logs``/``follow_logs``: ``tail`` is a number of lines, never ``None``."""
+    """``logs``: ``tail`` is a number of lines, never ``None``."""
 
     tail: Tail = 100
+
+
+#: ``follow_logs``' ``tail`` may be 0: only the lines written from now on, as
+#: ``docker logs -f --tail 0``
+FollowTail = Annotated[
+    int,
+    NoBool,
+    Field(ge=0, le=100_000),
+    Hint("pass a number of lines, e.g. tail=100 (0: new only)"),
+]
+
+
+class FollowArguments(ServiceArguments):
+    """``follow_logs``: ``tail`` is a number of lines (0 allowed), never ``None``."""
+
+    tail: FollowTail = 100
 
 
 def check_source(source: object) -> None:
@@ -542,7 +558,11 @@ def check_source(source: object) -> None:
 def check_service_arguments(name: object, call: str, **arguments: Any) -> None:
     """Refuse bad day-2 arguments (``name``, ``target``, ``tail``, ``to``, ``timeout``,
     ``on_event``) with ``ConfigError``, before any remote call."""
-    model = LogsArguments if "tail" in arguments else ServiceArguments
+    model: type[ServiceArguments] = (
+        (FollowArguments if call == "follow_logs" else LogsArguments)
+        if "tail" in arguments
+        else ServiceArguments
+    )
     try:
         model.model_validate({"name": name, **arguments})
     except ValidationError as exc:

@@ -239,7 +239,7 @@ DAY2: list[tuple[str, dict[str, Any], str]] = [
     ("logs", {"name": "web", "tail": "10"}, "tail"),
     ("logs", {"name": "web", "tail": 2.5}, "tail"),
     ("logs", {"name": "web", "tail": None}, "tail"),  # found by test_properties' fuzzing
-    ("follow_logs", {"name": "web", "tail": 0}, "tail"),
+    ("follow_logs", {"name": "web", "tail": -1}, "tail"),  # 0 is valid: new lines only
     ("follow_logs", {"name": "web", "tail": None}, "tail"),
     ("follow_logs", {"name": "Bad_Name"}, "name"),
     ("rollback", {"name": "web", "to": 5}, "to"),
