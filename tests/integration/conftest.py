@@ -20,21 +20,24 @@ def _remove_build_tags_of_tmp_sources(tmp_path: Path) -> Iterator[None]:
     pile up on the shared engine (thousands over a few runs): remove those, and only those.
     Depends on ``tmp_path`` so that it ends before the folder is gone."""
     yield
-    hashes = {
-        hashlib.sha256(str(dockerfile.parent.resolve()).encode()).hexdigest()[:8]
+    sources = {
+        dockerfile.parent
         for pattern in ("Dockerfile", "*/Dockerfile", "*/*/Dockerfile", "*/*/*/Dockerfile")
         for dockerfile in tmp_path.glob(pattern)
     }
-    if not hashes:
+    if not sources:
         return
     from docker.errors import APIError
 
     from cloudship.engine import Engine
+    from cloudship.sources import BuildSource
 
     api = Engine.shared().client.api
-    for where in sorted(hashes):
-        with contextlib.suppress(APIError):
-            for image in api.images(filters={"reference": f"cloudship-build/*-{where}"}):
-                for tag in image.get("RepoTags") or []:
-                    with contextlib.suppress(APIError):
-                        api.remove_image(tag)
+    # By exact name, one call each: listing images (even filtered) costs the engine a walk of
+    # every image it has, seconds on a busy shared engine.
+    for folder in sorted(sources):
+        where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+        name = BuildSource(folder, "Dockerfile").default_name
+        for suffix in ("latest", "linux-arm64", "linux-amd64"):
+            with contextlib.suppress(APIError):
+                api.remove_image(f"cloudship-build/{name}-{where}:{suffix}")
