@@ -562,6 +562,26 @@ def _push_decision(
     return _PushDecision(repository, ref, have)
 
 
+_pushes_lock = threading.Lock()
+_pushes: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def _one_push_at_a_time(ref: ImageRef) -> Iterator[None]:
+    """Pushes of one tag to one registry wait for each other, within this process.
+
+    Two targets that share a registry (or two threads shipping one service) push the same
+    layers: the engine and the registry then race, one blob upload cancelling the other's, and
+    the loser's manifest PUT is refused "blob unknown to registry" (seen in CI with two local
+    targets on one registry). After the first push the second finds every layer there and only
+    repeats the manifest PUT, which is idempotent. Other processes are covered by the push's
+    own retry (``Engine.push`` retries "blob unknown")."""
+    with _pushes_lock:
+        lock = _pushes.setdefault(str(ref), threading.Lock())
+    with lock:
+        yield
+
+
 def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float) -> Shipment:
     """Push (unless the registry has it) and deploy to one target."""
     tgt, spec, sink = one.target, one.spec, one.sink
@@ -588,10 +608,11 @@ def _deliver(one: _Delivery, pre: _Preflight, *, engine: Engine, started: float)
             digest, push = decision.digest, PushSummary(skipped=True)
             sink(PushFinished(digest=digest, skipped=True))
         else:
-            engine.tag(local.info.id, decision.ref)
-            pushed = engine.push(
-                decision.ref, auth, on_event=sink, target=tgt.name, deadline=deadline
-            )
+            with _one_push_at_a_time(decision.ref):
+                engine.tag(local.info.id, decision.ref)
+                pushed = engine.push(
+                    decision.ref, auth, on_event=sink, target=tgt.name, deadline=deadline
+                )
             digest = pushed.digest
             push = PushSummary(
                 skipped=False,

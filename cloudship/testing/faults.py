@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import re
 import socket
 import socketserver
@@ -58,6 +59,9 @@ class Rule:
     action: Action
     status: int
     times: int | None
+    #: the distribution error answered with a status (its spec's error codes, e.g.
+    #: ``MANIFEST_BLOB_UNKNOWN``), and its message
+    error: tuple[str, str] = ("UNAVAILABLE", "injected fault")
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -110,10 +114,12 @@ class FaultyRegistry:
         status: int = 500,
         action: Action = "status",
         times: int | None = 1,
+        error: tuple[str, str] = ("UNAVAILABLE", "injected fault"),
     ) -> Rule:
-        """Add a rule: answer ``status``, reset the connection, close it without an answer,
-        or hang (until :meth:`release`), for matching requests."""
-        rule = Rule(method, re.compile(path), action, status, times)
+        """Add a rule: answer ``status`` (with the distribution ``error`` code and message),
+        reset the connection, close it without an answer, or hang (until :meth:`release`), for
+        matching requests."""
+        rule = Rule(method, re.compile(path), action, status, times, error)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -149,7 +155,8 @@ class FaultyRegistry:
                 (method, path, rule.action if rule.action != "status" else str(rule.status))
             )
             if rule.action == "status":
-                data = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
+                code, message = rule.error
+                data = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
                 handler.send_response(rule.status)
                 handler.send_header("Content-Type", "application/json")
                 handler.send_header("Content-Length", str(len(data)))
@@ -188,6 +195,9 @@ class FaultyRegistry:
             handler.send_error(502)
 
     def start(self) -> FaultyRegistry:
+        from cloudship.testing.registry import STARTED_HERE
+
+        STARTED_HERE.add(self.address)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

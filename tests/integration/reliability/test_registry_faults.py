@@ -39,6 +39,28 @@ def test_one_500_on_the_manifest_put_is_retried(
     assert puts[0] == "500" and puts[-1] == "201", faulty.log
 
 
+def test_a_manifest_refused_for_a_blob_still_uploading_is_retried(
+    tmp_path: Path, faulty: FaultyRegistry, cloudship_local_target: LocalTargetFactory
+) -> None:
+    """Two pushes of the same layers at once race in the registry and the loser's manifest is
+    refused MANIFEST_BLOB_UNKNOWN (the distribution spec's code; seen in CI with two targets on
+    one registry): by the next attempt the blobs are there."""
+    target, name = (
+        cloudship_local_target.target(registry=faulty.address),
+        cloudship_local_target.name("flt"),
+    )
+    faulty.fail(
+        "PUT",
+        r"/manifests/",
+        status=400,
+        error=("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry"),
+    )
+    shipped = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
+    assert shipped.url is not None and httpx.get(shipped.url).text.strip() == "v1"
+    puts = [what for method, path, what in faulty.log if method == "PUT" and "/manifests/" in path]
+    assert puts[0] == "400" and puts[-1] == "201", faulty.log
+
+
 def test_5xx_429_and_resets_on_blobs_and_pulls_are_retried_while_the_old_revision_serves(
     tmp_path: Path, faulty: FaultyRegistry, cloudship_local_target: LocalTargetFactory
 ) -> None:
