@@ -30,6 +30,11 @@ auth:
 """
 
 
+#: ``host:port`` of every registry (and registry proxy) a test started in this process: the
+#: images tagged with these are this process's own, to remove from a shared engine after a test
+STARTED_HERE: set[str] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (the OS's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -101,6 +106,7 @@ class ThrowawayRegistry:
         return registry_config(storage, addr, secret="cloudship-test-only", auth=auth)
 
     def start(self) -> None:
+        STARTED_HERE.add(self.address)
         if self.users:
             lines = [htpasswd_line(user, pw) for user, pw in self.users.items()]
             (self._folder / "htpasswd").write_text("\n".join(lines) + "\n")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from cloudship.errors import CloudshipError
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -41,3 +43,31 @@ def _remove_build_tags_of_tmp_sources(tmp_path: Path) -> Iterator[None]:
         for suffix in ("latest", "linux-arm64", "linux-amd64"):
             with contextlib.suppress(APIError):
                 api.remove_image(f"cloudship-build/{name}-{where}:{suffix}")
+
+
+@pytest.fixture(autouse=True)
+def _remove_images_of_this_processs_registries() -> Iterator[None]:
+    """Images a test pushed to or pulled from a registry this process started (their tags and
+    digests name ``127.0.0.1:PORT`` of a ThrowawayRegistry or FaultyRegistry) are untagged
+    after it. Left, they piled up by the hundred in one run, and every image listing (the
+    engine walks all its images) slowed down with them. Images in use and anything another
+    process made are left alone."""
+    from docker.errors import APIError, DockerException
+
+    from cloudship.engine import Engine
+    from cloudship.testing.registry import STARTED_HERE
+
+    try:
+        api = Engine.shared().client.api
+        before = {image["Id"] for image in api.images()}
+    except (DockerException, OSError, CloudshipError):  # a test without an engine
+        yield
+        return
+    yield
+    for image in api.images():
+        if image["Id"] in before:
+            continue
+        for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []):
+            if ref.split("/", 1)[0] in STARTED_HERE:
+                with contextlib.suppress(APIError):
+                    api.remove_image(ref)
