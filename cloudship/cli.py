@@ -603,21 +603,27 @@ def targets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     The target names this installation knows, and the named targets of the config."""
     from pathlib import Path
 
-    from cloudship.config import find_config
+    from cloudship.config import find_config, where_targets_are
     from cloudship.targets import available
 
     with _errors():
-        named = find_config(Path.cwd()).targets
+        config = find_config(Path.cwd())
+        files = where_targets_are(config)
+    named = config.targets
     names = sorted(set(available()) | set(named))
     if as_json:
         sys.stdout.write(json.dumps(names) + "\n")
         return
     for target_name in names:
         table = named.get(target_name)
-        detail = (
-            f" (cloudship.toml: {table.get('registry')} + {table.get('runtime')})" if table else ""
+        where = files.get(target_name)
+        label = (
+            "[tool.cloudship] of pyproject.toml"
+            if where and where.name == "pyproject.toml"
+            else "cloudship.toml"
         )
-        out.print(target_name + detail, highlight=False)
+        detail = f" ({label}: {table.get('registry')} + {table.get('runtime')})" if table else ""
+        out.print(escape(target_name + detail), highlight=False)
 
 
 def main() -> None:

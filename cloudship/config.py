@@ -358,6 +358,20 @@ def _load(*layers: _FileSource) -> ConfigFile:
             ) from None
 
 
+def where_targets_are(config: ConfigFile) -> dict[str, Path]:
+    """The file each named target of ``config`` comes from (the winning file when both files
+    name it): ``cloudship targets`` says which file to edit."""
+    found: dict[str, Path] = {}
+    for path in reversed(config.paths):  # lowest layer first: the winner writes last
+        data = _read_toml(path)
+        if path.name == "pyproject.toml":
+            data = data.get("tool", {}).get("cloudship", {})
+        tables = data.get("targets") if isinstance(data, dict) else None
+        if isinstance(tables, dict):
+            found.update(dict.fromkeys(tables, path))
+    return found
+
+
 def did_you_mean(word: str, choices: Iterable[str], *, table: bool = False) -> str:
     """`` (did you mean [local]?)`` for the closest of ``choices``, or ``""``."""
     found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)

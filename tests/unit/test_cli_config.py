@@ -64,3 +64,21 @@ def test_the_cli_reports_it_as_bad_input(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["targets"])
     assert result.exit_code == 2 and "did you mean [local]?" in result.stderr
+
+
+def test_targets_names_the_file_each_named_target_is_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cloudship.toml").write_text(
+        '[targets.staging]\nregistry = "local"\nruntime = "local"\n'
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n'
+        '[tool.cloudship.targets.prod]\nregistry = "ecr"\nruntime = "ecs"\n'
+        '[tool.cloudship.targets.staging]\nregistry = "ecr"\nruntime = "ecs"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    listed = CliRunner().invoke(app, ["targets"])
+    assert listed.exit_code == 0, listed.output
+    assert "prod ([tool.cloudship] of pyproject.toml: ecr + ecs)" in listed.stdout
+    assert "staging (cloudship.toml: local + local)" in listed.stdout, "cloudship.toml wins"
