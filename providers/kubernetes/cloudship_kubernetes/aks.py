@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from cloudship.config import ConfigFile, load_settings
 from cloudship.errors import AuthError, ConfigError, DeployError
@@ -41,7 +41,12 @@ from cloudship.runtime import Deployment, ServiceSpec
 from cloudship.targets import Provider, Target
 from cloudship_kubernetes.client import KubeApi, Obj
 from cloudship_kubernetes.runtime import CORE, KubernetesRuntime
-from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, Host, KubernetesSettings
+from cloudship_kubernetes.settings import (
+    DEFAULT_NAMESPACE,
+    KubernetesSettings,
+    Namespace,
+    WorkloadSettings,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,7 +64,7 @@ TOKEN_MARGIN = 300.0
 REPULL_MAX = 30.0
 
 
-class AksSettings(BaseSettings):
+class AksSettings(WorkloadSettings):
     model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_AKS_", extra="forbid")
 
     subscription: str | None = None
@@ -76,17 +81,12 @@ class AksSettings(BaseSettings):
     arm_endpoint: str = "https://management.azure.com"
     #: CA bundle trusted for ARM and the registry (a fake's test CA); default: system CAs
     ca_bundle: str | None = None
-    namespace: str = Field(
-        default=DEFAULT_NAMESPACE, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-    )
+    #: the namespace (the kubeconfig cloudship writes for the cluster names none)
+    namespace: Namespace = DEFAULT_NAMESPACE
     #: grant the kubelet identity AcrPull instead of storing a pull secret
     attach_registry: bool = True
-    #: a host name routed to the Service by an Ingress (see ``KubernetesSettings``)
-    host: Host = None
-    ingress_class: str | None = None
-    service_port: int = Field(default=80, ge=1, le=65535)
+    #: a managed cluster's API is remote and rate-limited: read its rollout less often
     poll_interval: float = Field(default=2.0, gt=0)
-    keep_revisions: int = Field(default=10, ge=1)
 
 
 def server_id(user: Obj) -> str | None:
@@ -351,14 +351,7 @@ class AksProvider(Provider):
         clients = AzureClients(azure, credential)
         registry = AcrRegistry(clients)
         runtime = AksRuntime(
-            KubernetesSettings(
-                namespace=settings.namespace,
-                service_port=settings.service_port,
-                host=settings.host,
-                ingress_class=settings.ingress_class,
-                poll_interval=settings.poll_interval,
-                keep_revisions=settings.keep_revisions,
-            ),
+            settings.workload(),
             AksApi(settings, clients),
             registry,
             clients,

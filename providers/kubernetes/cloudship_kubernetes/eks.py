@@ -21,14 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from cloudship.config import ConfigFile, load_settings
 from cloudship.errors import ConfigError, DeployError
 from cloudship.targets import Provider, Target
 from cloudship_kubernetes.client import KubeApi
 from cloudship_kubernetes.runtime import KubernetesRuntime
-from cloudship_kubernetes.settings import DEFAULT_NAMESPACE, Host, KubernetesSettings
+from cloudship_kubernetes.settings import (
+    DEFAULT_NAMESPACE,
+    Namespace,
+    WorkloadSettings,
+)
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -43,7 +47,7 @@ PRESIGN_SECONDS = 60
 TOKEN_LIFETIME = 600.0
 
 
-class EksSettings(BaseSettings):
+class EksSettings(WorkloadSettings):
     model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_EKS_", extra="forbid")
 
     #: the EKS cluster's name
@@ -54,19 +58,14 @@ class EksSettings(BaseSettings):
     endpoint_url: str | None = None
     #: registry host images are pushed to; default: ECR's ``proxyEndpoint``
     registry: str | None = None
-    namespace: str = Field(
-        default=DEFAULT_NAMESPACE, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-    )
+    #: the namespace (the kubeconfig cloudship writes for the cluster names none)
+    namespace: Namespace = DEFAULT_NAMESPACE
     #: the API server to use instead of DescribeCluster's endpoint (a fake cluster in tests)
     api_server: str | None = None
     #: a CA file to trust instead of DescribeCluster's certificate authority
     ca_file: Path | None = None
-    #: a host name routed to the Service by an Ingress (see ``KubernetesSettings``)
-    host: Host = None
-    ingress_class: str | None = None
-    service_port: int = Field(default=80, ge=1, le=65535)
+    #: a managed cluster's API is remote and rate-limited: read its rollout less often
     poll_interval: float = Field(default=2.0, gt=0)
-    keep_revisions: int = Field(default=10, ge=1)
 
 
 def presigned_token(sts: Any, cluster: str) -> str:
@@ -189,14 +188,7 @@ class EksProvider(Provider):
         )
         clients = AwsClients(aws)
         runtime = KubernetesRuntime(
-            KubernetesSettings(
-                namespace=settings.namespace,
-                service_port=settings.service_port,
-                host=settings.host,
-                ingress_class=settings.ingress_class,
-                poll_interval=settings.poll_interval,
-                keep_revisions=settings.keep_revisions,
-            ),
+            settings.workload(),
             api=EksApi(settings, clients),
         )
         # EKS nodes pull from ECR in their own region; the pair is known to work.

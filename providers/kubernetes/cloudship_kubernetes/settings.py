@@ -23,7 +23,34 @@ Host = Annotated[
 ]
 
 
-class KubernetesSettings(BaseSettings):
+#: a Kubernetes namespace: a DNS-1123 label
+Namespace = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+class WorkloadSettings(BaseSettings):
+    """How the service runs in the cluster: what ``kubernetes``, ``eks`` and ``aks`` share (the
+    latter two pass it on with :meth:`workload`)."""
+
+    #: namespace (default: the context's namespace, else ``default``)
+    namespace: Namespace | None = None
+    #: a host name: an Ingress (networking/v1) routes it to the Service; the URL becomes it
+    host: Host = None
+    #: the IngressClass of that Ingress (default: the cluster's default class)
+    ingress_class: str | None = None
+    #: the Service's port (the app's own port is the container port behind it)
+    service_port: int = Field(default=80, ge=1, le=65535)
+    #: seconds between reads of the rollout's state
+    poll_interval: float = Field(default=0.5, gt=0)
+    #: ReplicaSets kept for rollback (the Deployment's ``revisionHistoryLimit``)
+    keep_revisions: int = Field(default=10, ge=1)
+
+    def workload(self) -> KubernetesSettings:
+        """These fields as the settings of the generic runtime (managed clusters' own
+        fields, the credentials and endpoints, stay with them)."""
+        return KubernetesSettings(**self.model_dump(include=set(WorkloadSettings.model_fields)))
+
+
+class KubernetesSettings(WorkloadSettings):
     model_config = SettingsConfigDict(env_prefix="CLOUDSHIP_KUBERNETES_", extra="forbid")
 
     #: the registry images are pushed to, ``host[:port]``; the nodes must be able to pull from it
@@ -36,15 +63,3 @@ class KubernetesSettings(BaseSettings):
     kubeconfig: Path | None = None
     #: kubeconfig context (default: its ``current-context``)
     context: str | None = None
-    #: namespace (default: the context's namespace, else ``default``)
-    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    #: a host name: an Ingress (networking/v1) routes it to the Service; the URL becomes it
-    host: Host = None
-    #: the IngressClass of that Ingress (default: the cluster's default class)
-    ingress_class: str | None = None
-    #: the Service's port (the app's own port is the container port behind it)
-    service_port: int = Field(default=80, ge=1, le=65535)
-    #: seconds between reads of the rollout's state
-    poll_interval: float = Field(default=0.5, gt=0)
-    #: ReplicaSets kept for rollback (the Deployment's ``revisionHistoryLimit``)
-    keep_revisions: int = Field(default=10, ge=1)
