@@ -58,12 +58,12 @@ _BUILT = re.compile(r"(?:^Successfully built |^sha256:)([0-9a-f]{12,64})\s*$")
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
 #: registry answers worth another attempt: 5xx, 429 and cut connections (the manifest PUT that
 #: dockerd sends last is among the calls this retries, by retrying the push), and a manifest
-#: refused "blob unknown to registry": two pushes of the same layers at once race in the
+#: refused "manifest blob unknown": two pushes of the same layers at once race in the
 #: registry, and on the next attempt the layers are there (distribution's MANIFEST_BLOB_UNKNOWN)
 _TRANSIENT = re.compile(
     r"\b(5\d\d|429)\b|too ?many ?requests|connection reset|broken pipe|unexpected EOF|"
     r"\bEOF\b|server misbehaving|bad gateway|service unavailable|gateway time|"
-    r"blob unknown to registry",
+    r"blob unknown",
     re.IGNORECASE,
 )
 PUSH_ATTEMPTS = 4

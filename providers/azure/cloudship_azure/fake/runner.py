@@ -20,7 +20,6 @@ gateway as seen from a machine in the environment's network, and serves them.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 import urllib.error
@@ -95,7 +94,10 @@ class LocalEngineRunner:
             entry.thread.start()
 
     def _wake(self, entry: _Running, timeout: float = 20.0) -> None:
-        """Start a scaled-to-zero revision and wait until it accepts connections."""
+        """Start a scaled-to-zero revision and wait until its app answers HTTP. A TCP
+        connection is not enough: the engine's docker-proxy accepts on the published port
+        before the app listens, then drops the connection (a flaky 502 in CI); Azure holds the
+        request until the replica is up."""
         with self._lock:
             first = not entry.started
             entry.started = True
@@ -104,12 +106,13 @@ class LocalEngineRunner:
         entry.thread.join(timeout)
         deadline = time.monotonic() + timeout
         while entry.host_port and time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", entry.host_port), timeout=1),
-            ):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{entry.host_port}/", timeout=1):
+                    return
+            except urllib.error.HTTPError:  # any HTTP answer: the app is up
                 return
-            time.sleep(0.05)
+            except OSError:
+                time.sleep(0.05)
 
     def _run(
         self, entry: _Running, revision: str, image: str, port: int, env: dict[str, str]
