@@ -100,7 +100,6 @@ def instrument(steps: Steps) -> None:
     wrap(steps, proxy, "apply", "apply: new config live")
     wrap(steps, rt, "_confirm", "confirm via stable port")
     wrap(steps, proxy, "wait_drained", "drain old workers")
-    wrap(steps, rt, "_finish_switch", "restart policy + stop old")
     wrap(steps, rt, "_prune", "prune")
     from docker.models.containers import Container
 
