@@ -19,9 +19,11 @@ Why nginx (Debian's ``nginx-light``) and not kamal-proxy, Traefik or a proxy of 
   graceful draining, which nginx has done for twenty years.
 
 The proxy's configuration file is also the service's state: its first line records which
-revision serves and which revisions have passed their health gate (``proven``). It is written
-with ``put_archive`` and activated with one ``exec`` (test, rename, reload) that runs inside the
-container, so a killed ship leaves either the old or the new configuration, never half of one.
+revision serves and which revisions have passed their health gate (``proven``). A new proxy
+gets its first one with ``put_archive`` before it starts; a running one is switched by one
+``exec`` inside the container that writes the next file, tests it, renames it over the old one
+(``rename(2)``: atomic) and reloads, so a killed ship leaves either the old or the new
+configuration, never half of one.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ CONF = f"{CONF_DIR}/nginx.conf"
 _STATE_MARK = "# cloudship-proxy "
 #: how long old nginx workers may keep connections (e.g. WebSockets) after a switch
 DRAIN_SECONDS = 10
+#: nginx worker processes per configuration (``worker_processes``); the drain wait counts them
+WORKERS = 1
+#: what a script run by :func:`_exec` prints last when every step of it succeeded
+_DONE = "cloudship-exec-ok"
 
 DOCKERFILE = f"""\
 FROM {PROXY_BASE}
@@ -93,7 +99,7 @@ def render(state: ProxyState) -> str:
     # The upstream is named through a variable so nginx resolves it with Docker's DNS at
     # request time: the proxy starts even when the revision is down (e.g. after a reboot).
     return f"""{_STATE_MARK}{mark}
-worker_processes 1;
+worker_processes {WORKERS};
 worker_shutdown_timeout {DRAIN_SECONDS}s;
 pid /run/nginx.pid;
 error_log stderr warn;
@@ -222,33 +228,70 @@ def write_initial(container: Container, state: ProxyState) -> None:
     container.put_archive(CONF_DIR, _tar("nginx.conf", render(state)))
 
 
+def _exec(container: Container, script: str, *args: str) -> tuple[bool, str]:
+    """Run ``sh -c script`` in ``container``; True when it printed :data:`_DONE` last on
+    stdout, and what else it printed.
+
+    Two engine requests (create, start) where ``exec_run`` makes three: it inspects the exec
+    afterwards for its exit code, which the marker replaces (a script ends with
+    ``&& echo {_DONE}``, so the marker means every step before it succeeded)."""
+    api = container.client.api
+    created = api.exec_create(container.id, ["sh", "-c", script, "sh", *args])
+    # Apart: the marker is the last line of stdout, and stderr (nginx's own notices) may
+    # arrive before or after it.
+    out, err = api.exec_start(created["Id"], demux=True)
+    text = (out or b"").decode("utf-8", "replace").strip()
+    errors = (err or b"").decode("utf-8", "replace").strip()
+    lines = text.splitlines()
+    if lines and lines[-1] == _DONE:
+        return True, errors
+    return False, "\n".join(part for part in (text, errors) if part)
+
+
 def apply(container: Container, state: ProxyState) -> None:
     """Switch a running proxy to ``state``: write, test, rename and reload in one exec (one
     engine round trip; the file and the running configuration never disagree for long). The
-    configuration is the script's argument ``$1``, so no quoting of it is needed."""
+    configuration is the script's argument ``$1``, so no quoting of it is needed.
+
+    Why not ``put_archive`` and a SIGHUP through the engine's kill API (no exec at all): the
+    engine extracts an archive by removing the old file and writing the new one as the
+    request body arrives, so a ship killed mid-request could leave a truncated file whose
+    first line already records the new state; ``mv`` inside the container is one
+    ``rename(2)``. The exec also runs ``nginx -t`` on the file before it can take effect."""
     nxt = f"{CONF_DIR}/cloudship-next.conf"
     script = (
         f'printf "%s" "$1" > {nxt} && nginx -t -q -c {nxt} && mv {nxt} {CONF} && nginx -s reload'
+        f" && echo {_DONE}"
     )
-    code, output = container.exec_run(["sh", "-c", script, "sh", render(state)])
-    if code != 0:
-        text = output.decode("utf-8", "replace").strip() if output else ""
-        raise DeployError(f"the proxy refused its new configuration: {text}")
+    ok, output = _exec(container, script, render(state))
+    if not ok:
+        raise DeployError(f"the proxy refused its new configuration: {output}")
 
 
 def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
     """Wait until no nginx worker of an earlier configuration is left (they finish the
-    requests they hold first); True when drained within ``seconds``."""
-    # "[d]": the pattern must not match the command lines of this very sh and grep.
-    script = "grep -las 'shutting [d]own' /proc/[0-9]*/cmdline | wc -l"
-    deadline = time.monotonic() + seconds
-    while True:
-        code, output = container.exec_run(["sh", "-c", script])
-        if code == 0 and output.strip() == b"0":
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    requests they hold first); True when drained within ``seconds``. Call it once the new
+    configuration answers (the new workers run).
+
+    It counts workers rather than looking for those "shutting down": nginx's master starts
+    the new workers, sleeps 100 ms, and only then tells the old ones to quit, so right after
+    the new configuration answers an old worker may still look like any other (and accept
+    connections). With :data:`WORKERS` per configuration, more than that many means an old
+    one is left.
+
+    One exec that polls inside the container every 20 ms, instead of one exec per poll from
+    here (three engine requests each): the wait ends within 20 ms of the last old worker's
+    exit. The loop has its own limit, so a ship killed while it runs leaves nothing behind
+    but a loop that ends by itself."""
+    # "[p]": the pattern must not match the command lines of this very sh and grep.
+    polls = max(1, int(seconds / 0.02))
+    count = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
+    script = (
+        f'i=0; while [ "{count}" -gt {WORKERS} ]; do '
+        f'i=$((i+1)); [ "$i" -ge {polls} ] && exit 1; sleep 0.02; done; echo {_DONE}'
+    )
+    ok, _ = _exec(container, script)
+    return ok
 
 
 if __name__ == "__main__":  # scripts/dev-env: build the image ahead of the first ship

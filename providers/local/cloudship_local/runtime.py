@@ -455,13 +455,13 @@ class DockerRunRuntime(Runtime):
                     rolled_back_to=serving.id if serving else None,
                     on_event=on_event,
                 )
-                port = self._switch(spec, view, _Rev.of(new), port, deadline, on_event)
+                port, stopped = self._switch(spec, view, _Rev.of(new), port, deadline, on_event)
             except BaseException:
                 # SIGINT, a failed switch, a lost engine: unless the proxy already serves it
                 # (it passed its gate), the new revision must not stay behind.
                 self._discard_unless_serving(spec.name, new)
                 raise
-            self._prune(spec.name)
+            self._prune(view, stopped)
             on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
             return self._deployment(
                 spec.name,
@@ -485,10 +485,12 @@ class DockerRunRuntime(Runtime):
         port: int,
         deadline: Deadline,
         on_event: EventSink,
-    ) -> int:
+    ) -> tuple[int, _Rev | None]:
         """Serve ``new`` (proven) through the proxy; stop what served before. Returns the
-        stable port (a derived one may move up if a concurrent program took it)."""
+        stable port (a derived one may move up if a concurrent program took it) and the
+        revision it stopped, if any."""
         old = view.serving
+        stopped: _Rev | None = None
         earlier = frozenset(r.number for r in view.revisions if view.proven(r))
         base = view.state or ProxyState(new.name, new.number, spec.port, earlier)
         state = base.to(new.name, new.number, spec.port)
@@ -497,6 +499,7 @@ class DockerRunRuntime(Runtime):
             if legacy is not None:  # it publishes the stable port itself: free it, once
                 with _docker_errors(f"stopping {legacy.id} of {spec.name}"):
                     legacy.container.stop(timeout=10)
+                stopped = legacy
             try:
                 container, port = self._start_proxy(
                     spec.name, port, state, derived=not view.revisions
@@ -528,7 +531,8 @@ class DockerRunRuntime(Runtime):
             with _docker_errors(f"stopping {old.id} of {spec.name}"):
                 proxy.wait_drained(container)
                 old.container.stop(timeout=10)
-        return port
+            stopped = old
+        return port, stopped
 
     def _confirm(self, url: str, revision: str, deadline: Deadline) -> None:
         """Wait until the stable port answers for ``revision`` (the reload has taken effect)."""
@@ -537,7 +541,17 @@ class DockerRunRuntime(Runtime):
         seconds = min(max(deadline.remaining(), 3.0), _CONFIRM_SECONDS)
         give_up = time.monotonic() + seconds
         last = "no answer"
-        with httpx.Client(timeout=2.0) as client:
+        from cloudship.distribution import system_ssl_context
+
+        # A fresh connection per try: a kept-alive one stays with the nginx worker that
+        # accepted it, and an old worker keeps answering on it for the old revision while
+        # the new workers already serve every new connection. The shared SSL context: httpx
+        # builds a new one (~20 ms) per client otherwise, even for this plain-http URL.
+        with httpx.Client(
+            timeout=2.0,
+            verify=system_ssl_context(),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as client:
             while time.monotonic() < give_up:
                 try:
                     response = client.get(url)
@@ -734,10 +748,12 @@ class DockerRunRuntime(Runtime):
             with _docker_errors("removing a container"), contextlib.suppress(NotFound):
                 container.remove(force=True)
 
-    def _prune(self, service: str) -> None:
-        """Keep the serving revision and the newest ``keep_revisions`` stopped ones."""
-        view = self._view(service)
-        standby = [r for r in view.revisions if r is not view.serving and not r.running]
+    def _prune(self, view: _View, stopped: _Rev | None) -> None:
+        """Keep the serving revision and the newest ``keep_revisions`` stopped ones. ``view``
+        is the service as the deploy read it before starting the new revision (with the lock
+        held, so nothing else changed it since) and ``stopped`` the revision its switch
+        stopped: no second listing of the engine."""
+        standby = [r for r in view.revisions if not r.running or r is stopped]
         self._remove(standby[self._settings.keep_revisions :])
 
     def _deployment(
