@@ -16,6 +16,7 @@ from cloudship.events import (
     BuilderChosen,
     BuildFinished,
     BuildLog,
+    BuildReused,
     BuildStep,
     BuildStepStarted,
     DeployPhase,
@@ -51,6 +52,12 @@ class Reporter:
             self.console.print(
                 f"[bold]built[/] {event.image_id[:19]}{on} in {event.seconds:.1f}s "
                 f"({event.cache_hits}/{event.steps} steps from cache{miss})"
+            )
+        elif isinstance(event, BuildReused):
+            on = f" for {event.platform}" if event.platform else ""
+            self.console.print(
+                f"[bold]build[/] unchanged since {event.image_id[:19]}{on} (same context, "
+                "Dockerfile, args and base images): not rebuilt"
             )
         elif isinstance(event, BuilderChosen):
             if event.builder != "buildkit":

@@ -131,6 +131,8 @@ class BuildResult:
     seconds: float
     first_miss: str | None = None  # the first step that was not in the cache
     builder: str = "classic"
+    #: True when no build ran: the previous build's image stands for it (build_fingerprint)
+    reused: bool = False
 
 
 @dataclass(frozen=True)

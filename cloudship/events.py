@@ -89,6 +89,17 @@ class BuildFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BuildReused(Event):
+    """No build ran: nothing the build cache keys on (context files, Dockerfile, build args,
+    target, platform, base images) changed since the engine built ``image_id``, which stands
+    for this build (``cloudship.build_fingerprint``); ``seconds`` is the time checking took."""
+
+    image_id: str
+    seconds: float
+    platform: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PushProgress(Event):
     """A layer's push progress; ``status`` is the engine's word (Pushing, Pushed, ...)."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from pydantic import SecretStr, ValidationError
 
-from cloudship import dockerfile_lint
+from cloudship import build_fingerprint, dockerfile_lint
 from cloudship.deadline import Deadline
 from cloudship.engine import BuildResult, Engine, ImageInfo
 from cloudship.errors import (
@@ -93,10 +93,12 @@ def _local_image(
     no_cache: bool = False,
     cache_targets: Sequence[Target] = (),
     service: str | None = None,
+    force: bool = False,
 ) -> _LocalImage:
     """Build the source for ``platform`` (or take the given image). A build first checks the
     Dockerfile (``Shipment.warnings``) and, on an engine that never built this service, asks
-    ``cache_targets`` for the service's previous image to reuse its layers."""
+    ``cache_targets`` for the service's previous image to reuse its layers. Unless ``force``,
+    an unchanged source is not built again (``cloudship.build_fingerprint``)."""
     if isinstance(source, BuildSource):
         warnings = tuple(
             BuildWarning(code=w.code, line=w.line, message=w.message)
@@ -115,22 +117,22 @@ def _local_image(
             "latest" if platform in (None, engine.host_platform) else platform.replace("/", "-")
         )
         build_tag = f"cloudship-build/{name}-{where}:{suffix}"
-        cache_from = (
-            []
-            if no_cache or engine.builder()[0] != "buildkit"
-            else _registry_cache(cache_targets, service or name, build_tag, engine, on_event)
-        )
-        build = engine.build(
+        # Nothing the build cache keys on changed since the engine built build_tag: no build.
+        fingerprint = build_fingerprint.check(
+            engine,
             source.path,
             tag=build_tag,
             dockerfile=source.dockerfile,
             buildargs=app.build_args,
             target=app.build_target,
             platform=platform,
-            cache_from=cache_from,
-            no_cache=no_cache,
-            on_event=on_event,
+            no_cache=no_cache or force,
         )
+        build = fingerprint.reused(engine, platform, on_event) or _build(
+            source, app, build_tag, platform, engine, on_event, no_cache, cache_targets, service
+        )
+        if not build.reused:
+            fingerprint.record(build.image_id)
         info = engine.inspect(build.image_id)
         assert info is not None, "the engine just built it"
         chosen = tag or git_tag(source.path) or content_tag(build.image_id)
@@ -151,6 +153,37 @@ def _local_image(
         )
     chosen = tag or source.ref.tag or content_tag(info.id)
     return _LocalImage(info, chosen, None)
+
+
+def _build(
+    source: BuildSource,
+    app: AppSettings,
+    build_tag: str,
+    platform: str | None,
+    engine: Engine,
+    on_event: EventSink,
+    no_cache: bool,
+    cache_targets: Sequence[Target],
+    service: str | None,
+) -> BuildResult:
+    cache_from = (
+        []
+        if no_cache or engine.builder()[0] != "buildkit"
+        else _registry_cache(
+            cache_targets, service or source.default_name, build_tag, engine, on_event
+        )
+    )
+    return engine.build(
+        source.path,
+        tag=build_tag,
+        dockerfile=source.dockerfile,
+        buildargs=app.build_args,
+        target=app.build_target,
+        platform=platform,
+        cache_from=cache_from,
+        no_cache=no_cache,
+        on_event=on_event,
+    )
 
 
 def _registry_cache(
@@ -452,6 +485,7 @@ def _preflight(
                 no_cache=options.no_cache,
                 cache_targets=targets,
                 service=service,
+                force=options.force,
             )
         build_time = round(time.monotonic() - build_started, 3)
 
@@ -656,6 +690,7 @@ def _summary(local: _LocalImage) -> BuildSummary | None:
         platform=local.info.platform,
         builder=local.build.builder,
         seconds=round(local.build.seconds, 3),
+        reused=local.build.reused,
     )
 
 
@@ -769,7 +804,12 @@ def _plan_one(one: _Delivery, pre: _Preflight) -> ShipPlan:
             actions=runtime_plan.actions,
         )
     actions: list[str] = []
-    if local.build:
+    if local.build and local.build.reused:
+        actions.append(
+            f"build: nothing, unchanged since {local.info.id[:19]} (same context, Dockerfile, "
+            "args and base images)"
+        )
+    elif local.build:
         miss = f"; first rebuilt: {local.build.first_miss}" if local.build.first_miss else ""
         actions.append(
             f"build for {local.info.platform}: {local.build.cache_hits} of "

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class BuildSummary(BaseModel):
-    """``first_miss`` is the first step that was not in the layer cache (None: all were)."""
+    """``first_miss`` is the first step that was not in the layer cache (None: all were).
+    ``reused`` is True when no build ran: nothing the build cache keys on had changed, so the
+    engine's previous image stands for it (``steps`` and ``cache_hits`` are then 0)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -21,6 +23,7 @@ class BuildSummary(BaseModel):
     platform: str | None = None
     builder: str | None = None  # "buildkit", or "classic" for the fallback
     seconds: float | None = None
+    reused: bool = False
 
 
 class BuildWarning(BaseModel):
