@@ -57,6 +57,18 @@ def _resolver_guard() -> Iterator[None]:
         socket.getaddrinfo = _real_getaddrinfo
 
 
+@pytest.fixture(scope="session")
+def _build_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(autouse=True)
+def _build_records_stay_in_the_run(_build_records: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ship() records each build's fingerprint under ``$XDG_CACHE_HOME`` (cloudship.
+    build_fingerprint): the run's own folder, never the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_build_records))
+
+
 @pytest.fixture(autouse=True)
 def _no_off_machine_lookups(
     request: pytest.FixtureRequest, _resolver_guard: None
