@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudship.engine import BuildResult
+from cloudship.engine import BuildOptions, BuildResult
 from cloudship.errors import CloudshipError
 from cloudship.events import BuildReused, EventSink
 
@@ -252,12 +252,20 @@ class Check:
             record(self.tag, self.fingerprint, image_id)
 
 
-def check(
-    engine: Engine, context: Path, *, tag: str, no_cache: bool = False, **options: Any
-) -> Check:
-    """Fingerprint the build of ``context`` about to run under ``tag`` (``options`` as ``key``).
-    Computed before the build: a file that changes while it runs then no longer matches. A
-    ``no_cache`` build is never skipped, but its result is recorded: the next build would
-    take its layers from the cache."""
+def check(engine: Engine, context: Path, options: BuildOptions, *, reuse: bool = True) -> Check:
+    """Fingerprint the build of ``context`` about to run with ``options`` (the ones ``key``
+    reads). Computed before the build: a file that changes while it runs then no longer
+    matches. Without ``reuse`` (``no_cache``, ``force``) the build is never skipped, but its
+    result is recorded: the next build would take its layers from the cache."""
     started = time.monotonic()
-    return Check(tag, key(engine, context, **options), started, reuse=not no_cache)
+    fingerprint = key(
+        engine,
+        context,
+        dockerfile=options.get("dockerfile", "Dockerfile"),
+        buildargs=options.get("buildargs"),
+        target=options.get("target"),
+        platform=options.get("platform"),
+        cache_from=options.get("cache_from", ()),
+        no_cache=options.get("no_cache", False),
+    )
+    return Check(options["tag"], fingerprint, started, reuse=reuse)

@@ -28,7 +28,7 @@ from pydantic import SecretStr, ValidationError
 
 from cloudship import build_fingerprint, dockerfile_lint
 from cloudship.deadline import Deadline
-from cloudship.engine import BuildResult, Engine, ImageInfo
+from cloudship.engine import BuildOptions, BuildResult, Engine, ImageInfo
 from cloudship.errors import (
     CloudshipError,
     ConfigError,
@@ -117,19 +117,19 @@ def _local_image(
             "latest" if platform in (None, engine.host_platform) else platform.replace("/", "-")
         )
         build_tag = f"cloudship-build/{name}-{where}:{suffix}"
+        options: BuildOptions = {
+            "tag": build_tag,
+            "dockerfile": source.dockerfile,
+            "buildargs": app.build_args,
+            "target": app.build_target,
+            "platform": platform,
+        }
         # Nothing the build cache keys on changed since the engine built build_tag: no build.
         fingerprint = build_fingerprint.check(
-            engine,
-            source.path,
-            tag=build_tag,
-            dockerfile=source.dockerfile,
-            buildargs=app.build_args,
-            target=app.build_target,
-            platform=platform,
-            no_cache=no_cache or force,
+            engine, source.path, options, reuse=not (no_cache or force)
         )
         build = fingerprint.reused(engine, platform, on_event) or _build(
-            source, app, build_tag, platform, engine, on_event, no_cache, cache_targets, service
+            source, options, engine, on_event, no_cache, cache_targets, service
         )
         if not build.reused:
             fingerprint.record(build.image_id)
@@ -157,33 +157,23 @@ def _local_image(
 
 def _build(
     source: BuildSource,
-    app: AppSettings,
-    build_tag: str,
-    platform: str | None,
+    options: BuildOptions,
     engine: Engine,
     on_event: EventSink,
     no_cache: bool,
     cache_targets: Sequence[Target],
     service: str | None,
 ) -> BuildResult:
+    """``engine.build`` with the registry cache of a service this engine never built."""
     cache_from = (
         []
         if no_cache or engine.builder()[0] != "buildkit"
         else _registry_cache(
-            cache_targets, service or source.default_name, build_tag, engine, on_event
+            cache_targets, service or source.default_name, options["tag"], engine, on_event
         )
     )
-    return engine.build(
-        source.path,
-        tag=build_tag,
-        dockerfile=source.dockerfile,
-        buildargs=app.build_args,
-        target=app.build_target,
-        platform=platform,
-        cache_from=cache_from,
-        no_cache=no_cache,
-        on_event=on_event,
-    )
+    everything: BuildOptions = {**options, "cache_from": cache_from, "no_cache": no_cache}
+    return engine.build(source.path, on_event=on_event, **everything)
 
 
 def _registry_cache(
