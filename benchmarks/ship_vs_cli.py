@@ -76,7 +76,9 @@ PEER = {
     "docker": "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker",
     "buildkit": "1",
 }
-PROBE_INTERVAL = 0.25  # cloudship.probe.wait_healthy's default: both sides poll alike
+# The local runtime's health gate polls every 20 ms for its first 3 s (cloudship_local.runtime,
+# _FAST_PROBE_SECONDS): the peer polls as fast, so neither side wins on its poll schedule.
+PROBE_INTERVAL = 0.02
 PROBE_TIMEOUT = 120.0
 NOOP_ASSUMPTION = (
     "no-op CLI flow = docker build (cache hit) + tag + push (layers exist) + docker rm -f + "

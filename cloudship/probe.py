@@ -54,6 +54,8 @@ def wait_healthy(
     check_alive: Callable[[], str | None] = lambda: None,
     interval: float = 0.25,
     first_interval: float = 0.02,
+    fast_for: float = 0.0,
+    alive_every: float = 0.0,
     request_timeout: float = 2.0,
     on_progress: Callable[[str], None] | None = None,
     progress_every: float = 2.0,
@@ -64,8 +66,12 @@ def wait_healthy(
     Failing fast on ``check_alive`` is what keeps a crash-looping app from costing the whole
     timeout. The wait between attempts starts at ``first_interval`` and doubles up to
     ``interval``: most apps answer within a few hundred ms of starting, and a fixed 0.25 s
-    step would add up to that much to every deploy. ``on_progress`` is called about every
-    ``progress_every`` seconds with what the app has answered so far.
+    step would add up to that much to every deploy. With ``fast_for``, the wait stays at
+    ``first_interval`` for that many seconds first (an app on this machine: a refused
+    connection costs well under a millisecond, and each doubling step could overshoot the
+    moment the app comes up by as much as the step). ``check_alive`` runs at most every
+    ``alive_every`` seconds (it may be an engine request). ``on_progress`` is called about
+    every ``progress_every`` seconds with what the app has answered so far.
     """
     import httpx
 
@@ -75,6 +81,8 @@ def wait_healthy(
     deadline = started + timeout
     next_report = started + progress_every
     pause = min(first_interval, interval)
+    fast_until = started + fast_for
+    next_alive_check = started
     answers: Counter[str] = Counter()
     last = "no answer yet"
     with httpx.Client(
@@ -90,7 +98,11 @@ def wait_healthy(
             except httpx.HTTPError as exc:
                 last = describe(exc, request_timeout)
                 answers[last] += 1
-            dead = check_alive()
+            now = time.monotonic()
+            dead = None
+            if now >= next_alive_check:
+                dead = check_alive()
+                next_alive_check = now + alive_every
             if dead:
                 return ProbeResult(
                     False, f"{dead}; it answered {tally(answers)}", answers.total(), dict(answers)
@@ -107,4 +119,5 @@ def wait_healthy(
                 on_progress(f"{now - started:.0f} s: {tally(answers)}")
                 next_report = now + progress_every
             time.sleep(min(pause, max(0.0, deadline - now)))
-            pause = min(pause * 2, interval)
+            if now >= fast_until:
+                pause = min(pause * 2, interval)

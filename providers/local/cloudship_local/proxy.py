@@ -268,30 +268,53 @@ def apply(container: Container, state: ProxyState) -> None:
         raise DeployError(f"the proxy refused its new configuration: {output}")
 
 
+# Every worker, and those told to quit. The brackets keep each pattern from matching the
+# command line of the sh that runs it (and its subshells), which holds both patterns' text:
+# neither pattern's literal text contains what the other one (or itself) matches.
+_WORKERS_NOW = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
+_WORKERS_QUITTING = (
+    "$(grep -las 'worker [p]rocess is [s]hutting down' /proc/[0-9]*/cmdline | wc -l)"
+)
+
+
+def _wait_workers(container: Container, left: str, seconds: float) -> bool:
+    """Poll inside the container every 20 ms until the shell expression ``left`` (a count of
+    workers) is at most :data:`WORKERS`; True when it was within ``seconds``.
+
+    One exec that polls in there, instead of one exec per poll from here (three engine
+    requests each): the wait ends within 20 ms of the change. The loop has its own limit, so
+    a ship killed while it runs leaves nothing behind but a loop that ends by itself."""
+    polls = max(1, int(seconds / 0.02))
+    script = (
+        f'i=0; while [ "{left}" -gt {WORKERS} ]; do '
+        f'i=$((i+1)); [ "$i" -ge {polls} ] && exit 1; sleep 0.02; done; echo {_DONE}'
+    )
+    ok, _ = _exec(container, script)
+    return ok
+
+
+def wait_switched(container: Container, *, seconds: float = 2.0) -> bool:
+    """Wait until only the new configuration's workers accept connections: every worker of
+    an earlier one has been told to quit (it stops accepting and finishes what it holds).
+    Call it once the new configuration answers; after it, every new connection reaches the
+    new revision. True when that happened within ``seconds``.
+
+    Needed because the first answer from the new revision is not enough: nginx's master
+    starts the new workers, sleeps 100 ms, and only then tells the old ones to quit, so
+    for that long an old worker still accepts connections for the old revision."""
+    return _wait_workers(container, f"$(({_WORKERS_NOW} - {_WORKERS_QUITTING}))", seconds)
+
+
 def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
     """Wait until no nginx worker of an earlier configuration is left (they finish the
     requests they hold first); True when drained within ``seconds``. Call it once the new
     configuration answers (the new workers run).
 
-    It counts workers rather than looking for those "shutting down": nginx's master starts
-    the new workers, sleeps 100 ms, and only then tells the old ones to quit, so right after
-    the new configuration answers an old worker may still look like any other (and accept
-    connections). With :data:`WORKERS` per configuration, more than that many means an old
-    one is left.
-
-    One exec that polls inside the container every 20 ms, instead of one exec per poll from
-    here (three engine requests each): the wait ends within 20 ms of the last old worker's
-    exit. The loop has its own limit, so a ship killed while it runs leaves nothing behind
-    but a loop that ends by itself."""
-    # "[p]": the pattern must not match the command lines of this very sh and grep.
-    polls = max(1, int(seconds / 0.02))
-    count = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
-    script = (
-        f'i=0; while [ "{count}" -gt {WORKERS} ]; do '
-        f'i=$((i+1)); [ "$i" -ge {polls} ] && exit 1; sleep 0.02; done; echo {_DONE}'
-    )
-    ok, _ = _exec(container, script)
-    return ok
+    It counts workers rather than looking for those "shutting down", for the reason
+    :func:`wait_switched` gives: right after the new configuration answers an old worker
+    may still look like any other. With :data:`WORKERS` per configuration, more than that
+    many means an old one is left."""
+    return _wait_workers(container, _WORKERS_NOW, seconds)
 
 
 if __name__ == "__main__":  # scripts/dev-env: build the image ahead of the first ship

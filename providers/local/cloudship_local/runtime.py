@@ -87,6 +87,8 @@ SERVING, CANARY, PROXY = "serving", "canary", "proxy"
 _PORT_RANGE = (20000, 29999)
 #: how long the proxy may take to answer for a new revision after a reload
 _CONFIRM_SECONDS = 15.0
+#: how long the health gate polls at its shortest interval before it backs off
+_FAST_PROBE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,56 @@ def _death(container: Container) -> str | None:
     return None
 
 
+class _Retirements:
+    """The ends of this process's ships that go on after ``deploy`` returned: the old
+    revision's drain and stop (a graceful stop is the app's own time, 0.3 s for uvicorn,
+    up to docker's 10 s), each on a thread that holds the service's lock until it is done.
+
+    The threads are not daemons, so the interpreter joins them before it exits (a script's
+    last ship still stops what it replaced); a ship killed meanwhile leaves the old revision
+    running beside the new one, which the next ship's (or ``status``'s) tidy stops. A later
+    deploy, rollback or destroy of the service in this process waits for its thread first
+    (:meth:`wait_for`): the lock is our own, and a rollback must not start the revision a
+    retirement is about to stop."""
+
+    def __init__(self) -> None:
+        self._threads: dict[Path, threading.Thread] = {}
+        self._guard = threading.Lock()
+
+    def start(self, lock: Path, held: contextlib.ExitStack, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                with held, contextlib.suppress(CloudshipError):
+                    work()  # a failure here is the next ship's tidy's to finish
+            finally:
+                with self._guard:
+                    if self._threads.get(lock) is threading.current_thread():
+                        del self._threads[lock]
+
+        thread = threading.Thread(target=run, name=f"cloudship-retire-{lock.stem}")
+        with self._guard:
+            self._threads[lock] = thread
+        thread.start()
+
+    def wait_for(self, lock: Path) -> None:
+        with self._guard:
+            thread = self._threads.get(lock)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def wait_all(self) -> None:
+        """Join every retirement under way (tests that count running containers)."""
+        with self._guard:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join()
+
+
+_retiring = _Retirements()
+#: for tests and scripts that look at the engine right after a ship
+wait_for_retirements = _retiring.wait_all
+
+
 @contextlib.contextmanager
 def _docker_errors(what: str) -> Iterator[None]:
     """The one place where docker-py errors become cloudship errors for this runtime."""
@@ -252,8 +304,12 @@ class DockerRunRuntime(Runtime):
 
     @contextlib.contextmanager
     def _locked(self, service: str, what: str, on_event: EventSink) -> Iterator[None]:
+        path = self._lock_file(service)
+        # A ship of this process may still be retiring the revision it replaced (it holds
+        # the lock until then): wait for it, whatever lock_wait says; it is our own work.
+        _retiring.wait_for(path)
         with service_lock(
-            self._lock_file(service),
+            path,
             service=service,
             what=what,
             wait=self._settings.lock_wait,
@@ -423,7 +479,8 @@ class DockerRunRuntime(Runtime):
         self._check_replicas(spec)
         deadline = Deadline(timeout)
         fingerprint = spec.fingerprint(str(image))
-        with self._locked(spec.name, f"ship of {image}", on_event):
+        with contextlib.ExitStack() as held:
+            held.enter_context(self._locked(spec.name, f"ship of {image}", on_event))
             view = self._tidy(spec.name, self._view(spec.name))
             serving = view.serving
             if serving and is_unchanged(serving.fingerprint, fingerprint, force=force):
@@ -455,14 +512,23 @@ class DockerRunRuntime(Runtime):
                     rolled_back_to=serving.id if serving else None,
                     on_event=on_event,
                 )
-                port, stopped = self._switch(spec, view, _Rev.of(new), port, deadline, on_event)
+                port, proxy_container = self._switch(
+                    spec, view, _Rev.of(new), port, deadline, on_event
+                )
             except BaseException:
                 # SIGINT, a failed switch, a lost engine: unless the proxy already serves it
                 # (it passed its gate), the new revision must not stay behind.
                 self._discard_unless_serving(spec.name, new)
                 raise
-            self._prune(view, stopped)
             on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
+            # The new revision serves: what is left (the old one's connections drain, then it
+            # stops; old standbys are pruned) goes on after the ship returns, still under the
+            # service's lock, on a thread the interpreter joins before it exits.
+            _retiring.start(
+                self._lock_file(spec.name),
+                held.pop_all(),
+                functools.partial(self._retire, view, proxy_container),
+            )
             return self._deployment(
                 spec.name,
                 _Rev.of(new),
@@ -485,12 +551,11 @@ class DockerRunRuntime(Runtime):
         port: int,
         deadline: Deadline,
         on_event: EventSink,
-    ) -> tuple[int, _Rev | None]:
-        """Serve ``new`` (proven) through the proxy; stop what served before. Returns the
-        stable port (a derived one may move up if a concurrent program took it) and the
-        revision it stopped, if any."""
+    ) -> tuple[int, Container]:
+        """Serve ``new`` (proven) through the proxy. Returns the stable port (a derived one
+        may move up if a concurrent program took it) and the proxy container. What served
+        before keeps running until :meth:`_retire` (its connections drain first)."""
         old = view.serving
-        stopped: _Rev | None = None
         earlier = frozenset(r.number for r in view.revisions if view.proven(r))
         base = view.state or ProxyState(new.name, new.number, spec.port, earlier)
         state = base.to(new.name, new.number, spec.port)
@@ -499,7 +564,6 @@ class DockerRunRuntime(Runtime):
             if legacy is not None:  # it publishes the stable port itself: free it, once
                 with _docker_errors(f"stopping {legacy.id} of {spec.name}"):
                     legacy.container.stop(timeout=10)
-                stopped = legacy
             try:
                 container, port = self._start_proxy(
                     spec.name, port, state, derived=not view.revisions
@@ -525,14 +589,29 @@ class DockerRunRuntime(Runtime):
                 with contextlib.suppress(CloudshipError), _docker_errors("switching back"):
                     proxy.apply(container, view.state)
             raise
+        if view.proxy is not None and view.proxy_running:  # reloaded: old workers may accept
+            with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
+                proxy.wait_switched(container)
         with _docker_errors(f"starting {new.id} with the engine"):
             new.container.update(restart_policy={"Name": "unless-stopped"})
+        return port, container
+
+    def _retire(self, view: _View, proxy_container: Container, *, prune: bool = True) -> None:
+        """After a switch: let the revision that served before finish the requests it holds
+        (the proxy's old workers drain), stop it (kept for rollback) and prune old standbys.
+        ``view`` is the service as the deploy read it before the switch (the lock is still
+        held, so nothing else changed it since): no second listing of the engine."""
+        old = view.serving
+        stopped: _Rev | None = None
         if old is not None and old.behind_proxy and old.running and view.proxy is not None:
-            with _docker_errors(f"stopping {old.id} of {spec.name}"):
-                proxy.wait_drained(container)
+            with _docker_errors(f"stopping {old.id}"):
+                proxy.wait_drained(proxy_container)
                 old.container.stop(timeout=10)
             stopped = old
-        return port, stopped
+        elif old is not None and old.running and not old.behind_proxy:
+            stopped = old  # a legacy revision: the switch stopped it to free the stable port
+        if prune:
+            self._prune(view, stopped)
 
     def _confirm(self, url: str, revision: str, deadline: Deadline) -> None:
         """Wait until the stable port answers for ``revision`` (the reload has taken effect)."""
@@ -706,6 +785,10 @@ class DockerRunRuntime(Runtime):
                 url,
                 timeout=deadline.remaining(),
                 check_alive=lambda: _death(container),
+                # On this machine: poll every 20 ms while most apps come up, and ask the
+                # engine whether the container died every 0.1 s, not on every refusal.
+                fast_for=_FAST_PROBE_SECONDS,
+                alive_every=0.1,
                 on_progress=lambda seen: on_event(
                     DeployPhase(phase="probe", detail=f"{revision} waiting, {seen}")
                 ),
@@ -783,9 +866,13 @@ class DockerRunRuntime(Runtime):
 
     def status(self, service: str) -> ServiceStatus | None:
         """What serves and the history. Leftovers of an interrupted ship are tidied first,
-        unless a ship of the service is under way (then they are its work in progress)."""
+        unless a ship of the service is under way (then they are its work in progress). A
+        retirement of this process's last ship of it is waited for: status after ship() in
+        one script shows what that ship left, not a moment of it."""
+        path = self._lock_file(service)
+        _retiring.wait_for(path)
         view = self._view(service)
-        with if_free(self._lock_file(service)) as free:
+        with if_free(path) as free:
             if free:
                 view = self._tidy(service, view)
         return self._status(service, view)
@@ -860,7 +947,8 @@ class DockerRunRuntime(Runtime):
             )
             try:
                 port = self._host_port(spec, view)
-                self._switch(spec, view, chosen, port, deadline, on_event)
+                _, proxy_container = self._switch(spec, view, chosen, port, deadline, on_event)
+                self._retire(view, proxy_container, prune=False)
             except BaseException:
                 with contextlib.suppress(CloudshipError):
                     now = self._view(service)

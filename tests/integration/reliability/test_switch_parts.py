@@ -62,6 +62,10 @@ def test_the_drain_wait_sees_an_old_worker_that_holds_a_request(
     while httpx.get(first.url).headers[proxy.REVISION_HEADER] != "r7":
         time.sleep(0.01)
     assert not answers, answers  # still under way
+    # Only the new workers accept connections now, while the old one finishes its request.
+    assert proxy.wait_switched(container, seconds=1)
+    seen = {httpx.get(first.url).headers[proxy.REVISION_HEADER] for _ in range(20)}
+    assert seen == {"r7"}
     assert not proxy.wait_drained(container, seconds=0.5)  # its worker still holds it
     assert proxy.wait_drained(container, seconds=5)
     held.join()

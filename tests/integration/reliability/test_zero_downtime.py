@@ -10,6 +10,7 @@ import pytest
 
 from cloudship import HealthCheckFailed, rollback, ship, status
 from cloudship.engine import Engine
+from cloudship_local.runtime import wait_for_retirements
 from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller, crashing_app, slow_app
@@ -30,7 +31,33 @@ def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
     assert serving.attrs["RestartCount"] == 0
     assert serving.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert httpx.get(first.url).headers["X-Cloudship-Revision"] == "r2"
+    wait_for_retirements()  # r1 stops after ship() returned, once its connections drained
     assert cloudship_engine.client.containers.get(f"cloudship-{name}-r1").status == "exited"
+
+
+def test_ship_returns_while_the_old_revision_stops_and_the_next_ship_waits_for_it(
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    """The old revision's graceful stop is its own time (here 3 s): ship() returns once the new
+    one serves, the stop goes on under the service's lock, and the next ship of this process
+    waits for it (no ConcurrentShipError, whatever lock_wait is)."""
+    # docker-init passes SIGTERM to sh, whose trap takes 3 s to exit, as a draining app would.
+    cmd = '["sh", "-c", "trap \'sleep 3; exit 0\' TERM; busybox httpd -f -p 8000 -h /www & wait"]'
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
+    ship(write_app(tmp_path / "v1", "v1", cmd=cmd), target, name=name)
+    second = ship(write_app(tmp_path / "v2", "v2", cmd=cmd), target, name=name)
+    assert second.url is not None and httpx.get(second.url).text.strip() == "v2"
+    r1 = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
+    assert r1.status == "running"  # still stopping: the ship did not wait for it
+    third = ship(write_app(tmp_path / "v3", "v3", cmd=cmd), target, name=name)
+    assert third.revision == "r3" and httpx.get(second.url).text.strip() == "v3"
+    r1.reload()
+    assert r1.status == "exited"  # the third ship waited for r1's retirement first
+    wait_for_retirements()
+    states = {r.id: r.state for r in status(name, target).revisions}
+    assert states == {"r3": "serving", "r2": "standby", "r1": "standby"}
+    r2 = cloudship_engine.client.containers.get(f"cloudship-{name}-r2")
+    assert r2.status == "exited"
 
 
 def test_good_upgrade_drops_no_request_of_a_keep_alive_client(
