@@ -105,3 +105,17 @@ def test_the_probe_says_what_it_saw() -> None:
     assert result.answers.keys() == {"connection refused"}
     assert "x connection refused" in result.reason and progress
     assert result.reason.startswith(f"no healthy answer within 1 s: {result.attempts} x")
+
+
+def test_a_pending_state_round_trips_and_its_configuration_waits_for_the_ready_file() -> None:
+    from dataclasses import replace
+
+    from cloudship_local.proxy import READY
+
+    state = ProxyState("cloudship-web-r1", 1, 8000, frozenset({1}))
+    pending = replace(state, pending=True)
+    text = render(pending)
+    assert parse(text) == pending
+    assert f"if (!-f {READY}) {{ return 503; }}" in text
+    assert READY not in render(state) and parse(render(state)) == state
+    assert state.to("cloudship-web-r2", 2, 8000).pending is False  # a switch is never pending

@@ -53,6 +53,8 @@ REVISION_HEADER = "X-Cloudship-Revision"
 CONF_DIR = "/etc/nginx"
 CONF = f"{CONF_DIR}/nginx.conf"
 _STATE_MARK = "# cloudship-proxy "
+#: the file whose existence lets a pending proxy serve (see ProxyState.pending)
+READY = f"{CONF_DIR}/cloudship-ready"
 #: how long old nginx workers may keep connections (e.g. WebSockets) after a switch
 DRAIN_SECONDS = 10
 #: nginx worker processes per configuration (``worker_processes``); the drain wait counts them
@@ -80,6 +82,9 @@ class ProxyState:
     revision: int
     port: int
     proven: frozenset[int] = field(default_factory=frozenset)
+    #: a first deploy's proxy, started while its revision is still being gated: it answers
+    #: 503 until :func:`mark_ready` creates :data:`READY` (and the state counts only then)
+    pending: bool = False
 
     def to(self, container: str, revision: int, port: int) -> ProxyState:
         return ProxyState(container, revision, port, self.proven | {revision})
@@ -93,9 +98,15 @@ def render(state: ProxyState) -> str:
             "revision": state.revision,
             "port": state.port,
             "proven": sorted(state.proven),
+            **({"pending": True} if state.pending else {}),
         },
         separators=(",", ":"),
     )
+    # A pending proxy checks for the ready file on every request (one stat): serving starts
+    # the moment the file exists, with no reload whose old workers would keep answering 503
+    # for a while. `return` is one of the two things nginx documents as safe inside `if` in
+    # a location (https://www.nginx.com/resources/wiki/start/topics/depth/ifisevil/).
+    wait = f"if (!-f {READY}) {{ return 503; }}" if state.pending else ""
     # The upstream is named through a variable so nginx resolves it with Docker's DNS at
     # request time: the proxy starts even when the revision is down (e.g. after a reboot).
     return f"""{_STATE_MARK}{mark}
@@ -113,6 +124,7 @@ http {{
         listen {LISTEN};
         client_max_body_size 0;
         location / {{
+            {wait}
             set $cloudship_upstream http://{state.active}:{state.port};
             proxy_pass $cloudship_upstream;
             proxy_http_version 1.1;
@@ -145,6 +157,7 @@ def parse(text: str) -> ProxyState | None:
             revision=int(raw["revision"]),
             port=int(raw["port"]),
             proven=frozenset(int(n) for n in raw.get("proven", [])),
+            pending=bool(raw.get("pending", False)),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -220,12 +233,26 @@ def read_state(container: Container) -> ProxyState | None:
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         member = tar.extractfile(tar.getmembers()[0])
         text = member.read().decode() if member else ""
-    return parse(text)
+    state = parse(text)
+    if state is not None and state.pending:
+        # Started beside a revision still under its gate: it serves (and its state counts)
+        # only once the gate passed and the ready file exists.
+        try:
+            container.get_archive(READY)
+        except NotFound:
+            return None
+    return state
 
 
 def write_initial(container: Container, state: ProxyState) -> None:
     """The configuration of a proxy that was created but not started yet."""
     container.put_archive(CONF_DIR, _tar("nginx.conf", render(state)))
+
+
+def mark_ready(container: Container) -> None:
+    """Let a pending proxy serve: create the (empty) ready file. Creating a file is atomic,
+    and an empty one cannot be left half-written."""
+    container.put_archive(CONF_DIR, _tar(READY.rsplit("/", 1)[1], ""))
 
 
 def _exec(container: Container, script: str, *args: str) -> tuple[bool, str]:

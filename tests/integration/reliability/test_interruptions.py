@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudship import ConcurrentShipError, ship, status
+from cloudship import ConcurrentShipError, ServiceNotFoundError, ship, status
 from cloudship.engine import Engine
 from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
@@ -127,3 +127,50 @@ def test_a_ship_under_way_refuses_another_and_its_death_frees_the_lock(
         child.wait()
     again = ship(write_app(tmp_path / "v3", "v3"), target, name=name)
     assert again.url is not None and httpx.get(again.url).text.strip() == "v3"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_first_ship_killed_under_its_gate_never_served_and_leaves_nothing(
+    sig: signal.Signals,
+    tmp_path: Path,
+    cloudship_local_target: LocalTargetFactory,
+    cloudship_engine: Engine,
+) -> None:
+    """A first deploy starts its proxy beside the gate: until the gate passes, the stable port
+    answers 503, not the unproven revision (which runs and would answer). Killed there, the
+    ship leaves nothing once its own cleanup (SIGINT) or the next look (SIGKILL) has run."""
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("sig")
+    child = start_child(
+        write_app(tmp_path / "v1", "v1"), name, cloudship_local_target.registry.address, "probe"
+    )
+    try:
+        proxy_name = f"cloudship-{name}-proxy"
+        for _ in range(100):  # the proxy starts on a thread: give it its time
+            found = cloudship_engine.client.containers.list(filters={"name": proxy_name})
+            if found and found[0].attrs["NetworkSettings"]["Ports"].get("80/tcp"):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the first deploy's proxy never started")
+        port = found[0].attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        assert running_revisions(cloudship_engine, name) == [f"cloudship-{name}-r1"]
+        answers = set()
+        for _ in range(10):
+            try:
+                answers.add(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code)
+            except httpx.TransportError:
+                answers.add(0)  # nginx not listening yet: refused, also never the app
+            time.sleep(0.02)
+        assert answers <= {0, 503} and 503 in answers, answers
+    finally:
+        child.send_signal(sig)
+        child.wait(timeout=30)
+    if sig == signal.SIGKILL:
+        with pytest.raises(ServiceNotFoundError):  # it tidies the pending proxy and r1
+            status(name, target)
+    left = cloudship_engine.client.containers.list(
+        all=True, filters={"label": f"org.cloudship.service={name}"}
+    )
+    assert left == []
+    shipped = ship(write_app(tmp_path / "v1b", "v1"), target, name=name)
+    assert shipped.url is not None and httpx.get(shipped.url).text.strip() == "v1"

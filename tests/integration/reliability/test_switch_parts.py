@@ -14,6 +14,7 @@ from cloudship import DeployError, ship, status
 from cloudship.engine import Engine
 from cloudship_local import proxy
 from cloudship_local.proxy import ProxyState
+from cloudship_local.runtime import wait_for_retirements
 from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 
@@ -24,6 +25,7 @@ def test_a_configuration_nginx_refuses_leaves_the_old_one_serving(
     target, name = cloudship_local_target.target(), cloudship_local_target.name("sw")
     first = ship(write_app(tmp_path / "v1", "v1"), target, name=name)
     assert first.url is not None
+    wait_for_retirements()  # the ship's own last touch of the proxy is done
     container = cloudship_engine.client.containers.get(f"cloudship-{name}-proxy")
     before = proxy.read_state(container)
     assert before is not None
@@ -47,6 +49,7 @@ def test_the_drain_wait_sees_an_old_worker_that_holds_a_request(
     slow.chmod(0o755)
     first = ship(app, target, name=name)
     assert first.url is not None
+    wait_for_retirements()
     container = cloudship_engine.client.containers.get(f"cloudship-{name}-proxy")
     state = proxy.read_state(container)
     assert state is not None and proxy.wait_drained(container, seconds=1)
