@@ -22,7 +22,8 @@ def test_proxy_configuration_records_the_state_it_serves() -> None:
     text = render(state)
     assert parse(text) == state
     assert "set $cloudship_upstream http://cloudship-web-r3:8000;" in text
-    assert "add_header X-Cloudship-Revision r3 always;" in text
+    assert "set $cloudship_revision r3;" in text
+    assert "add_header X-Cloudship-Revision $cloudship_revision always;" in text
     assert state.to("cloudship-web-r4", 4, 8000).proven == {1, 3, 4}
 
 
@@ -107,15 +108,16 @@ def test_the_probe_says_what_it_saw() -> None:
     assert result.reason.startswith(f"no healthy answer within 1 s: {result.attempts} x")
 
 
-def test_a_pending_state_round_trips_and_its_configuration_waits_for_the_ready_file() -> None:
-    from dataclasses import replace
-
-    from cloudship_local.proxy import READY
+def test_an_armed_state_round_trips_and_serves_its_candidate_only_with_its_flag() -> None:
+    from cloudship_local.proxy import flag
 
     state = ProxyState("cloudship-web-r1", 1, 8000, frozenset({1}))
-    pending = replace(state, pending=True)
-    text = render(pending)
-    assert parse(text) == pending
-    assert f"if (!-f {READY}) {{ return 503; }}" in text
-    assert READY not in render(state) and parse(render(state)) == state
-    assert state.to("cloudship-web-r2", 2, 8000).pending is False  # a switch is never pending
+    armed = state.armed("cloudship-web-r2", 2, 8080)
+    text = render(armed)
+    assert parse(text) == armed
+    assert f"if (-f {flag(2)})" in text and "http://cloudship-web-r2:8080" in text
+    assert armed.promoted() == ProxyState("cloudship-web-r2", 2, 8080, frozenset({1, 2}))
+    assert armed.disarmed() == state and "if (-f" not in render(state)
+    first = ProxyState("", 0, 0).armed("cloudship-web-r1", 1, 8000)
+    assert 'if ($cloudship_upstream = "") { return 503; }' in render(first)
+    assert state.to("cloudship-web-r2", 2, 8000).candidate is None  # a switch is not armed

@@ -28,6 +28,7 @@ configuration, never half of one.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -53,8 +54,8 @@ REVISION_HEADER = "X-Cloudship-Revision"
 CONF_DIR = "/etc/nginx"
 CONF = f"{CONF_DIR}/nginx.conf"
 _STATE_MARK = "# cloudship-proxy "
-#: the file whose existence lets a pending proxy serve (see ProxyState.pending)
-READY = f"{CONF_DIR}/cloudship-ready"
+#: the file whose existence makes a proxy serve its candidate (see ProxyState.candidate)
+_FLAG = f"{CONF_DIR}/cloudship-serve-r"
 #: how long old nginx workers may keep connections (e.g. WebSockets) after a switch
 DRAIN_SECONDS = 10
 #: nginx worker processes per configuration (``worker_processes``); the drain wait counts them
@@ -74,20 +75,51 @@ CMD ["nginx", "-g", "daemon off;"]
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A revision under its health gate that the proxy is armed to serve."""
+
+    active: str
+    revision: int
+    port: int
+
+
+def flag(revision: int) -> str:
+    """The file whose existence makes an armed proxy serve candidate ``revision``."""
+    return f"{_FLAG}{revision}"
+
+
+@dataclass(frozen=True)
 class ProxyState:
     """What the proxy serves: the active revision container and the revisions that passed
-    their health gate (and may be rolled back to)."""
+    their health gate (and may be rolled back to). ``active`` is empty for a first deploy's
+    proxy, which answers 503 until its candidate serves.
+
+    A deploy *arms* the proxy while the new revision is still under its gate: a graceful
+    reload to a configuration that serves ``active`` until :func:`flag` of the candidate
+    exists and the candidate from then on, checked on every request (one ``stat``). When
+    the gate passes, creating that file switches every worker at once. The reload, and the
+    100 ms nginx's master waits before its old workers stop accepting, happen during the
+    gate instead of after it."""
 
     active: str
     revision: int
     port: int
     proven: frozenset[int] = field(default_factory=frozenset)
-    #: a first deploy's proxy, started while its revision is still being gated: it answers
-    #: 503 until :func:`mark_ready` creates :data:`READY` (and the state counts only then)
-    pending: bool = False
+    candidate: Candidate | None = None
 
     def to(self, container: str, revision: int, port: int) -> ProxyState:
         return ProxyState(container, revision, port, self.proven | {revision})
+
+    def armed(self, container: str, revision: int, port: int) -> ProxyState:
+        return dataclasses.replace(self, candidate=Candidate(container, revision, port))
+
+    def promoted(self) -> ProxyState:
+        """The state once the candidate serves (it passed its gate)."""
+        c = self.candidate
+        return self.to(c.active, c.revision, c.port) if c else self
+
+    def disarmed(self) -> ProxyState:
+        return dataclasses.replace(self, candidate=None)
 
 
 def render(state: ProxyState) -> str:
@@ -98,15 +130,36 @@ def render(state: ProxyState) -> str:
             "revision": state.revision,
             "port": state.port,
             "proven": sorted(state.proven),
-            **({"pending": True} if state.pending else {}),
+            **({"candidate": dataclasses.asdict(state.candidate)} if state.candidate else {}),
         },
         separators=(",", ":"),
     )
-    # A pending proxy checks for the ready file on every request (one stat): serving starts
-    # the moment the file exists, with no reload whose old workers would keep answering 503
-    # for a while. `return` is one of the two things nginx documents as safe inside `if` in
-    # a location (https://www.nginx.com/resources/wiki/start/topics/depth/ifisevil/).
-    wait = f"if (!-f {READY}) {{ return 503; }}" if state.pending else ""
+    c = state.candidate
+    # Server-level `set` and `if` (nginx's rewrite module, evaluated per request) choose
+    # the upstream: the active revision, or the candidate once its flag file exists.
+    # `return` is one of the two things nginx documents as safe inside `if` in a location
+    # (https://www.nginx.com/resources/wiki/start/topics/depth/ifisevil/).
+    choose = "\n".join(
+        [
+            f"        set $cloudship_upstream http://{state.active}:{state.port};"
+            if state.active
+            else '        set $cloudship_upstream "";',
+            f"        set $cloudship_revision r{state.revision};"
+            if state.active
+            else '        set $cloudship_revision "";',  # an empty header is not sent
+            *(
+                [
+                    f"        if (-f {flag(c.revision)}) {{",
+                    f"            set $cloudship_upstream http://{c.active}:{c.port};",
+                    f"            set $cloudship_revision r{c.revision};",
+                    "        }",
+                ]
+                if c
+                else []
+            ),
+        ]
+    )
+    wait = "" if state.active else 'if ($cloudship_upstream = "") { return 503; }'
     # The upstream is named through a variable so nginx resolves it with Docker's DNS at
     # request time: the proxy starts even when the revision is down (e.g. after a reboot).
     return f"""{_STATE_MARK}{mark}
@@ -123,9 +176,9 @@ http {{
     server {{
         listen {LISTEN};
         client_max_body_size 0;
+{choose}
         location / {{
             {wait}
-            set $cloudship_upstream http://{state.active}:{state.port};
             proxy_pass $cloudship_upstream;
             proxy_http_version 1.1;
             proxy_set_header Host $http_host;
@@ -138,7 +191,7 @@ http {{
             proxy_request_buffering off;
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;
-            add_header {REVISION_HEADER} r{state.revision} always;
+            add_header {REVISION_HEADER} $cloudship_revision always;
         }}
     }}
 }}
@@ -157,7 +210,7 @@ def parse(text: str) -> ProxyState | None:
             revision=int(raw["revision"]),
             port=int(raw["port"]),
             proven=frozenset(int(n) for n in raw.get("proven", [])),
-            pending=bool(raw.get("pending", False)),
+            candidate=Candidate(**raw["candidate"]) if raw.get("candidate") else None,
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -234,13 +287,15 @@ def read_state(container: Container) -> ProxyState | None:
         member = tar.extractfile(tar.getmembers()[0])
         text = member.read().decode() if member else ""
     state = parse(text)
-    if state is not None and state.pending:
-        # Started beside a revision still under its gate: it serves (and its state counts)
-        # only once the gate passed and the ready file exists.
+    if state is not None and state.candidate is not None:
+        # Armed: the candidate serves (it passed its gate) once its flag file exists.
         try:
-            container.get_archive(READY)
+            container.get_archive(flag(state.candidate.revision))
+            state = state.promoted()
         except NotFound:
-            return None
+            state = state.disarmed()
+    if state is not None and not state.active:
+        return None  # a first deploy's proxy whose revision never passed its gate
     return state
 
 
@@ -249,10 +304,18 @@ def write_initial(container: Container, state: ProxyState) -> None:
     container.put_archive(CONF_DIR, _tar("nginx.conf", render(state)))
 
 
-def mark_ready(container: Container) -> None:
-    """Let a pending proxy serve: create the (empty) ready file. Creating a file is atomic,
-    and an empty one cannot be left half-written."""
-    container.put_archive(CONF_DIR, _tar(READY.rsplit("/", 1)[1], ""))
+def serve_candidate(container: Container, revision: int) -> None:
+    """Switch an armed proxy to its candidate ``revision``: create its (empty) flag file.
+    Creating a file is atomic, and an empty one cannot be left half-written."""
+    container.put_archive(CONF_DIR, _tar(flag(revision).rsplit("/", 1)[1], ""))
+
+
+def forget_flags(container: Container) -> None:
+    """Remove the flag files, once no worker runs an armed configuration any more (after
+    :func:`apply` of an unarmed state and :func:`wait_drained`)."""
+    ok, output = _exec(container, f"rm -f {_FLAG}* && echo {_DONE}")
+    if not ok:
+        raise DeployError(f"the proxy could not remove its flag files: {output}")
 
 
 def _exec(container: Container, script: str, *args: str) -> tuple[bool, str]:
@@ -286,9 +349,12 @@ def apply(container: Container, state: ProxyState) -> None:
     first line already records the new state; ``mv`` inside the container is one
     ``rename(2)``. The exec also runs ``nginx -t`` on the file before it can take effect."""
     nxt = f"{CONF_DIR}/cloudship-next.conf"
+    # A flag of this candidate's number can only be left by an attempt that never passed
+    # its gate (one that did is proven, and the next revision has the next number).
+    stale = f"rm -f {flag(state.candidate.revision)} && " if state.candidate else ""
     script = (
-        f'printf "%s" "$1" > {nxt} && nginx -t -q -c {nxt} && mv {nxt} {CONF} && nginx -s reload'
-        f" && echo {_DONE}"
+        f'printf "%s" "$1" > {nxt} && nginx -t -q -c {nxt} && {stale}mv {nxt} {CONF}'
+        f" && nginx -s reload && echo {_DONE}"
     )
     ok, output = _exec(container, script, render(state))
     if not ok:

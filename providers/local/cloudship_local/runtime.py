@@ -25,7 +25,6 @@ move behind a proxy on their next ship; that one switch has a gap of well under 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import socket
@@ -185,10 +184,12 @@ def _death(container: Container) -> str | None:
 
 @dataclass(frozen=True)
 class _EarlyProxy:
-    """A first deploy's proxy being started beside the gate, and the state it will serve."""
+    """The proxy being prepared beside the gate (started, or armed): the container and the
+    stable port once ready, and the armed state."""
 
     started: Future[tuple[Container, int]]
-    state: ProxyState
+    armed: ProxyState
+    first: bool
 
 
 class _Retirements:
@@ -517,7 +518,7 @@ class DockerRunRuntime(Runtime):
             try:
                 new = self._run(spec, image, number, fingerprint, port)
             except BaseException:
-                self._drop_early_proxy(early)
+                self._drop_early_proxy(early, view)
                 raise
             try:
                 self._gate(
@@ -534,7 +535,7 @@ class DockerRunRuntime(Runtime):
                 # SIGINT, a failed switch, a lost engine: unless the proxy already serves it
                 # (it passed its gate), the new revision must not stay behind, nor a proxy
                 # started for it.
-                self._drop_early_proxy(early)
+                self._drop_early_proxy(early, view)
                 self._discard_unless_serving(spec.name, new)
                 raise
             on_event(DeployPhase(phase="done", detail=f"r{number} serves {self._url(port)}"))
@@ -545,7 +546,10 @@ class DockerRunRuntime(Runtime):
                 self._lock_file(spec.name),
                 held.pop_all(),
                 functools.partial(
-                    self._retire, view, proxy_container, settle=early.state if early else None
+                    self._retire,
+                    view,
+                    proxy_container,
+                    settle=early.armed.promoted() if early else None,
                 ),
             )
             return self._deployment(
@@ -559,37 +563,57 @@ class DockerRunRuntime(Runtime):
     def _start_proxy_early(
         self, spec: ServiceSpec, view: _View, number: int, port: int
     ) -> _EarlyProxy | None:
-        """A first deploy's proxy, started on a thread while the revision starts and is gated
-        (starting a container is ~0.3 s of the engine's time; this way it is not added to
-        the ship's). It answers 503 until the gate passes (``ProxyState.pending``): the
-        stable port never serves an unproven revision. None when the service has a proxy,
-        or a revision from before the proxy holds the stable port until the switch."""
+        """Prepare the proxy on a thread while the new revision starts and is gated, so that
+        passing the gate only has to create a flag file (``ProxyState`` explains arming):
+
+        - a first deploy: start the proxy (a container start is ~0.3 s of the engine's
+          time), armed with nothing active: it answers 503 until the gate passes;
+        - a running proxy: arm it with a graceful reload, and wait until only workers with
+          the armed configuration accept (nginx's old ones keep accepting for 100 ms).
+
+        Either way the stable port never serves an unproven revision. None when the proxy
+        is stopped, or a revision from before the proxy holds the stable port until the
+        switch (those switch the slow way)."""
         legacy = view.serving
-        if view.proxy is not None or (legacy is not None and legacy.running):
-            return None
         name = self._name(spec.name, f"r{number}")
-        earlier = frozenset(r.number for r in view.revisions if view.proven(r))
-        state = ProxyState(name, number, spec.port, earlier).to(name, number, spec.port)
-        pending = dataclasses.replace(state, pending=True)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloudship-proxy")
         try:
-            started = pool.submit(
-                self._start_proxy, spec.name, port, pending, derived=not view.revisions
-            )
+            if view.proxy is not None and view.proxy_running and view.state is not None:
+                armed = view.state.armed(name, number, spec.port)
+                started = pool.submit(self._arm, view.proxy, armed, port)
+            elif view.proxy is None and not (legacy is not None and legacy.running):
+                earlier = frozenset(r.number for r in view.revisions if view.proven(r))
+                armed = ProxyState("", 0, 0, earlier).armed(name, number, spec.port)
+                started = pool.submit(
+                    self._start_proxy, spec.name, port, armed, derived=not view.revisions
+                )
+            else:
+                return None
         finally:
             pool.shutdown(wait=False)
-        return _EarlyProxy(started, state)
+        return _EarlyProxy(started, armed, first=view.proxy is None)
 
-    def _drop_early_proxy(self, early: _EarlyProxy | None) -> None:
-        """After a failed first deploy: wait for its proxy's start, and remove the proxy
-        unless it already serves (the gate passed and the failure came later)."""
+    @staticmethod
+    def _arm(container: Container, armed: ProxyState, port: int) -> tuple[Container, int]:
+        with _docker_errors("arming the proxy for the new revision"):
+            proxy.apply(container, armed)
+            proxy.wait_switched(container)
+        return container, port
+
+    def _drop_early_proxy(self, early: _EarlyProxy | None, view: _View) -> None:
+        """After a failed deploy: wait for the proxy's preparation; then remove a first
+        deploy's proxy, or disarm a running one, unless its candidate already serves (the
+        gate passed and the failure came later)."""
         if early is None:
             return
         with contextlib.suppress(Exception):  # its own failure is the deploy's to report
             container, _ = early.started.result()
             with contextlib.suppress(CloudshipError), _docker_errors("reading the proxy"):
-                if proxy.read_state(container) is None:
+                now = proxy.read_state(container)
+                if early.first and now is None:
                     self._remove_containers([container])
+                elif not early.first and view.state is not None and now == view.state:
+                    proxy.apply(container, view.state)
 
     def _discard_unless_serving(self, service: str, container: Container) -> None:
         with contextlib.suppress(CloudshipError):
@@ -618,8 +642,8 @@ class DockerRunRuntime(Runtime):
         state = base.to(new.name, new.number, spec.port)
         if early is not None:
             container, port = early.started.result()
-            with _docker_errors(f"letting the proxy of {spec.name} serve {new.id}"):
-                proxy.mark_ready(container)
+            with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
+                proxy.serve_candidate(container, new.number)
         elif view.proxy is None:
             legacy = old if old is not None and old.running else None
             if legacy is not None:  # it publishes the stable port itself: free it, once
@@ -650,7 +674,8 @@ class DockerRunRuntime(Runtime):
                 with contextlib.suppress(CloudshipError), _docker_errors("switching back"):
                     proxy.apply(container, view.state)
             raise
-        if view.proxy is not None and view.proxy_running:  # reloaded: old workers may accept
+        if early is None and view.proxy is not None and view.proxy_running:
+            # Reloaded just now: nginx's old workers may still accept for a while.
             with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
                 proxy.wait_switched(container)
         with _docker_errors(f"starting {new.id} with the engine"):
@@ -669,19 +694,23 @@ class DockerRunRuntime(Runtime):
         (the proxy's old workers drain), stop it (kept for rollback) and prune old standbys.
         ``view`` is the service as the deploy read it before the switch (the lock is still
         held, so nothing else changed it since): no second listing of the engine.
-        ``settle``: a first deploy's state, to replace its pending configuration (a graceful
-        reload to the same revision; reading the state no longer needs the ready file)."""
-        if settle is not None:
-            with _docker_errors("settling the proxy's configuration"):
-                proxy.apply(proxy_container, settle)
+        ``settle``: the state an armed proxy now serves, to replace its armed configuration
+        (a graceful reload to the same revision), after which its flag files go."""
         old = view.serving
         stopped: _Rev | None = None
-        if old is not None and old.behind_proxy and old.running and view.proxy is not None:
-            with _docker_errors(f"stopping {old.id}"):
+        stop_old = old is not None and old.behind_proxy and old.running and view.proxy is not None
+        with _docker_errors("settling the proxy after the switch"):
+            if settle is not None:
+                proxy.apply(proxy_container, settle)
+            if settle is not None or stop_old:
                 proxy.wait_drained(proxy_container)
+            if stop_old:
+                assert old is not None
                 old.container.stop(timeout=10)
-            stopped = old
-        elif old is not None and old.running and not old.behind_proxy:
+                stopped = old
+            if settle is not None:
+                proxy.forget_flags(proxy_container)
+        if old is not None and old.running and not old.behind_proxy:
             stopped = old  # a legacy revision: the switch stopped it to free the stable port
         if prune:
             self._prune(view, stopped)
