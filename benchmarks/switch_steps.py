@@ -2,11 +2,13 @@
 
 Ships an app once, then ``--rounds`` code changes to it, and times each step of every
 deploy's switch by wrapping the local runtime's own functions (no change to the code under
-test): the proxy's reconfiguration, the confirmation through the stable port, the restart
-policy, the drain, the old revision's stop and the prune. Every Docker engine request made
-while a step runs is counted (``requests`` calls of docker-py's client), so a step's round
-trips show next to its time. The "switch → done" phase that ``dev_loop.py`` reports is the
-sum of the steps after ``apply``.
+test): arming the proxy beside the gate (its reload and the wait until only armed workers
+accept), the flag file that switches it, the confirmation through the stable port, the
+restart policy, and what goes on after ``ship()`` returned: the reload to a plain
+configuration, the drain, the old revision's stop and the prune. Every Docker engine request
+made while a step runs is counted (``requests`` calls of docker-py's client, per thread), so a
+step's round trips show next to its time. The "switch → done" phase that ``dev_loop.py``
+reports is the flag, the confirmation and the restart policy.
 
     .venv/bin/python benchmarks/switch_steps.py [--rounds 5] [--app busybox|examples/monitor-app]
 
@@ -21,6 +23,7 @@ import functools
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -50,8 +53,18 @@ class Steps:
 
     def __init__(self) -> None:
         self.rounds: list[dict[str, tuple[float, int]]] = []
-        self._stack: list[str] = []
+        # Per thread: the proxy is armed on one beside the gate, and the old revision
+        # retired on another after ship() returned.
+        self._local = threading.local()
         self._requests: dict[str, int] = defaultdict(int)
+        self._guard = threading.Lock()
+
+    @property
+    def _stack(self) -> list[str]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        stack: list[str] = self._local.stack
+        return stack
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -61,13 +74,15 @@ class Steps:
             yield
         finally:
             self._stack.pop()
-            seconds, count = self.rounds[-1].get(name, (0.0, 0))
-            requests = self._requests.pop(name, 0)
-            self.rounds[-1][name] = (seconds + time.monotonic() - started, count + requests)
+            with self._guard:
+                seconds, count = self.rounds[-1].get(name, (0.0, 0))
+                requests = self._requests.pop(name, 0)
+                self.rounds[-1][name] = (seconds + time.monotonic() - started, count + requests)
 
     def request(self) -> None:
         if self._stack:
-            self._requests[self._stack[-1]] += 1
+            with self._guard:
+                self._requests[self._stack[-1]] += 1
 
 
 def wrap(steps: Steps, owner: Any, attribute: str, name: str) -> None:
@@ -96,9 +111,13 @@ def instrument(steps: Steps) -> None:
     docker.api.client.APIClient.send = counted  # type: ignore[method-assign]
     rt = runtime.DockerRunRuntime
     wrap(steps, rt, "deploy", "deploy (all)")
+    wrap(steps, rt, "_arm", "arm proxy (beside the gate)")
+    wrap(steps, proxy, "wait_switched", "only armed workers accept")
     wrap(steps, rt, "_switch", "switch (all)")
+    wrap(steps, proxy, "serve_candidate", "flag: candidate serves")
     wrap(steps, proxy, "apply", "apply: new config live")
     wrap(steps, rt, "_confirm", "confirm via stable port")
+    wrap(steps, rt, "_retire", "retire (after return)")
     wrap(steps, proxy, "wait_drained", "drain old workers")
     wrap(steps, rt, "_prune", "prune")
     from docker.models.containers import Container
@@ -133,6 +152,7 @@ def main() -> None:
                 nonce.write_text(f"{uuid.uuid4()}\n")
                 steps.rounds.append({})
                 ship(app, target, name=name, port=port, health_path=health, timeout=120)
+                runtime.wait_for_retirements()  # its retirement's steps count in its round
                 if number:
                     line = ", ".join(f"{k} {s:.3f}s/{n}" for k, (s, n) in steps.rounds[-1].items())
                     print(f"round {number}: {line}", flush=True)

@@ -9,10 +9,13 @@ deploy:
 2. tidies what an interrupted ship left (an unproven revision, a revision still running
    beside the serving one);
 3. pulls ``repo@sha256:…`` (what runs is what the registry holds), starts the new revision and
-   probes it on its loopback port while the old one keeps serving;
-4. points the proxy at that same container with a graceful reload, confirms through the
-   stable port that it answers, lets the old connections drain, and stops the old revision
-   (kept for rollback).
+   probes it on its loopback port while the old one keeps serving; meanwhile it arms the
+   proxy (a graceful reload to a configuration that serves the new revision once a flag file
+   exists; a first deploy starts its proxy here, answering 503 until then);
+4. creates the flag file, which points every proxy worker at that same container at once,
+   confirms through the stable port that it answers, and returns;
+5. after the return, on a thread that still holds the lock: lets the old connections drain,
+   stops the old revision (kept for rollback) and prunes (:class:`_Retirements`).
 
 Whatever stops a ship (an error, SIGINT, SIGTERM, SIGKILL, a lost engine), the proxy serves
 either the previous revision or the new one after it passed its gate: never nothing and never
@@ -222,6 +225,10 @@ class _Retirements:
         with self._guard:
             self._threads[lock] = thread
         thread.start()
+
+    def busy(self, lock: Path) -> bool:
+        with self._guard:
+            return lock in self._threads
 
     def wait_for(self, lock: Path) -> None:
         with self._guard:
@@ -490,19 +497,19 @@ class DockerRunRuntime(Runtime):
         self._check_replicas(spec)
         deadline = Deadline(timeout)
         fingerprint = spec.fingerprint(str(image))
+        if _retiring.busy(self._lock_file(spec.name)):
+            # Our own last ship of it is retiring the revision it replaced: that changes
+            # nothing about what serves, so an unchanged ship need not wait for it.
+            view = self._view(spec.name)
+            serving = view.serving
+            if serving and is_unchanged(serving.fingerprint, fingerprint, force=force):
+                return self._unchanged(spec.name, view, serving, on_event)
         with contextlib.ExitStack() as held:
             held.enter_context(self._locked(spec.name, f"ship of {image}", on_event))
             view = self._tidy(spec.name, self._view(spec.name))
             serving = view.serving
             if serving and is_unchanged(serving.fingerprint, fingerprint, force=force):
-                on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
-                return self._deployment(
-                    spec.name,
-                    serving,
-                    changed=False,
-                    previous=None,
-                    port=view.proxy_port or serving.host_port,
-                )
+                return self._unchanged(spec.name, view, serving, on_event)
 
             port = self._host_port(spec, view)
             number = view.next_number
@@ -560,6 +567,18 @@ class DockerRunRuntime(Runtime):
                 port=port,
             )
 
+    def _unchanged(
+        self, service: str, view: _View, serving: _Rev, on_event: EventSink
+    ) -> Deployment:
+        on_event(DeployPhase(phase="unchanged", detail=f"{serving.id} already serves it"))
+        return self._deployment(
+            service,
+            serving,
+            changed=False,
+            previous=None,
+            port=view.proxy_port or serving.host_port,
+        )
+
     def _start_proxy_early(
         self, spec: ServiceSpec, view: _View, number: int, port: int
     ) -> _EarlyProxy | None:
@@ -593,8 +612,7 @@ class DockerRunRuntime(Runtime):
             pool.shutdown(wait=False)
         return _EarlyProxy(started, armed, first=view.proxy is None)
 
-    @staticmethod
-    def _arm(container: Container, armed: ProxyState, port: int) -> tuple[Container, int]:
+    def _arm(self, container: Container, armed: ProxyState, port: int) -> tuple[Container, int]:
         with _docker_errors("arming the proxy for the new revision"):
             proxy.apply(container, armed)
             proxy.wait_switched(container)

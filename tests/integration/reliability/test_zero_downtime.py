@@ -15,6 +15,9 @@ from cloudship_local.testing import LocalTargetFactory
 from tests.conftest import write_app
 from tests.integration.reliability.conftest import Poller, crashing_app, slow_app
 
+#: docker-init passes SIGTERM to sh, whose trap takes 3 s to exit, as a draining app would
+SLOW_STOP = '["sh", "-c", "trap \'sleep 3; exit 0\' TERM; busybox httpd -f -p 8000 -h /www & wait"]'
+
 
 def test_good_upgrade_drops_no_request_and_the_gated_container_serves(
     tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
@@ -41,15 +44,13 @@ def test_ship_returns_while_the_old_revision_stops_and_the_next_ship_waits_for_i
     """The old revision's graceful stop is its own time (here 3 s): ship() returns once the new
     one serves, the stop goes on under the service's lock, and the next ship of this process
     waits for it (no ConcurrentShipError, whatever lock_wait is)."""
-    # docker-init passes SIGTERM to sh, whose trap takes 3 s to exit, as a draining app would.
-    cmd = '["sh", "-c", "trap \'sleep 3; exit 0\' TERM; busybox httpd -f -p 8000 -h /www & wait"]'
     target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
-    ship(write_app(tmp_path / "v1", "v1", cmd=cmd), target, name=name)
-    second = ship(write_app(tmp_path / "v2", "v2", cmd=cmd), target, name=name)
+    ship(write_app(tmp_path / "v1", "v1", cmd=SLOW_STOP), target, name=name)
+    second = ship(write_app(tmp_path / "v2", "v2", cmd=SLOW_STOP), target, name=name)
     assert second.url is not None and httpx.get(second.url).text.strip() == "v2"
     r1 = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
     assert r1.status == "running"  # still stopping: the ship did not wait for it
-    third = ship(write_app(tmp_path / "v3", "v3", cmd=cmd), target, name=name)
+    third = ship(write_app(tmp_path / "v3", "v3", cmd=SLOW_STOP), target, name=name)
     assert third.revision == "r3" and httpx.get(second.url).text.strip() == "v3"
     r1.reload()
     assert r1.status == "exited"  # the third ship waited for r1's retirement first
@@ -114,3 +115,19 @@ def test_a_proxy_stopped_by_hand_is_started_again_by_the_next_ship(
     second = ship(write_app(tmp_path / "v2", "v2"), target, name=name)
     assert second.url == first.url and second.url is not None
     assert httpx.get(second.url).text.strip() == "v2"
+
+
+def test_an_unchanged_ship_does_not_wait_for_the_last_ships_retirement(
+    tmp_path: Path, cloudship_local_target: LocalTargetFactory, cloudship_engine: Engine
+) -> None:
+    """What serves is settled when ship() returns: an unchanged ship right after it says so
+    while the old revision is still stopping (its stop takes 3 s here)."""
+    target, name = cloudship_local_target.target(), cloudship_local_target.name("zd")
+    ship(write_app(tmp_path / "v1", "v1", cmd=SLOW_STOP), target, name=name)
+    v2 = write_app(tmp_path / "v2", "v2", cmd=SLOW_STOP)
+    ship(v2, target, name=name)
+    again = ship(v2, target, name=name)
+    assert not again.changed and again.revision == "r2"
+    r1 = cloudship_engine.client.containers.get(f"cloudship-{name}-r1")
+    assert r1.status == "running"  # the no-op did not wait for r1's stop
+    wait_for_retirements()
