@@ -45,7 +45,8 @@ def test_the_drain_wait_sees_an_old_worker_that_holds_a_request(
     app = write_app(tmp_path / "v1", "v1")
     slow = app / "www" / "cgi-bin" / "slow"
     slow.parent.mkdir()
-    slow.write_text("#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow\\n'\n")
+    # Long enough to still be under way after the checks below on a loaded CI machine.
+    slow.write_text("#!/bin/sh\nsleep 5\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow\\n'\n")
     slow.chmod(0o755)
     first = ship(app, target, name=name)
     assert first.url is not None
@@ -67,10 +68,10 @@ def test_the_drain_wait_sees_an_old_worker_that_holds_a_request(
     assert not answers, answers  # still under way
     # Only the new workers accept connections now, while the old one finishes its request.
     assert proxy.wait_switched(container, seconds=1)
-    seen = {httpx.get(first.url).headers[proxy.REVISION_HEADER] for _ in range(20)}
+    seen = {httpx.get(first.url).headers[proxy.REVISION_HEADER] for _ in range(10)}
     assert seen == {"r7"}
     assert not proxy.wait_drained(container, seconds=0.5)  # its worker still holds it
-    assert proxy.wait_drained(container, seconds=5)
+    assert proxy.wait_drained(container, seconds=10)
     held.join()
     assert answers == ["slow\n"]  # the old worker finished the request it held
 
