@@ -112,7 +112,6 @@ def instrument(steps: Steps) -> None:
     rt = runtime.DockerRunRuntime
     wrap(steps, rt, "deploy", "deploy (all)")
     wrap(steps, rt, "_arm", "arm proxy (beside the gate)")
-    wrap(steps, proxy, "wait_switched", "only armed workers accept")
     wrap(steps, rt, "_switch", "switch (all)")
     wrap(steps, proxy, "serve_candidate", "flag: candidate serves")
     wrap(steps, proxy, "apply", "apply: new config live")

@@ -338,10 +338,33 @@ def _exec(container: Container, script: str, *args: str) -> tuple[bool, str]:
     return False, "\n".join(part for part in (text, errors) if part)
 
 
+#: how long :func:`apply` waits for the workers of the earlier configuration to stop accepting
+SWITCH_SECONDS = 10
+# The pids of the workers that accept now (not yet told to quit). Only a process whose
+# command line *starts* with nginx's worker title counts, not this very sh.
+_ACCEPTING = (
+    'pids=""; for f in /proc/[0-9]*/cmdline; do c=$(tr "\\0" " " < "$f" 2>/dev/null); '
+    'case "$c" in "nginx: worker process is"*) ;; "nginx: worker process"*) '
+    'p=${f#/proc/}; pids="$pids ${p%/cmdline}";; esac; done'
+)
+# Loop until none of those pids is a worker that still accepts (gone, or shutting down).
+_UNTIL_SWITCHED = (
+    'i=0; while :; do busy=0; for p in $pids; do c=$(tr "\\0" " " < /proc/$p/cmdline '
+    '2>/dev/null); case "$c" in "nginx: worker process is"*|"") ;; "nginx: worker process"*) '
+    'busy=1;; esac; done; [ "$busy" = 0 ] && break; i=$((i+1)); '
+    f'[ "$i" -ge {SWITCH_SECONDS * 50} ] && exit 1; sleep 0.02; done'
+)
+
+
 def apply(container: Container, state: ProxyState) -> None:
     """Switch a running proxy to ``state``: write, test, rename and reload in one exec (one
-    engine round trip; the file and the running configuration never disagree for long). The
-    configuration is the script's argument ``$1``, so no quoting of it is needed.
+    engine round trip; the file and the running configuration never disagree for long), and
+    return once every worker that ran before the reload has stopped accepting connections:
+    from then on every new connection gets the new configuration. (nginx's master starts
+    the new workers, sleeps 100 ms, and only then tells the old ones to quit, so neither the
+    reload's return nor a first answer from a new worker means that; the old workers go on
+    finishing the requests they hold, see :func:`wait_drained`.) The configuration is the
+    script's argument ``$1``, so no quoting of it is needed.
 
     Why not ``put_archive`` and a SIGHUP through the engine's kill API (no exec at all): the
     engine extracts an archive by removing the old file and writing the new one as the
@@ -354,20 +377,19 @@ def apply(container: Container, state: ProxyState) -> None:
     stale = f"rm -f {flag(state.candidate.revision)} && " if state.candidate else ""
     script = (
         f'printf "%s" "$1" > {nxt} && nginx -t -q -c {nxt} && {stale}mv {nxt} {CONF}'
-        f" && nginx -s reload && echo {_DONE}"
+        # Braces: each of the two is a list of commands, and the && chain must hold.
+        f" && {{ {_ACCEPTING}; }} && nginx -s reload && {{ {_UNTIL_SWITCHED}; }} && echo {_DONE}"
     )
     ok, output = _exec(container, script, render(state))
     if not ok:
-        raise DeployError(f"the proxy refused its new configuration: {output}")
+        raise DeployError(
+            f"the proxy refused its new configuration, or its workers did not take it within "
+            f"{SWITCH_SECONDS} s: {output}"
+        )
 
 
-# Every worker, and those told to quit. The brackets keep each pattern from matching the
-# command line of the sh that runs it (and its subshells), which holds both patterns' text:
-# neither pattern's literal text contains what the other one (or itself) matches.
+# Every worker. "[p]": the pattern must not match the command line of the sh that runs it.
 _WORKERS_NOW = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
-_WORKERS_QUITTING = (
-    "$(grep -las 'worker [p]rocess is [s]hutting down' /proc/[0-9]*/cmdline | wc -l)"
-)
 
 
 def _wait_workers(container: Container, left: str, seconds: float) -> bool:
@@ -386,27 +408,15 @@ def _wait_workers(container: Container, left: str, seconds: float) -> bool:
     return ok
 
 
-def wait_switched(container: Container, *, seconds: float = 2.0) -> bool:
-    """Wait until only the new configuration's workers accept connections: every worker of
-    an earlier one has been told to quit (it stops accepting and finishes what it holds).
-    Call it once the new configuration answers; after it, every new connection reaches the
-    new revision. True when that happened within ``seconds``.
-
-    Needed because the first answer from the new revision is not enough: nginx's master
-    starts the new workers, sleeps 100 ms, and only then tells the old ones to quit, so
-    for that long an old worker still accepts connections for the old revision."""
-    return _wait_workers(container, f"$(({_WORKERS_NOW} - {_WORKERS_QUITTING}))", seconds)
-
-
 def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
     """Wait until no nginx worker of an earlier configuration is left (they finish the
     requests they hold first); True when drained within ``seconds``. Call it once the new
     configuration answers (the new workers run).
 
     It counts workers rather than looking for those "shutting down", for the reason
-    :func:`wait_switched` gives: right after the new configuration answers an old worker
-    may still look like any other. With :data:`WORKERS` per configuration, more than that
-    many means an old one is left."""
+    :func:`apply` gives: right after the new configuration answers an old worker may still
+    look like any other. With :data:`WORKERS` per configuration, more than that many means
+    an old one is left."""
     return _wait_workers(container, _WORKERS_NOW, seconds)
 
 

@@ -587,8 +587,8 @@ class DockerRunRuntime(Runtime):
 
         - a first deploy: start the proxy (a container start is ~0.3 s of the engine's
           time), armed with nothing active: it answers 503 until the gate passes;
-        - a running proxy: arm it with a graceful reload, and wait until only workers with
-          the armed configuration accept (nginx's old ones keep accepting for 100 ms).
+        - a running proxy: arm it with a graceful reload, which returns once only workers
+          with the armed configuration accept (nginx's old ones accept for 100 ms more).
 
         Either way the stable port never serves an unproven revision. None when the proxy
         is stopped, or a revision from before the proxy holds the stable port until the
@@ -614,8 +614,7 @@ class DockerRunRuntime(Runtime):
 
     def _arm(self, container: Container, armed: ProxyState, port: int) -> tuple[Container, int]:
         with _docker_errors("arming the proxy for the new revision"):
-            proxy.apply(container, armed)
-            proxy.wait_switched(container)
+            proxy.apply(container, armed)  # returns once only armed workers accept
         return container, port
 
     def _drop_early_proxy(self, early: _EarlyProxy | None, view: _View) -> None:
@@ -692,10 +691,6 @@ class DockerRunRuntime(Runtime):
                 with contextlib.suppress(CloudshipError), _docker_errors("switching back"):
                     proxy.apply(container, view.state)
             raise
-        if early is None and view.proxy is not None and view.proxy_running:
-            # Reloaded just now: nginx's old workers may still accept for a while.
-            with _docker_errors(f"switching the proxy of {spec.name} to {new.id}"):
-                proxy.wait_switched(container)
         with _docker_errors(f"starting {new.id} with the engine"):
             new.container.update(restart_policy={"Name": "unless-stopped"})
         return port, container
