@@ -107,7 +107,6 @@ def wait_healthy(
                 return ProbeResult(
                     False, f"{dead}; it answered {tally(answers)}", answers.total(), dict(answers)
                 )
-            now = time.monotonic()
             if now >= deadline:
                 return ProbeResult(
                     False,

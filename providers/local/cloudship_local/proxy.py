@@ -388,26 +388,6 @@ def apply(container: Container, state: ProxyState) -> None:
         )
 
 
-# Every worker. "[p]": the pattern must not match the command line of the sh that runs it.
-_WORKERS_NOW = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
-
-
-def _wait_workers(container: Container, left: str, seconds: float) -> bool:
-    """Poll inside the container every 20 ms until the shell expression ``left`` (a count of
-    workers) is at most :data:`WORKERS`; True when it was within ``seconds``.
-
-    One exec that polls in there, instead of one exec per poll from here (three engine
-    requests each): the wait ends within 20 ms of the change. The loop has its own limit, so
-    a ship killed while it runs leaves nothing behind but a loop that ends by itself."""
-    polls = max(1, int(seconds / 0.02))
-    script = (
-        f'i=0; while [ "{left}" -gt {WORKERS} ]; do '
-        f'i=$((i+1)); [ "$i" -ge {polls} ] && exit 1; sleep 0.02; done; echo {_DONE}'
-    )
-    ok, _ = _exec(container, script)
-    return ok
-
-
 def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) -> bool:
     """Wait until no nginx worker of an earlier configuration is left (they finish the
     requests they hold first); True when drained within ``seconds``. Call it once the new
@@ -416,8 +396,21 @@ def wait_drained(container: Container, *, seconds: float = DRAIN_SECONDS + 1) ->
     It counts workers rather than looking for those "shutting down", for the reason
     :func:`apply` gives: right after the new configuration answers an old worker may still
     look like any other. With :data:`WORKERS` per configuration, more than that many means
-    an old one is left."""
-    return _wait_workers(container, _WORKERS_NOW, seconds)
+    an old one is left.
+
+    One exec that polls inside the container every 20 ms, instead of one exec per poll from
+    here (three engine requests each): the wait ends within 20 ms of the last old worker's
+    exit. The loop has its own limit, so a ship killed while it runs leaves nothing behind
+    but a loop that ends by itself."""
+    # "[p]": the pattern must not match the command line of this very sh and grep.
+    polls = max(1, int(seconds / 0.02))
+    count = "$(grep -las 'nginx: worker [p]rocess' /proc/[0-9]*/cmdline | wc -l)"
+    script = (
+        f'i=0; while [ "{count}" -gt {WORKERS} ]; do '
+        f'i=$((i+1)); [ "$i" -ge {polls} ] && exit 1; sleep 0.02; done; echo {_DONE}'
+    )
+    ok, _ = _exec(container, script)
+    return ok
 
 
 if __name__ == "__main__":  # scripts/dev-env: build the image ahead of the first ship

@@ -192,7 +192,6 @@ class _EarlyProxy:
 
     started: Future[tuple[Container, int]]
     armed: ProxyState
-    first: bool
 
 
 class _Retirements:
@@ -610,7 +609,7 @@ class DockerRunRuntime(Runtime):
                 return None
         finally:
             pool.shutdown(wait=False)
-        return _EarlyProxy(started, armed, first=view.proxy is None)
+        return _EarlyProxy(started, armed)
 
     def _arm(self, container: Container, armed: ProxyState, port: int) -> tuple[Container, int]:
         with _docker_errors("arming the proxy for the new revision"):
@@ -627,9 +626,9 @@ class DockerRunRuntime(Runtime):
             container, _ = early.started.result()
             with contextlib.suppress(CloudshipError), _docker_errors("reading the proxy"):
                 now = proxy.read_state(container)
-                if early.first and now is None:
+                if view.proxy is None and now is None:  # a first deploy's own proxy
                     self._remove_containers([container])
-                elif not early.first and view.state is not None and now == view.state:
+                elif view.state is not None and now == view.state:  # armed, not switched
                     proxy.apply(container, view.state)
 
     def _discard_unless_serving(self, service: str, container: Container) -> None:
@@ -949,7 +948,7 @@ class DockerRunRuntime(Runtime):
     def _prune(self, view: _View, stopped: _Rev | None) -> None:
         """Keep the serving revision and the newest ``keep_revisions`` stopped ones. ``view``
         is the service as the deploy read it before starting the new revision (with the lock
-        held, so nothing else changed it since) and ``stopped`` the revision its switch
+        held, so nothing else changed it since) and ``stopped`` the revision its retirement
         stopped: no second listing of the engine."""
         standby = [r for r in view.revisions if not r.running or r is stopped]
         self._remove(standby[self._settings.keep_revisions :])
